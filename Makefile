@@ -1,0 +1,54 @@
+# paygate: the single entry point. `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STATE_DIR ?= .paygate
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help setup run test test-unit test-integration test-e2e lint bench lock clean
+
+help: ## list every target
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "paygate needs Python 3.11 or newer as $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with the pinned dependencies and the `paygate` command
+
+run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:$(PORT)
+	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR)
+
+test: setup ## every test that needs no Docker: unit, integration (moto) and e2e (paygate dev)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+test-unit: setup ## pure domain and service tests, no sockets
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## handlers against moto, tables and queues from template.yaml
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: setup ## the whole stack over HTTP on the local runtime
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: setup ## cfn-lint the SAM template
+	$(BIN)/cfn-lint template.yaml
+
+bench: setup ## start paygate dev, create N payments, print throughput and POST-to-webhook latency
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+lock: ## re-pin every dependency into requirements.lock (after changing pyproject.toml)
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -e '.[dev]'
+	.lockvenv/bin/pip freeze --exclude-editable | grep -v '^paygate' > requirements.lock
+	rm -rf .lockvenv
+
+clean: ## remove the venv, local state and caches
+	rm -rf $(VENV) $(STATE_DIR) .pytest_cache .aws-sam

@@ -1,0 +1,31 @@
+"""Dead-lettered commands: their payments end FAILED (processing_error) instead of staying stuck."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from paygate.consumers import fifo_processor, bind_log_keys
+from paygate.container import get_container
+from paygate.observability import count_error, logger, metrics
+from paygate.schemas.messages import Command
+from paygate.services.processing import fail_dead_command
+
+processor = fifo_processor()
+
+
+def record_handler(record: SQSRecord) -> None:
+    command = Command.model_validate_json(record.body)
+    bind_log_keys(record, command.correlation_id)
+    logger.error("command dead-lettered", extra={"command": command.type})
+    count_error("command_dead_lettered")
+    fail_dead_command(command, payments=get_container().payments)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                    context=context)

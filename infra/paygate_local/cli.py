@@ -1,0 +1,157 @@
+"""The `paygate` command: `paygate dev`, `paygate merchants create`, `paygate sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+DEFAULT_STATE_DIR = ".paygate"
+DEV_FILE = "dev.json"
+
+
+def _repo_root() -> Path:
+    """Where template.yaml lives: the working directory if it has one, else this checkout."""
+    here = Path.cwd()
+    if (here / "template.yaml").exists():
+        return here
+    return Path(__file__).resolve().parents[2]
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2)
+        out.write("\n")
+    os.replace(tmp, path)
+
+
+def _client_kwargs(endpoint: str, region: str) -> dict[str, Any]:
+    return {"endpoint_url": endpoint, "region_name": region,
+            "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: str) -> dict[str, str]:
+    from paygate.adapters.dynamodb import MerchantsTable
+    from paygate.container import Container
+    from paygate.services.merchants import register_merchant
+    from paygate.settings import Settings
+
+    settings = Settings.from_env({"MERCHANTS_TABLE": merchants_table, "AGGREGATES_TABLE": "-",
+                                  "IDEMPOTENCY_TABLE": "-"})
+    container = Container(settings, _client_kwargs(endpoint, region))
+    merchant, api_key = register_merchant(MerchantsTable(container.dynamodb, merchants_table), name)
+    return {"merchant_id": merchant.id, "api_key": api_key}
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from paygate_local.runtime import LocalRuntime
+    from paygate_local.sandbox import SandboxProvider
+
+    state_dir = Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    dev_file = state_dir / DEV_FILE
+    dev_file.unlink(missing_ok=True)  # written again only when everything is ready
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
+    with SandboxProvider(port=args.provider_port) as sandbox:
+        overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **dict(args.parameter or [])}
+        runtime = LocalRuntime(template, state_dir, backend=args.backend, parameter_overrides=overrides,
+                               api_port=args.port)
+        with runtime:
+            env = runtime.env_for(runtime.api_function_ids()[0])
+            region = env.get("AWS_REGION", "us-east-1")
+            merchant = create_merchant("sandbox", merchants_table=env["MERCHANTS_TABLE"],
+                                       endpoint=runtime.aws_endpoint_url, region=region)
+            info = {
+                "api_url": runtime.api_url,
+                "api_key": merchant["api_key"],
+                "merchant_id": merchant["merchant_id"],
+                "aws_endpoint_url": runtime.aws_endpoint_url,
+                "provider_url": sandbox.url,
+                "region": region,
+                "merchants_table": env["MERCHANTS_TABLE"],
+                "logs_dir": str(state_dir / "logs"),
+                "pid": os.getpid(),
+            }
+            write_json_atomically(dev_file, info)
+            print(f"paygate dev is ready\n  API:      {info['api_url']}\n  API key:  {info['api_key']}\n"
+                  f"  merchant: {info['merchant_id']}\n  AWS:      {info['aws_endpoint_url']}\n"
+                  f"  provider: {info['provider_url']}\n  logs:     {info['logs_dir']}\n"
+                  f"  ({dev_file}; Ctrl-C stops)", flush=True)
+            stop.wait()
+            print("paygate dev: stopping", flush=True)
+    dev_file.unlink(missing_ok=True)
+    return 0
+
+
+def cmd_merchants_create(args: argparse.Namespace) -> int:
+    dev_file = Path(args.state_dir) / DEV_FILE
+    if not dev_file.exists():
+        print(f"paygate: {dev_file} not found: start `paygate dev --state-dir {args.state_dir}` first",
+              file=sys.stderr)
+        return 2
+    info = json.loads(dev_file.read_text())
+    result = create_merchant(args.name, merchants_table=info["merchants_table"],
+                             endpoint=info["aws_endpoint_url"], region=info.get("region", "us-east-1"))
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from paygate_local import sandbox
+
+    return sandbox.main(["--port", str(args.port)]) or 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected Name=Value")
+    return key, value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paygate", description="paygate: an asynchronous payment gateway")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole template.yaml locally, with no Docker")
+    dev.add_argument("--port", type=int, default=3000, help="API port on 127.0.0.1 (0 picks a free one)")
+    dev.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    dev.add_argument("--backend", default="moto", help="moto (in-process), localstack, or an endpoint URL")
+    dev.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
+    dev.add_argument("--provider-port", type=int, default=0, help="sandbox provider port (0: a free one)")
+    dev.add_argument("--parameter", action="append", type=_pair, metavar="Name=Value",
+                     help="a template parameter override (repeatable)")
+    dev.set_defaults(func=cmd_dev)
+
+    merchants = sub.add_parser("merchants", help="manage merchants of a running `paygate dev`")
+    msub = merchants.add_subparsers(dest="merchants_command", required=True)
+    create = msub.add_parser("create", help="create a merchant and print its API key (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    create.set_defaults(func=cmd_merchants_create)
+
+    sandbox = sub.add_parser("sandbox", help="run only the sandbox payment provider")
+    sandbox.add_argument("--port", type=int, default=4010)
+    sandbox.set_defaults(func=cmd_sandbox)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

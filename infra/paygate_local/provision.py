@@ -1,0 +1,175 @@
+"""Create the template's DynamoDB tables and SQS queues in the backend.
+
+Idempotent: a table or queue that exists already is kept (queue attributes are updated), so
+restarting against a long-running backend such as LocalStack works. After provisioning, the
+facts only the backend knows (queue URLs, stream ARNs) are recorded on the ``Stack``.
+
+Event source mappings and Lambda functions are deliberately *not* created in the backend: moto's
+own mapping deletes messages and clears streams behind our pollers' backs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .backend import Backend
+from .template import QueueSpec, Stack, TableSpec
+
+log = logging.getLogger(__name__)
+
+# CloudFormation queue properties that map one to one onto SQS attributes.
+_QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoThroughputLimit",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+)
+
+
+def provision(stack: Stack, backend: Backend) -> None:
+    """Create every table (then its TTL) and every queue (dead-letter queues first)."""
+    dynamodb = backend.client("dynamodb")
+    sqs = backend.client("sqs")
+    for table in stack.tables():
+        stream_arn = ensure_table(dynamodb, table)
+        if stream_arn:
+            stack.set_attribute(table.logical_id, "StreamArn", stream_arn)
+    for queue in stack.queues():
+        url = ensure_queue(sqs, queue)
+        stack.set_attribute(queue.logical_id, "QueueUrl", url)
+
+
+# ------------------------------------------------------------------------------------ tables
+
+
+def table_request(table: TableSpec) -> dict[str, Any]:
+    """CloudFormation table properties -> a CreateTable request."""
+    props = table.properties
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if request["BillingMode"] == "PROVISIONED":
+        request["ProvisionedThroughput"] = _throughput(props.get("ProvisionedThroughput"))
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if props.get(key):
+            indexes = []
+            for index in props[key]:
+                entry = {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
+                if request["BillingMode"] == "PROVISIONED" and key == "GlobalSecondaryIndexes":
+                    entry["ProvisionedThroughput"] = _throughput(index.get("ProvisionedThroughput"))
+                indexes.append(entry)
+            request[key] = indexes
+    stream = props.get("StreamSpecification")
+    if stream and stream.get("StreamViewType"):
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
+    return request
+
+
+def _throughput(value: dict | None) -> dict[str, int]:
+    value = value or {}
+    return {
+        "ReadCapacityUnits": int(value.get("ReadCapacityUnits", 5)),
+        "WriteCapacityUnits": int(value.get("WriteCapacityUnits", 5)),
+    }
+
+
+def ensure_table(dynamodb: Any, table: TableSpec, timeout: float = 30.0) -> str | None:
+    """Create the table unless it exists, wait until it is ACTIVE, apply TTL; returns its stream ARN."""
+    try:
+        dynamodb.create_table(**table_request(table))
+        log.info("created table %s", table.name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        log.info("table %s exists already", table.name)
+    description = _wait_active(dynamodb, table.name, timeout)
+    ttl = table.properties.get("TimeToLiveSpecification")
+    if ttl and ttl.get("AttributeName"):
+        _ensure_ttl(dynamodb, table.name, ttl)
+    return description.get("LatestStreamArn")
+
+
+def _wait_active(dynamodb: Any, name: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        description = dynamodb.describe_table(TableName=name)["Table"]
+        if description.get("TableStatus") == "ACTIVE":
+            return description
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {name} is still {description.get('TableStatus')}")
+        time.sleep(0.1)
+
+
+def _ensure_ttl(dynamodb: Any, name: str, ttl: dict) -> None:
+    wanted = bool(ttl.get("Enabled", True))
+    current = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    enabled = current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+    if enabled == wanted and (not wanted or current.get("AttributeName") == ttl["AttributeName"]):
+        return
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": wanted},
+    )
+
+
+# ------------------------------------------------------------------------------------ queues
+
+
+def queue_attributes(queue: QueueSpec) -> dict[str, str]:
+    """CloudFormation queue properties -> CreateQueue attributes (all strings, as SQS wants)."""
+    props = queue.properties
+    attributes: dict[str, str] = {}
+    if queue.fifo:
+        attributes["FifoQueue"] = "true"
+    for key in _QUEUE_ATTRIBUTES:
+        if props.get(key) is not None:
+            attributes[key] = _attr_str(props[key])
+    for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+        policy = props.get(key)
+        if policy:
+            policy = dict(policy)
+            if "maxReceiveCount" in policy:
+                policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
+            attributes[key] = json.dumps(policy)
+    return attributes
+
+
+def _attr_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def ensure_queue(sqs: Any, queue: QueueSpec) -> str:
+    """Create the queue, or bring an existing one's attributes in line; returns its URL."""
+    attributes = queue_attributes(queue)
+    try:
+        url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+        log.info("created queue %s", queue.name)
+        return url
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code not in ("QueueAlreadyExists", "QueueNameExists",
+                        "AWS.SimpleQueueService.QueueNameExists"):
+            raise
+    url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+    mutable = {k: v for k, v in attributes.items() if k != "FifoQueue"}
+    if mutable:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=mutable)
+    log.info("queue %s exists already; attributes updated", queue.name)
+    return url

@@ -1,0 +1,758 @@
+"""The sandbox payment provider: a small, real HTTP service that behaves like an external card processor.
+
+It is what the gateway's processor talks to in ``paygate dev``, in the end-to-end tests and in the
+benchmark. State lives in memory and is thread-safe; the server is werkzeug's threaded server and
+listens on 127.0.0.1 only.
+
+HTTP interface (JSON everywhere; errors are ``{"error": {"type", "code", "message", "param"}}``):
+
+``POST /charges``
+    Body ``{"amount": int, "currency": str, "token": str, "reference": str}`` (``reference`` is the
+    gateway's payment id), header ``Idempotency-Key`` (required, 1 to 255 characters). Answers 200 with a
+    charge ``{"id": "ch_...", "object": "charge", "status": "succeeded"|"declined"|"pending"|"voided",
+    "amount", "currency", "reference", "decline_code", "amount_refunded", "created"}``, also when the card
+    is declined; 400 for a malformed request; 503 for a simulated provider fault. The same key with the
+    same body returns the same charge (header ``Idempotent-Replayed: true``) and creates nothing; the same
+    key with a different body is a 409 ``idempotency_key_reused``.
+
+    Tokens:
+
+    ``tok_success``               succeeded
+    ``tok_decline``               declined, ``card_declined``
+    ``tok_insufficient_funds``    declined, ``insufficient_funds``
+    ``tok_provider_error``        always 503, never charges
+    ``tok_flaky``                 503 for the first two attempts with a given idempotency key, then succeeded
+    ``tok_timeout_after_success`` the first attempt with a key records a succeeded charge, then holds the
+                                  answer for ``timeout_delay`` seconds (longer than any sane client timeout);
+                                  later attempts with the key answer the existing charge at once
+    ``tok_async``                 pending; ``async_delay`` seconds later the charge succeeds and the provider
+                                  POSTs ``{"id": "evt_...", "type": "charge.succeeded", "created",
+                                  "data": {<charge>}}`` to the callback URL, signed with ``Sandbox-Signature``
+                                  (see :func:`sign_callback`); with no callback URL it stays pending
+    ``tok_pending``               pending until voided
+    anything else                 400 ``invalid_token``
+
+``POST /charges/{id}/void``     a pending charge becomes voided (voiding a voided charge answers it again);
+                                409 ``invalid_state`` otherwise, 404 for an unknown id
+``GET /charges/{id}``           the charge
+``GET /charges?reference=ID``   ``{"object": "list", "reference", "count", "data"}``: ``data`` holds every
+                                charge for the reference (any status), ``count`` only those that took
+                                money (status succeeded)
+``POST /refunds``               ``{"charge": id, "amount": int (optional: the rest)}``, optional
+                                ``Idempotency-Key``; 200 with ``{"id": "re_...", "object": "refund",
+                                "status": "succeeded", "charge", "amount", "currency", "reference",
+                                "created"}``; only succeeded charges, never more than was charged
+``GET /refunds/{id}``           the refund
+``GET /requests?reference=ID``  ``{"object": "request_count", "reference", "count", "data"}``: the charge
+                                attempts received (every ``POST /charges`` that named the reference,
+                                including 503s and replays), so tests can prove retries
+``GET /callbacks``              the callback delivery attempts made so far (for debugging)
+``GET /health``                 ``{"status": "ok"}``
+
+Callback signature: header ``Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
+:func:`sign_callback` and :func:`verify_callback` are pure functions of their arguments; the gateway's
+callbacks function verifies with the same scheme.
+
+Run it alone with ``python -m paygate_local.sandbox --port 4010``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TOKENS",
+    "SandboxProvider",
+    "main",
+    "sign_callback",
+    "verify_callback",
+]
+
+log = logging.getLogger("paygate.sandbox")
+
+SIGNATURE_HEADER = "Sandbox-Signature"
+DEFAULT_CALLBACK_SECRET = "sandbox_secret"
+
+TOKENS = (
+    "tok_success",
+    "tok_decline",
+    "tok_insufficient_funds",
+    "tok_provider_error",
+    "tok_flaky",
+    "tok_timeout_after_success",
+    "tok_async",
+    "tok_pending",
+)
+
+_FLAKY_FAILURES = 2
+_MAX_BODY = 64 * 1024
+_MAX_KEY_LENGTH = 255
+_MAX_AMOUNT = 99_999_999
+# Delays between callback delivery attempts when the receiver is down or answers non-2xx.
+_CALLBACK_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+_CALLBACK_TIMEOUT = 5.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Callback signatures (pure)
+
+
+def sign_callback(secret: str | bytes, body: bytes | str, timestamp: int) -> str:
+    """The ``Sandbox-Signature`` header value for ``body`` sent at ``timestamp`` (unix seconds)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    payload = body.encode() if isinstance(body, str) else body
+    ts = int(timestamp)
+    digest = hmac.new(key, str(ts).encode() + b"." + payload, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={digest}"
+
+
+def verify_callback(
+    secret: str | bytes,
+    body: bytes | str,
+    header: str | None,
+    tolerance: int = 300,
+    *,
+    now: int | float | None = None,
+) -> bool:
+    """True when ``header`` is a valid ``Sandbox-Signature`` for ``body`` within ``tolerance`` seconds.
+
+    Several ``v1=`` entries are allowed (any one matching passes, as during a secret rotation).
+    Never raises: a missing or malformed header is simply not valid. ``now`` defaults to the clock.
+    """
+    if not header or not isinstance(header, str) or not secret:
+        return False
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep:
+            return False
+        if name == "t":
+            if timestamp is not None:
+                return False
+            try:
+                timestamp = int(value)
+            except ValueError:
+                return False
+        elif name == "v1":
+            signatures.append(value.strip().lower())
+    if timestamp is None or not signatures:
+        return False
+    current = time.time() if now is None else now
+    if tolerance is not None and abs(current - timestamp) > tolerance:
+        return False
+    expected = sign_callback(secret, body, timestamp).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, candidate) for candidate in signatures)
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, type_: str, code: str, message: str, param: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"type": type_, "code": code, "message": message, "param": param}}
+
+
+def _invalid(code: str, message: str, param: str | None = None) -> _ApiError:
+    return _ApiError(400, "invalid_request_error", code, message, param)
+
+
+def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _read_json(request: Request) -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if len(raw) > _MAX_BODY:
+        raise _ApiError(413, "invalid_request_error", "body_too_large", "request body is too large")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("invalid_json", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _invalid("invalid_json", "request body must be a JSON object")
+    return body
+
+
+def _idempotency_key(request: Request, required: bool) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None or key == "":
+        if required:
+            raise _invalid("missing_idempotency_key", "the Idempotency-Key header is required", "Idempotency-Key")
+        return None
+    if len(key) > _MAX_KEY_LENGTH:
+        raise _invalid("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters", "Idempotency-Key")
+    return key
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """Sends werkzeug's per-request lines to our logger at DEBUG instead of stderr."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+        level = logging.ERROR if type == "error" else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(level, "%s %s", self.address_string(), message % args if args else message)
+
+
+class _KeyRecord:
+    __slots__ = ("fingerprint", "attempts", "charge_id")
+
+    def __init__(self, fingerprint: str):
+        self.fingerprint = fingerprint
+        self.attempts = 0
+        self.charge_id: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# The provider
+
+
+class SandboxProvider:
+    """The sandbox provider as an HTTP server on ``host:port`` (port 0: any free port).
+
+    ``start()`` serves in a background thread and returns ``self``; ``url`` is then
+    ``http://127.0.0.1:<port>``; ``stop()`` shuts it down (also ends any held answer or pending callback
+    at once). Usable as a context manager. ``callback_url`` and ``callback_secret`` may be changed while it
+    runs (``set_callback``), e.g. once the gateway's API port is known.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        callback_url: str | None = None,
+        callback_secret: str = DEFAULT_CALLBACK_SECRET,
+        timeout_delay: float = 12.0,
+        async_delay: float = 1.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.callback_url = callback_url
+        self.callback_secret = callback_secret
+        self.timeout_delay = float(timeout_delay)
+        self.async_delay = float(async_delay)
+
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._workers: set[threading.Thread] = set()
+
+        self._charges: dict[str, dict[str, Any]] = {}
+        self._charges_by_reference: dict[str, list[str]] = {}
+        self._keys: dict[str, _KeyRecord] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._refund_keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, refund id)
+        self._requests: list[dict[str, Any]] = []
+        self._callbacks: list[dict[str, Any]] = []
+
+        self._routes = Map(
+            [
+                Rule("/health", endpoint="health", methods=["GET"]),
+                Rule("/charges", endpoint="create_charge", methods=["POST"]),
+                Rule("/charges", endpoint="list_charges", methods=["GET"]),
+                Rule("/charges/<charge_id>", endpoint="get_charge", methods=["GET"]),
+                Rule("/charges/<charge_id>/void", endpoint="void_charge", methods=["POST"]),
+                Rule("/refunds", endpoint="create_refund", methods=["POST"]),
+                Rule("/refunds/<refund_id>", endpoint="get_refund", methods=["GET"]),
+                Rule("/requests", endpoint="list_requests", methods=["GET"]),
+                Rule("/callbacks", endpoint="list_callbacks", methods=["GET"]),
+            ],
+            strict_slashes=False,
+        )
+        self._handlers: dict[str, Callable[..., Response]] = {
+            "health": self._health,
+            "create_charge": self._create_charge,
+            "list_charges": self._list_charges,
+            "get_charge": self._get_charge,
+            "void_charge": self._void_charge,
+            "create_refund": self._create_refund,
+            "get_refund": self._get_refund,
+            "list_requests": self._list_requests,
+            "list_callbacks": self._list_callbacks,
+        }
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> "SandboxProvider":
+        if self._server is not None:
+            raise RuntimeError("the sandbox provider is already started")
+        self._stopping.clear()
+        # Bind ourselves so that a busy port is an OSError here, not werkzeug's sys.exit(1).
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+            server = make_server(
+                self.host,
+                sock.getsockname()[1],
+                self._wsgi,
+                threaded=True,
+                request_handler=_QuietRequestHandler,
+                fd=sock.fileno(),
+            )
+        finally:
+            sock.close()  # the server holds its own duplicate of the descriptor
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{self.port}", daemon=True
+        )
+        self._thread.start()
+        log.info("sandbox provider listening on %s", self.url)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(timeout)
+        self._server = None
+        self._thread = None
+        log.info("sandbox provider stopped")
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox provider is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def __enter__(self) -> "SandboxProvider":
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def set_callback(self, url: str | None, secret: str | None = None) -> None:
+        """Where (and with which secret) asynchronous results are sent from now on."""
+        with self._lock:
+            self.callback_url = url
+            if secret is not None:
+                self.callback_secret = secret
+
+    # ---- in-process views (the same data as the HTTP endpoints) ------------------------------------
+
+    def charges_for(self, reference: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(self._charges[cid]) for cid in self._charges_by_reference.get(reference, [])]
+
+    def charge_count(self, reference: str) -> int:
+        """How many charges took money (status succeeded) for ``reference``."""
+        return sum(1 for charge in self.charges_for(reference) if charge["status"] == "succeeded")
+
+    def request_count(self, reference: str) -> int:
+        with self._lock:
+            return sum(1 for entry in self._requests if entry["reference"] == reference)
+
+    # ---- WSGI ------------------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        request.max_content_length = _MAX_BODY
+        try:
+            endpoint, args = self._routes.bind_to_environ(environ).match()
+            response = self._handlers[endpoint](request, **args)
+        except _ApiError as err:
+            response = _json_response(err.body, err.status)
+        except MethodNotAllowed as err:
+            response = _json_response(
+                {"error": {"type": "invalid_request_error", "code": "method_not_allowed",
+                           "message": "method not allowed", "param": None}},
+                405,
+                {"Allow": ", ".join(err.valid_methods or [])},
+            )
+        except NotFound:
+            response = _json_response(
+                {"error": {"type": "invalid_request_error", "code": "not_found",
+                           "message": f"no route for {request.path}", "param": None}},
+                404,
+            )
+        except HTTPException as err:  # e.g. 413 from max_content_length
+            code = "body_too_large" if err.code == 413 else (err.name or "error").lower().replace(" ", "_")
+            response = _json_response(
+                {"error": {"type": "invalid_request_error", "code": code,
+                           "message": err.description or "", "param": None}},
+                err.code or 400,
+            )
+        except Exception:  # a bug here must still answer like a provider, not kill the connection
+            log.exception("sandbox provider error on %s %s", request.method, request.path)
+            response = _json_response(
+                {"error": {"type": "api_error", "code": "internal_error",
+                           "message": "internal sandbox error", "param": None}},
+                500,
+            )
+        return response(environ, start_response)
+
+    # ---- handlers --------------------------------------------------------------------------------
+
+    def _health(self, request: Request) -> Response:
+        return _json_response({"status": "ok"})
+
+    def _create_charge(self, request: Request) -> Response:
+        body = _read_json(request)
+        reference = body.get("reference")
+        token = body.get("token")
+        if isinstance(reference, str) and reference:
+            with self._lock:
+                self._requests.append(
+                    {
+                        "reference": reference,
+                        "idempotency_key": request.headers.get("Idempotency-Key"),
+                        "token": token if isinstance(token, str) else None,
+                        "received": time.time(),
+                    }
+                )
+        key = _idempotency_key(request, required=True)
+        amount = body.get("amount")
+        currency = body.get("currency")
+        if not _is_int(amount) or not 1 <= amount <= _MAX_AMOUNT:
+            raise _invalid("invalid_amount", f"amount must be an integer from 1 to {_MAX_AMOUNT}", "amount")
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            raise _invalid("invalid_currency", "currency must be a three-letter ISO 4217 code", "currency")
+        if not isinstance(reference, str) or not reference or len(reference) > 255:
+            raise _invalid("invalid_reference", "reference must be a non-empty string", "reference")
+        if not isinstance(token, str) or token not in TOKENS:
+            raise _invalid("invalid_token", "unknown or missing card token", "token")
+
+        fingerprint = _fingerprint(body)
+        hold_answer = False
+        with self._lock:
+            record = self._keys.get(key)
+            if record is None:
+                record = self._keys[key] = _KeyRecord(fingerprint)
+            elif record.fingerprint != fingerprint:
+                raise _ApiError(
+                    409, "idempotency_error", "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request body", "Idempotency-Key",
+                )
+            record.attempts += 1
+            if record.charge_id is not None:
+                charge = dict(self._charges[record.charge_id])
+                return _json_response(charge, 200, {"Idempotent-Replayed": "true"})
+            if token == "tok_provider_error" or (token == "tok_flaky" and record.attempts <= _FLAKY_FAILURES):
+                raise _ApiError(503, "api_error", "provider_unavailable", "the provider is temporarily unavailable")
+            charge = self._new_charge(body, token)
+            record.charge_id = charge["id"]
+            charge = dict(charge)
+            hold_answer = token == "tok_timeout_after_success"
+            if token == "tok_async":
+                self._spawn(self._settle_async, charge["id"], name=f"sandbox-async-{charge['id']}")
+
+        if hold_answer:
+            # The charge is recorded; the answer comes too late for the client, or when we stop.
+            self._stopping.wait(self.timeout_delay)
+        return _json_response(charge)
+
+    def _new_charge(self, body: dict[str, Any], token: str) -> dict[str, Any]:
+        status, decline_code = {
+            "tok_decline": ("declined", "card_declined"),
+            "tok_insufficient_funds": ("declined", "insufficient_funds"),
+            "tok_async": ("pending", None),
+            "tok_pending": ("pending", None),
+        }.get(token, ("succeeded", None))
+        charge = {
+            "id": _new_id("ch"),
+            "object": "charge",
+            "status": status,
+            "amount": body["amount"],
+            "currency": body["currency"].upper(),
+            "reference": body["reference"],
+            "decline_code": decline_code,
+            "amount_refunded": 0,
+            "created": int(time.time()),
+        }
+        self._charges[charge["id"]] = charge
+        self._charges_by_reference.setdefault(charge["reference"], []).append(charge["id"])
+        return charge
+
+    def _list_charges(self, request: Request) -> Response:
+        reference = request.args.get("reference")
+        with self._lock:
+            if reference is None:
+                charges = [dict(c) for c in self._charges.values()]
+            else:
+                charges = [dict(self._charges[cid]) for cid in self._charges_by_reference.get(reference, [])]
+        return _json_response(
+            {
+                "object": "list",
+                "reference": reference,
+                "count": sum(1 for c in charges if c["status"] == "succeeded"),
+                "data": charges,
+            }
+        )
+
+    def _charge_or_404(self, charge_id: str) -> dict[str, Any]:
+        charge = self._charges.get(charge_id)
+        if charge is None:
+            raise _ApiError(404, "invalid_request_error", "resource_missing", f"no such charge: {charge_id}", "id")
+        return charge
+
+    def _get_charge(self, request: Request, charge_id: str) -> Response:
+        with self._lock:
+            return _json_response(dict(self._charge_or_404(charge_id)))
+
+    def _void_charge(self, request: Request, charge_id: str) -> Response:
+        with self._lock:
+            charge = self._charge_or_404(charge_id)
+            if charge["status"] == "pending":
+                charge["status"] = "voided"
+            elif charge["status"] != "voided":
+                raise _ApiError(
+                    409, "invalid_request_error", "invalid_state",
+                    f"only a pending charge can be voided; this one is {charge['status']}",
+                )
+            return _json_response(dict(charge))
+
+    def _create_refund(self, request: Request) -> Response:
+        body = _read_json(request)
+        key = _idempotency_key(request, required=False)
+        fingerprint = _fingerprint(body)
+        charge_id = body.get("charge")
+        amount = body.get("amount")
+        if not isinstance(charge_id, str) or not charge_id:
+            raise _invalid("invalid_charge", "charge must be a charge id", "charge")
+        if amount is not None and (not _is_int(amount) or amount < 1):
+            raise _invalid("invalid_amount", "amount must be a positive integer", "amount")
+        with self._lock:
+            if key is not None and key in self._refund_keys:
+                previous_fingerprint, refund_id = self._refund_keys[key]
+                if previous_fingerprint != fingerprint:
+                    raise _ApiError(
+                        409, "idempotency_error", "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request body", "Idempotency-Key",
+                    )
+                return _json_response(dict(self._refunds[refund_id]), 200, {"Idempotent-Replayed": "true"})
+            charge = self._charges.get(charge_id)
+            if charge is None:
+                raise _ApiError(
+                    404, "invalid_request_error", "resource_missing", f"no such charge: {charge_id}", "charge"
+                )
+            if charge["status"] != "succeeded":
+                raise _ApiError(
+                    409, "invalid_request_error", "invalid_state",
+                    f"only a succeeded charge can be refunded; this one is {charge['status']}",
+                )
+            remaining = charge["amount"] - charge["amount_refunded"]
+            if amount is None:
+                amount = remaining
+            if amount < 1 or amount > remaining:
+                raise _invalid("amount_too_large", f"at most {remaining} can still be refunded", "amount")
+            charge["amount_refunded"] += amount
+            refund = {
+                "id": _new_id("re"),
+                "object": "refund",
+                "status": "succeeded",
+                "charge": charge["id"],
+                "amount": amount,
+                "currency": charge["currency"],
+                "reference": charge["reference"],
+                "created": int(time.time()),
+            }
+            self._refunds[refund["id"]] = refund
+            if key is not None:
+                self._refund_keys[key] = (fingerprint, refund["id"])
+            return _json_response(dict(refund))
+
+    def _get_refund(self, request: Request, refund_id: str) -> Response:
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise _ApiError(404, "invalid_request_error", "resource_missing", f"no such refund: {refund_id}", "id")
+            return _json_response(dict(refund))
+
+    def _list_requests(self, request: Request) -> Response:
+        reference = request.args.get("reference")
+        with self._lock:
+            entries = [dict(e) for e in self._requests if reference is None or e["reference"] == reference]
+        return _json_response(
+            {"object": "request_count", "reference": reference, "count": len(entries), "data": entries}
+        )
+
+    def _list_callbacks(self, request: Request) -> Response:
+        with self._lock:
+            entries = [dict(e) for e in self._callbacks]
+        return _json_response({"object": "list", "count": len(entries), "data": entries})
+
+    # ---- asynchronous results ----------------------------------------------------------------------
+
+    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception:
+                log.exception("sandbox background task %s failed", name)
+            finally:
+                with self._lock:
+                    self._workers.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        with self._lock:
+            self._workers.add(thread)
+        thread.start()
+
+    def _settle_async(self, charge_id: str) -> None:
+        if self._stopping.wait(self.async_delay):
+            return
+        with self._lock:
+            url, secret = self.callback_url, self.callback_secret
+            charge = self._charges[charge_id]
+            if url is None or charge["status"] != "pending":
+                return  # no one to tell (stays pending), or voided meanwhile
+            charge["status"] = "succeeded"
+            event = {
+                "id": _new_id("evt"),
+                "type": "charge.succeeded",
+                "created": int(time.time()),
+                "data": dict(charge),
+            }
+        body = json.dumps(event).encode()
+        for attempt, delay in enumerate((0.0, *_CALLBACK_RETRY_DELAYS), start=1):
+            if delay and self._stopping.wait(delay):
+                return
+            if self._deliver(url, secret, body, event, attempt):
+                return
+        log.warning("sandbox callback %s for charge %s was never accepted by %s", event["id"], charge_id, url)
+
+    def _deliver(self, url: str, secret: str, body: bytes, event: dict[str, Any], attempt: int) -> bool:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "paygate-sandbox/1",
+            SIGNATURE_HEADER: sign_callback(secret, body, int(time.time())),
+        }
+        entry: dict[str, Any] = {
+            "event_id": event["id"],
+            "charge": event["data"]["id"],
+            "reference": event["data"]["reference"],
+            "url": url,
+            "attempt": attempt,
+            "sent": time.time(),
+            "status_code": None,
+            "error": None,
+        }
+        try:
+            req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(req, timeout=_CALLBACK_TIMEOUT) as response:  # noqa: S310 - our URL
+                entry["status_code"] = response.status
+        except urllib.error.HTTPError as err:
+            entry["status_code"] = err.code
+            err.close()
+        except (OSError, ValueError) as err:
+            entry["error"] = f"{type(err).__name__}: {err}"
+        with self._lock:
+            self._callbacks.append(entry)
+        ok = entry["status_code"] is not None and 200 <= entry["status_code"] < 300
+        if not ok:
+            log.info("sandbox callback %s attempt %d to %s failed: %s", event["id"], attempt, url,
+                     entry["error"] or entry["status_code"])
+        return ok
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m paygate_local.sandbox",
+        description="Run the paygate sandbox payment provider on 127.0.0.1 in the foreground (Ctrl-C stops).",
+    )
+    parser.add_argument("--port", type=int, default=4010, help="port on 127.0.0.1 (0: any free port; default 4010)")
+    parser.add_argument("--callback-url", default=None,
+                        help="where tok_async results are POSTed, e.g. http://127.0.0.1:3000/callbacks/sandbox")
+    parser.add_argument("--callback-secret", default=DEFAULT_CALLBACK_SECRET,
+                        help="HMAC secret for the Sandbox-Signature header")
+    parser.add_argument("--timeout-delay", type=float, default=12.0,
+                        help="seconds tok_timeout_after_success holds its first answer (default 12)")
+    parser.add_argument("--async-delay", type=float, default=1.0,
+                        help="seconds before a tok_async charge settles and calls back (default 1)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    provider = SandboxProvider(
+        port=args.port,
+        callback_url=args.callback_url,
+        callback_secret=args.callback_secret,
+        timeout_delay=args.timeout_delay,
+        async_delay=args.async_delay,
+    )
+    try:
+        provider.start()
+    except OSError as err:
+        print(f"sandbox: cannot listen on 127.0.0.1:{args.port}: {err.strerror or err}", file=sys.stderr)
+        return 1
+
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        done.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    print(f"sandbox provider listening on {provider.url}", flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        provider.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The inside of one Lambda worker process (what Lambda's Python runtime does, in small).
+
+Started by ``workers.py`` as ``python -u worker_main.py <fd>``: ``<fd>`` is this side of a socket
+pair, which carries the invocation protocol (length-prefixed JSON messages), so the function is
+free to print whatever it likes to stdout/stderr (those go to the function's log file).
+
+Protocol (parent -> worker, worker -> parent):
+  init   {"type": "init", "handler": "app.handler", "paths": [...]}  -> ready | init_error
+  invoke {"type": "invoke", "event", "request_id", "deadline_ms", "invoked_function_arn"}
+                                                                 -> result | error
+The worker exits when the socket closes, so a dead parent never leaves workers behind.
+
+Stdlib only: this file is also imported by the parent for ``send_message``/``recv_message``,
+and it must not import anything from the function's code paths before they are set up.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib
+import json
+import os
+import socket
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- wire protocol
+
+
+def send_message(sock: socket.socket, message: dict) -> None:
+    data = json.dumps(message, separators=(",", ":"), default=_json_default).encode("utf-8")
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def recv_message(sock: socket.socket, deadline: float | None = None) -> dict | None:
+    """The next message, or None on EOF. Raises TimeoutError past ``deadline`` (time.monotonic)."""
+    header = _recv_exact(sock, _HEADER.size, deadline)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"message of {size} bytes is too large")
+    body = _recv_exact(sock, size, deadline)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def _recv_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes | None:
+    chunks = []
+    remaining = size
+    while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+        else:
+            sock.settimeout(None)
+        try:
+            chunk = sock.recv(min(remaining, 1 << 20))
+        except socket.timeout:
+            raise TimeoutError from None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _json_default(value: Any) -> Any:
+    # Lambda's runtime serialises Decimal (what boto3's DynamoDB resource returns) as a number.
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# ---------------------------------------------------------------------------- context
+
+
+class LambdaContext:
+    """The context object Lambda passes to a Python handler."""
+
+    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str):
+        env = os.environ
+        self.aws_request_id = request_id
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn = invoked_function_arn
+        # A string, as in Lambda's own runtime (it comes from an environment variable there too).
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return (f"LambdaContext(function_name={self.function_name!r}, "
+                f"aws_request_id={self.aws_request_id!r})")
+
+
+def error_payload(exc: BaseException, error_type: str | None = None) -> dict:
+    """Lambda's shape for an unhandled error."""
+    return {
+        "errorType": error_type or type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def _log_error(request_id: str | None, error: dict) -> None:
+    """Unhandled errors go to the function's log as a JSON line, like Lambda's [ERROR] line."""
+    line = {"level": "ERROR", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "message": f"{error['errorType']}: {error['errorMessage']}", "requestId": request_id,
+            "errorType": error["errorType"], "stackTrace": error["stackTrace"]}
+    print(json.dumps(line), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- main loop
+
+
+def _load_handler(spec: str, paths: list[str]):
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    module_name, _, function_name = spec.rpartition(".")
+    module = importlib.import_module(module_name.replace("/", "."))
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise AttributeError(f"Handler '{function_name}' missing on module '{module_name}'")
+    return handler
+
+
+def serve(sock: socket.socket) -> int:
+    init = recv_message(sock)
+    if init is None:
+        return 0
+    try:
+        handler = _load_handler(init["handler"], init.get("paths") or [])
+    except Exception as exc:  # what Lambda calls Runtime.ImportModuleError / HandlerNotFound
+        error = error_payload(exc, "Runtime.ImportModuleError")
+        error["errorMessage"] = f"Unable to import module '{init['handler']}': {exc}"
+        _log_error(None, error)
+        send_message(sock, {"type": "init_error", "error": error})
+        return 1
+    send_message(sock, {"type": "ready"})
+
+    while True:
+        message = recv_message(sock)
+        if message is None or message.get("type") == "shutdown":
+            return 0
+        request_id = message["request_id"]
+        context = LambdaContext(request_id, message["deadline_ms"], message["invoked_function_arn"])
+        reply = _invoke(handler, message["event"], context)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        send_message(sock, reply)
+
+
+def _invoke(handler: Any, event: Any, context: LambdaContext) -> dict:
+    try:
+        result = handler(event, context)
+    except Exception as exc:
+        error = error_payload(exc)
+    else:
+        try:
+            # Check here, not in send_message, so that a bad result is an error, not a dead worker.
+            json.dumps(result, default=_json_default)
+            return {"type": "result", "payload": result}
+        except (TypeError, ValueError) as exc:
+            error = error_payload(exc, "Runtime.MarshalError")
+    _log_error(context.aws_request_id, error)
+    return {"type": "error", "error": error}
+
+
+def main(argv: list[str]) -> int:
+    # This file's directory is sys.path[0]; drop it so the package's modules (template.py,
+    # runtime.py...) cannot shadow the function's own modules.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    sock = socket.socket(fileno=int(argv[1]))
+    try:
+        return serve(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

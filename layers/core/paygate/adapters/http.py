@@ -1,0 +1,80 @@
+"""Outbound HTTP: the payment provider connector and webhook transport (httpx), and the URL guard."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from paygate.services.ports import ChargeResult, DeliveryError, ProviderRejected, ProviderUnavailable
+
+
+class SandboxProvider:
+    """The connector for the sandbox provider's API (POST /charges, Idempotency-Key)."""
+
+    def __init__(self, base_url: str, timeout: float, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = client or httpx.Client(timeout=timeout)
+
+    def charge(self, *, reference: str, amount: int, currency: str, token: str,
+               idempotency_key: str) -> ChargeResult:
+        try:
+            response = self.client.post(
+                f"{self.base_url}/charges",
+                json={"amount": amount, "currency": currency, "token": token, "reference": reference},
+                headers={"Idempotency-Key": idempotency_key},
+            )
+        except httpx.TransportError as exc:  # timeouts, refused connections, resets
+            raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ProviderUnavailable(f"provider answered HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise ProviderRejected(f"provider refused the charge: HTTP {response.status_code} {response.text[:200]}")
+        body: dict[str, Any] = response.json()
+        return ChargeResult(status=body["status"], charge_id=body.get("id"), decline_code=body.get("decline_code"))
+
+
+class HttpxTransport:
+    def __init__(self, client: httpx.Client | None = None) -> None:
+        self.client = client or httpx.Client(follow_redirects=False)
+
+    def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> int:
+        try:
+            return self.client.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout).status_code
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class UrlGuard:
+    """Refuses webhook URLs that resolve to private, loopback or link-local addresses (SSRF),
+    except in dev mode, where merchants' test receivers run on loopback."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def check(self, url: str) -> str | None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return "url must be an absolute http(s) URL"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return "url must be an absolute http(s) URL"
+        if parts.username or parts.password:
+            return "url must not carry credentials"
+        if self.allow_private:
+            return None
+        if parts.scheme != "https":
+            return "url must use https"
+        try:
+            infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError):
+            return f"url host {parts.hostname!r} does not resolve"
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if not address.is_global or address.is_multicast:
+                return "url resolves to a private, loopback or link-local address"
+        return None

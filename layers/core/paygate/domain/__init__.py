@@ -1,0 +1,1 @@
+"""The pure domain: state machines, money, events. No I/O, no clock, no environment."""

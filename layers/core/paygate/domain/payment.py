@@ -1,0 +1,204 @@
+"""The payment aggregate: one table of allowed transitions, events, and folding events into state.
+
+Every change is an event; the state is the fold of its events, so the event history rebuilds every
+payment. The domain decides and records; it never reads a clock or makes an id (both are passed in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Mapping
+
+from paygate.domain.errors import InvalidTransition
+from paygate.domain.money import Money
+
+
+class PaymentStatus(StrEnum):
+    NEW = "NEW"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+# The one table that decides. Nothing else may change a payment's status.
+TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.NEW: frozenset({PaymentStatus.PROCESSING, PaymentStatus.CANCELED, PaymentStatus.FAILED}),
+    PaymentStatus.PROCESSING: frozenset(
+        {PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.CANCELED}
+    ),
+    PaymentStatus.COMPLETED: frozenset(),
+    PaymentStatus.FAILED: frozenset(),
+    PaymentStatus.CANCELED: frozenset(),
+}
+
+TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+
+
+def can_transition(current: PaymentStatus, target: PaymentStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+class EventType(StrEnum):
+    CREATED = "payment.created"
+    PROCESSING = "payment.processing"
+    COMPLETED = "payment.completed"
+    FAILED = "payment.failed"
+    CANCELED = "payment.canceled"
+
+
+# Which status each event leaves the payment in.
+_EVENT_STATUS = {
+    EventType.CREATED: PaymentStatus.NEW,
+    EventType.PROCESSING: PaymentStatus.PROCESSING,
+    EventType.COMPLETED: PaymentStatus.COMPLETED,
+    EventType.FAILED: PaymentStatus.FAILED,
+    EventType.CANCELED: PaymentStatus.CANCELED,
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    payment_method: Mapping[str, Any]
+    status: PaymentStatus
+    version: int
+    created_at: str
+    updated_at: str
+    description: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    customer_id: str | None = None
+    destination: Mapping[str, str] | None = None
+    failure: Failure | None = None
+    amount_refunded: int = 0
+    provider_charge_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """An immutable fact about one payment. `sequence` is 1, 2, 3 ... per payment."""
+
+    event_id: str
+    type: EventType
+    payment_id: str
+    sequence: int
+    occurred_at: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def open_payment(
+    *,
+    payment_id: str,
+    event_id: str,
+    merchant_id: str,
+    money: Money,
+    payment_method: Mapping[str, Any],
+    now: str,
+    description: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    customer_id: str | None = None,
+    destination: Mapping[str, str] | None = None,
+) -> tuple[Payment, PaymentEvent]:
+    """A new payment (NEW, version 1) and its first event."""
+    payload = {
+        "merchant_id": merchant_id,
+        "amount": money.amount,
+        "currency": money.currency.code,
+        "payment_method": dict(payment_method),
+        "description": description,
+        "metadata": dict(metadata or {}),
+        "customer_id": customer_id,
+        "destination": dict(destination) if destination else None,
+    }
+    event = PaymentEvent(event_id, EventType.CREATED, payment_id, 1, now, payload)
+    return fold([event]), event
+
+
+def _next(payment: Payment, event_type: EventType, event_id: str, now: str, **payload: Any) -> tuple[Payment, PaymentEvent]:
+    target = _EVENT_STATUS[event_type]
+    if not can_transition(payment.status, target):
+        raise InvalidTransition(payment.status, target)
+    event = PaymentEvent(event_id, event_type, payment.id, payment.version + 1, now, payload)
+    return apply(payment, event), event
+
+
+def start_processing(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
+    return _next(payment, EventType.PROCESSING, event_id, now)
+
+
+def complete(payment: Payment, *, event_id: str, now: str, charge_id: str | None) -> tuple[Payment, PaymentEvent]:
+    return _next(payment, EventType.COMPLETED, event_id, now, provider_charge_id=charge_id)
+
+
+def fail(
+    payment: Payment, *, event_id: str, now: str, code: str, message: str, charge_id: str | None = None
+) -> tuple[Payment, PaymentEvent]:
+    return _next(
+        payment, EventType.FAILED, event_id, now, failure={"code": code, "message": message},
+        provider_charge_id=charge_id,
+    )
+
+
+def cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
+    return _next(payment, EventType.CANCELED, event_id, now)
+
+
+def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
+    """Fold one event into the state. Events must arrive in sequence."""
+    if event.type == EventType.CREATED:
+        if payment is not None:
+            raise ValueError("payment.created must be the first event")
+        p = event.payload
+        return Payment(
+            id=event.payment_id,
+            merchant_id=p["merchant_id"],
+            amount=int(p["amount"]),
+            currency=p["currency"],
+            payment_method=dict(p["payment_method"]),
+            status=PaymentStatus.NEW,
+            version=event.sequence,
+            created_at=event.occurred_at,
+            updated_at=event.occurred_at,
+            description=p.get("description"),
+            metadata=dict(p.get("metadata") or {}),
+            customer_id=p.get("customer_id"),
+            destination=p.get("destination"),
+        )
+    if payment is None:
+        raise ValueError(f"{event.type} before payment.created")
+    if event.sequence != payment.version + 1:
+        raise ValueError(f"event {event.sequence} does not follow version {payment.version}")
+    changes: dict[str, Any] = {
+        "status": _EVENT_STATUS[event.type],
+        "version": event.sequence,
+        "updated_at": event.occurred_at,
+    }
+    if event.payload.get("provider_charge_id"):
+        changes["provider_charge_id"] = event.payload["provider_charge_id"]
+    if event.payload.get("failure"):
+        changes["failure"] = Failure(**event.payload["failure"])
+    return replace(payment, **changes)
+
+
+def fold(events: list[PaymentEvent]) -> Payment:
+    """Rebuild a payment from its whole history."""
+    payment: Payment | None = None
+    for event in sorted(events, key=lambda e: e.sequence):
+        payment = apply(payment, event)
+    if payment is None:
+        raise ValueError("no events")
+    return payment

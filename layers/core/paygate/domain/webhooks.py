@@ -1,0 +1,42 @@
+"""Webhook events as merchants receive them (Standard Webhooks), subscription and retry rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from standardwebhooks import Webhook
+
+ALL_EVENTS = "*"
+
+EVENT_TYPES = frozenset({
+    "payment.created", "payment.processing", "payment.completed", "payment.failed",
+    "payment.canceled", "refund.succeeded", "refund.failed", "order.finished", "order.canceled",
+})
+
+# Production retry delays after each failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+PRODUCTION_SCHEDULE: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+# The same shape compressed to seconds, for `paygate dev`.
+DEV_SCHEDULE: tuple[int, ...] = (1, 2, 4, 8, 15, 30, 60)
+
+
+def subscribes(enabled_events: Iterable[str], event_type: str) -> bool:
+    enabled = set(enabled_events)
+    return ALL_EVENTS in enabled or event_type in enabled
+
+
+def envelope(event_id: str, event_type: str, created_at: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {"id": event_id, "type": event_type, "created_at": created_at, "data": {"object": obj}}
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: str) -> dict[str, str]:
+    """The three Standard Webhooks headers: HMAC-SHA256 over `id.timestamp.body` with the secret."""
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, tz=timezone.utc), body)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+
+
+def retry_delay(schedule: Sequence[int], attempt: int) -> int | None:
+    """Seconds to wait after failed attempt number `attempt` (1-based); None when none is left."""
+    if attempt < 1 or attempt > len(schedule):
+        return None
+    return schedule[attempt - 1]

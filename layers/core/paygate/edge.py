@@ -1,0 +1,73 @@
+"""The HTTP edge: turn a proxy event's raw parts into validated models or a documented 4xx.
+
+Bad input never becomes a 5xx: every parse or validation failure is a RequestError with a `param`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Mapping, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from paygate.services.errors import BodyTooLarge, InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+# The tags of discriminated unions show up in pydantic's error locations; merchants never wrote them.
+_UNION_TAGS = {"card", "wallet"}
+
+
+def raw_body(body: str | None, is_base64: bool, max_bytes: int) -> bytes:
+    data = (body or "").encode("utf-8") if not is_base64 else _b64(body or "")
+    if len(data) > max_bytes:
+        raise BodyTooLarge(f"the request body is larger than {max_bytes} bytes")
+    return data
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequest("the request body is not valid base64", code="invalid_body") from exc
+
+
+def parse_json_object(data: bytes) -> dict[str, Any]:
+    if not data.strip():
+        raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
+    try:
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def validate(model: type[M], data: Mapping[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise request_error(exc) from None
+
+
+def request_error(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in first.get("loc", ()) if str(p) not in _UNION_TAGS]
+    param = ".".join(loc) or None
+    kind = first.get("type", "")
+    if kind == "extra_forbidden":
+        return InvalidRequest(f"unknown parameter: {param}", param=param, code="parameter_unknown")
+    if kind == "missing":
+        return InvalidRequest(f"missing required parameter: {param}", param=param, code="parameter_missing")
+    message = first.get("msg", "invalid value")
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return InvalidRequest(f"invalid {param}: {message}" if param else message, param=param,
+                          code="parameter_invalid")

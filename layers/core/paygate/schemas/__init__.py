@@ -1,0 +1,1 @@
+"""Typed boundaries: HTTP request models, HTTP responses, queue messages."""

@@ -1,0 +1,82 @@
+"""HTTP request bodies. Strict: unknown fields, floats, strings or booleans as amounts are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from paygate.domain.errors import UnknownCurrency
+from paygate.domain.money import MAX_AMOUNT, MIN_AMOUNT, Currency
+from paygate.domain.webhooks import ALL_EVENTS, EVENT_TYPES
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+class CardMethod(Strict):
+    type: Literal["card"]
+    token: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class WalletMethod(Strict):
+    type: Literal["wallet"]
+    wallet_id: Id
+
+
+PaymentMethod = Annotated[Union[CardMethod, WalletMethod], Field(discriminator="type")]
+
+
+class Destination(Strict):
+    service_id: Id
+    client_number: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[StrictStr, Field(max_length=500)]
+
+
+class CreatePayment(Strict):
+    amount: Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
+    currency: Annotated[StrictStr, Field(min_length=3, max_length=3)]
+    payment_method: PaymentMethod
+    description: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(default_factory=dict)
+    customer_id: Id | None = None
+    destination: Destination | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        try:
+            return Currency.parse(value).code
+        except UnknownCurrency as exc:
+            raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code") from exc
+
+
+class CreateWebhookEndpoint(Strict):
+    url: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+    enabled_events: Annotated[list[StrictStr], Field(min_length=1, max_length=32)] = Field(
+        default_factory=lambda: [ALL_EVENTS]
+    )
+    description: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+    @field_validator("enabled_events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v != ALL_EVENTS and v not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)} or '*'")
+        return sorted(set(value))
+
+
+class ListPaymentsQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: Id | None = None
+    status: Literal["NEW", "PROCESSING", "COMPLETED", "FAILED", "CANCELED"] | None = None

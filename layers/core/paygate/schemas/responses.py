@@ -1,0 +1,57 @@
+"""What merchants see. Database items never leak: each object is mapped here explicitly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paygate.domain.payment import Payment, PaymentEvent
+
+
+def payment_object(p: Payment) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "object": "payment",
+        "status": str(p.status),
+        "amount": p.amount,
+        "currency": p.currency,
+        "payment_method": dict(p.payment_method),
+        "description": p.description,
+        "metadata": dict(p.metadata),
+        "customer_id": p.customer_id,
+        "destination": dict(p.destination) if p.destination else None,
+        "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
+        "amount_refunded": p.amount_refunded,
+        "version": p.version,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    }
+
+
+def event_object(event: PaymentEvent, snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event.event_id,
+        "object": "event",
+        "type": str(event.type),
+        "sequence": event.sequence,
+        "created_at": event.occurred_at,
+        "data": {"object": snapshot},
+    }
+
+
+def webhook_endpoint_object(endpoint: Any, *, include_secret: bool = False) -> dict[str, Any]:
+    body = {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "url": endpoint.url,
+        "enabled_events": list(endpoint.enabled_events),
+        "description": endpoint.description,
+        "status": "enabled",
+        "created_at": endpoint.created_at,
+    }
+    if include_secret:
+        body["secret"] = endpoint.secret
+    return body
+
+
+def list_object(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}

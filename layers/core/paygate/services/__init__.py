@@ -1,0 +1,1 @@
+"""Use cases. Each takes its ports (repositories, queues, provider) as arguments."""

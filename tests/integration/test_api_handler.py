@@ -1,0 +1,168 @@
+"""The api function against moto: the public contract of DESIGN.md section 5, event by event."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import load_event, make_merchant
+
+
+@pytest.fixture
+def api(handler_of):
+    return handler_of("ApiFunction")
+
+
+def call(api, name, key, **replace):
+    event = load_event(name, **replace)
+    if key is None:
+        event["headers"].pop("Authorization", None)
+        event["multiValueHeaders"].pop("Authorization", None)
+    else:
+        event["headers"]["Authorization"] = f"Bearer {key}"
+        event["multiValueHeaders"]["Authorization"] = [f"Bearer {key}"]
+    return unpack(api(event))
+
+
+def unpack(response):
+    """API Gateway's REST shape: single headers and multi-value headers together."""
+    headers = dict(response.get("headers") or {})
+    headers.update({k: v[-1] for k, v in (response.get("multiValueHeaders") or {}).items() if v})
+    return response["statusCode"], json.loads(response["body"]), headers
+
+
+def create(api, key, idem="order-1001-attempt-1", body=None):
+    event = load_event("api/create_payment.json")
+    event["headers"].update({"Authorization": f"Bearer {key}", "Idempotency-Key": idem})
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return unpack(api(event))
+
+
+def test_health_needs_no_key(api):
+    status, body, _ = call(api, "api/health.json", None)
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_a_payment_is_accepted_new_with_a_location(api, merchant):
+    # Given a merchant, when it posts the sample payment
+    status, body, headers = create(api, merchant["api_key"])
+    # Then it is accepted at once, NEW, version 1, currency upper-cased
+    assert status == 202
+    assert body["id"].startswith("pay_") and body["object"] == "payment"
+    assert (body["status"], body["version"], body["currency"], body["amount"]) == ("NEW", 1, "USD", 1050)
+    assert body["failure"] is None and body["amount_refunded"] == 0
+    assert headers["Location"] == f"/v1/payments/{body['id']}"
+
+
+def test_same_key_same_body_replays_the_first_response(api, merchant):
+    first = create(api, merchant["api_key"])
+    again = create(api, merchant["api_key"])
+    assert again[0] == first[0] == 202 and again[1] == first[1]
+    assert again[2]["Idempotent-Replayed"] == "true"
+    _, listed, _ = call(api, "api/list_payments.json", merchant["api_key"])
+    status, everything, _ = call(api, "api/list_payments.json", merchant["api_key"])
+    assert status == 200
+
+
+def test_same_key_different_body_is_422(api, merchant):
+    create(api, merchant["api_key"])
+    event_body = json.loads(load_event("api/create_payment.json")["body"])
+    status, body, _ = create(api, merchant["api_key"], body={**event_body, "amount": 999})
+    assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
+
+
+def test_concurrent_requests_with_one_key_make_exactly_one_payment(api, merchant):
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: create(api, merchant["api_key"], idem="race-1"), range(8)))
+    ids = {body["id"] for status, body, _ in results if status == 202}
+    assert len(ids) == 1
+    assert all(status in (202, 409) for status, _, _ in results)
+
+
+def test_get_list_and_events_of_own_payment(api, merchant):
+    _, created, _ = create(api, merchant["api_key"])
+    status, got, _ = call(api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=created["id"])
+    assert status == 200 and got == created
+    status, events, _ = call(api, "api/list_payment_events.json", merchant["api_key"], pay_REPLACE=created["id"])
+    assert status == 200
+    assert [(e["sequence"], e["type"]) for e in events["data"]] == [(1, "payment.created")]
+    assert events["data"][0]["data"]["object"]["status"] == "NEW"
+
+
+def test_another_merchants_payment_is_404_never_403(api, aws, merchant):
+    _, created, _ = create(api, merchant["api_key"])
+    other = make_merchant(aws, "other")
+    for name in ("api/get_payment.json", "api/list_payment_events.json"):
+        status, body, _ = call(api, name, other["api_key"], pay_REPLACE=created["id"])
+        assert status == 404 and body["error"]["code"] == "resource_missing"
+    status, listed, _ = call(api, "api/list_payments.json", other["api_key"])
+    assert listed["data"] == []
+
+
+def test_list_is_newest_first_with_cursor_and_status_filter(api, merchant):
+    ids = [create(api, merchant["api_key"], idem=f"k{i}")[1]["id"] for i in range(3)]
+    event = load_event("api/list_payments.json")
+    event["headers"]["Authorization"] = f"Bearer {merchant['api_key']}"
+    event["queryStringParameters"] = {"limit": "2"}
+    page = json.loads(api(event)["body"])
+    assert [p["id"] for p in page["data"]] == ids[::-1][:2] and page["has_more"] is True
+    event["queryStringParameters"] = {"limit": "2", "starting_after": ids[1]}
+    page = json.loads(api(event)["body"])
+    assert [p["id"] for p in page["data"]] == [ids[0]] and page["has_more"] is False
+    event["queryStringParameters"] = {"status": "COMPLETED"}
+    assert json.loads(api(event)["body"])["data"] == []
+    event["queryStringParameters"] = {"status": "NEW"}
+    assert len(json.loads(api(event)["body"])["data"]) == 3
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer sk_test_nope", "Basic abc", "Bearer "])
+def test_bad_or_missing_keys_are_401(api, auth):
+    event = load_event("api/get_payment.json", pay_REPLACE="pay_x")
+    event["headers"].pop("Authorization")
+    if auth:
+        event["headers"]["Authorization"] = auth
+    response = api(event)
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["error"]["type"] == "authentication_error"
+
+
+def test_invalid_input_is_400_with_the_error_shape(api, merchant):
+    status, body, _ = call(api, "api/create_payment_invalid_amount.json", merchant["api_key"])
+    assert status == 400
+    assert set(body["error"]) == {"type", "code", "message", "param"} and body["error"]["param"] == "amount"
+
+
+def test_missing_idempotency_key_is_400(api, merchant):
+    event = load_event("api/create_payment.json")
+    event["headers"]["Authorization"] = f"Bearer {merchant['api_key']}"
+    del event["headers"]["Idempotency-Key"]
+    response = api(event)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["param"] == "Idempotency-Key"
+
+
+def test_oversize_idempotency_key_is_400_and_oversize_body_413(api, merchant):
+    assert create(api, merchant["api_key"], idem="k" * 256)[0] == 400
+    status, body, _ = create(api, merchant["api_key"], idem="big",
+                             body={"amount": 1, "currency": "USD", "description": "x" * 70_000,
+                                   "payment_method": {"type": "card", "token": "tok_success"}})
+    assert status == 413 and body["error"]["code"] == "body_too_large"
+
+
+def test_webhook_endpoints_create_list_delete(api, merchant):
+    status, created, _ = call(api, "api/create_webhook_endpoint.json", merchant["api_key"])
+    assert status == 201 and created["id"].startswith("we_") and created["secret"].startswith("whsec_")
+    status, listed, _ = call(api, "api/list_webhook_endpoints.json", merchant["api_key"])
+    assert [e["id"] for e in listed["data"]] == [created["id"]] and "secret" not in listed["data"][0]
+    status, deleted, _ = call(api, "api/delete_webhook_endpoint.json", merchant["api_key"], we_REPLACE=created["id"])
+    assert status == 200 and deleted["deleted"] is True
+    status, _, _ = call(api, "api/delete_webhook_endpoint.json", merchant["api_key"], we_REPLACE=created["id"])
+    assert status == 404
+
+
+def test_production_mode_refuses_loopback_webhook_urls(handler_of, merchant):
+    api = handler_of("ApiFunction", PAYGATE_MODE="prod")
+    status, body, _ = call(api, "api/create_webhook_endpoint.json", merchant["api_key"])
+    assert status == 400 and body["error"]["param"] == "url"

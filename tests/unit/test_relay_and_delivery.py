@@ -1,0 +1,107 @@
+import json
+
+from fakes import AllowAll, FakeEndpoints, FakePublisher, RecordingTransport
+from standardwebhooks import Webhook
+
+from paygate.domain.accounts import WebhookEndpoint
+from paygate.domain.payment import EventType, PaymentEvent
+from paygate.schemas.messages import Command, WebhookDelivery
+from paygate.services.delivery import deliver
+from paygate.services.endpoints import new_secret
+from paygate.services.outcomes import Done, RetryLater
+from paygate.services.ports import EventMeta, StoredEvent
+from paygate.services.relay import relay_event
+
+NOW = "2026-01-01T00:00:00.000Z"
+
+
+def stored(event_type, sequence, merchant="m"):
+    event = PaymentEvent(f"evt_{sequence}", event_type, "pay_1", sequence, NOW, {})
+    return StoredEvent(event, merchant, {"id": "pay_1", "status": "X"}, EventMeta("00-" + "a" * 32 + "-" + "b" * 16 + "-01", "req-1"))
+
+
+def endpoint(eid, events=("*",), merchant="m", url="http://127.0.0.1:9/h"):
+    return WebhookEndpoint(eid, merchant, url, new_secret(), tuple(events), NOW)
+
+
+def test_created_event_becomes_a_start_command_grouped_by_payment_and_deduplicated_by_event():
+    publisher, endpoints = FakePublisher(), FakeEndpoints()
+    assert relay_event(stored(EventType.CREATED, 1), endpoints=endpoints, publisher=publisher,
+                       commands_queue_url="cq", webhooks_queue_url="wq") == (1, 0)
+    [msg] = publisher.sent["cq"]
+    cmd = Command.model_validate(msg.body)
+    assert (cmd.type, cmd.expected_version, msg.group_id, msg.deduplication_id) == \
+        ("payment.start_processing", 1, "pay_1", "evt_1")
+    assert msg.attributes["traceparent"].startswith("00-") and cmd.correlation_id == "req-1"
+
+
+def test_terminal_events_ask_for_no_command():
+    publisher = FakePublisher()
+    relay_event(stored(EventType.COMPLETED, 3), endpoints=FakeEndpoints(), publisher=publisher,
+                commands_queue_url="cq", webhooks_queue_url="wq")
+    assert "cq" not in publisher.sent
+
+
+def test_one_webhook_message_per_subscribed_endpoint_of_that_merchant_only():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_all"))
+    endpoints.add(endpoint("we_completed", ["payment.completed"]))
+    endpoints.add(endpoint("we_failed", ["payment.failed"]))
+    endpoints.add(endpoint("we_other", merchant="other"))
+    publisher = FakePublisher()
+    relay_event(stored(EventType.COMPLETED, 3), endpoints=endpoints, publisher=publisher,
+                commands_queue_url="cq", webhooks_queue_url="wq")
+    sent = {m.body["endpoint_id"]: m for m in publisher.sent["wq"]}
+    assert set(sent) == {"we_all", "we_completed"}
+    assert sent["we_all"].group_id == "we_all:pay_1"
+    assert sent["we_all"].deduplication_id == "evt_3:we_all"
+
+
+def delivery(endpoint_id="we_1"):
+    return WebhookDelivery(event_id="evt_3", event_type="payment.completed", created_at=NOW, merchant_id="m",
+                           endpoint_id=endpoint_id, object={"id": "pay_1", "status": "COMPLETED"})
+
+
+def run_delivery(endpoints, transport, attempt=1, max_attempts=8):
+    import time
+    return deliver(delivery(), attempt=attempt, max_attempts=max_attempts, schedule=(5, 300, 1800),
+                   endpoints=endpoints, transport=transport, guard=AllowAll(), timeout=10, now=int(time.time()))
+
+
+def test_a_delivery_is_signed_verifiably_with_the_event_id_as_webhook_id():
+    endpoints, transport = FakeEndpoints(), RecordingTransport(200)
+    endpoints.add(endpoint("we_1"))
+    assert run_delivery(endpoints, transport) == Done("delivered")
+    [(url, body, headers)] = transport.posts
+    payload = Webhook(endpoints.get("m", "we_1").secret).verify(body, headers)
+    assert headers["webhook-id"] == "evt_3" == payload["id"]
+    assert payload["type"] == "payment.completed" and payload["data"]["object"]["id"] == "pay_1"
+
+
+def test_a_failed_delivery_is_retried_on_the_schedule_with_the_same_webhook_id():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_1"))
+    transport = RecordingTransport(500, None, 200)
+    assert run_delivery(endpoints, transport, attempt=1) == RetryLater(5, "HTTP 500")
+    assert isinstance(run_delivery(endpoints, transport, attempt=2), RetryLater)
+    assert run_delivery(endpoints, transport, attempt=3) == Done("delivered")
+    assert {h["webhook-id"] for _, _, h in transport.posts} == {"evt_3"}
+
+
+def test_when_the_schedule_is_spent_the_message_goes_to_the_dead_letter_queue_at_once():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_1"))
+    outcome = run_delivery(endpoints, RecordingTransport(503), attempt=4, max_attempts=4)
+    assert isinstance(outcome, RetryLater) and outcome.seconds == 0
+
+
+def test_a_deleted_endpoint_drops_its_deliveries():
+    assert run_delivery(FakeEndpoints(), RecordingTransport(200)) == Done("endpoint deleted")
+
+
+def test_the_body_is_the_documented_envelope():
+    endpoints, transport = FakeEndpoints(), RecordingTransport(204)
+    endpoints.add(endpoint("we_1"))
+    run_delivery(endpoints, transport)
+    body = json.loads(transport.posts[0][1])
+    assert set(body) == {"id", "type", "created_at", "data"} and set(body["data"]) == {"object"}

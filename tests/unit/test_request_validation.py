@@ -1,0 +1,74 @@
+"""The edge refuses bad input with the documented 400 shape and a `param`; never a 5xx."""
+
+import json
+
+import pytest
+
+from paygate import edge
+from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint, ListPaymentsQuery
+from paygate.services.errors import BodyTooLarge, InvalidRequest
+
+GOOD = {"amount": 1000, "currency": "usd", "payment_method": {"type": "card", "token": "tok_success"}}
+
+
+def with_(**changes):
+    body = json.loads(json.dumps(GOOD))
+    body.update(changes)
+    return body
+
+
+def test_a_good_request_parses_and_the_currency_is_upper_cased():
+    request = edge.validate(CreatePayment, GOOD)
+    assert (request.amount, request.currency, request.payment_method.token) == (1000, "USD", "tok_success")
+
+
+@pytest.mark.parametrize("body,param,code", [
+    (with_(amount=10.5), "amount", "parameter_invalid"),
+    (with_(amount=1000.0), "amount", "parameter_invalid"),
+    (with_(amount="1000"), "amount", "parameter_invalid"),
+    (with_(amount=True), "amount", "parameter_invalid"),
+    (with_(amount=0), "amount", "parameter_invalid"),
+    (with_(amount=100_000_000), "amount", "parameter_invalid"),
+    (with_(currency="ZZZ"), "currency", "parameter_invalid"),
+    (with_(currency=840), "currency", "parameter_invalid"),
+    (with_(extra=1), "extra", "parameter_unknown"),
+    (with_(payment_method={"type": "card"}), "payment_method.token", "parameter_missing"),
+    (with_(payment_method={"type": "card", "token": "t", "cvc": "1"}), "payment_method.cvc", "parameter_unknown"),
+    (with_(payment_method={"type": "bitcoin"}), "payment_method", "parameter_invalid"),
+    (with_(metadata={"k": 1}), "metadata.k", "parameter_invalid"),
+    ({"currency": "USD", "payment_method": {"type": "card", "token": "t"}}, "amount", "parameter_missing"),
+])
+def test_invalid_payments_are_400_with_the_offending_param(body, param, code):
+    with pytest.raises(InvalidRequest) as caught:
+        edge.validate(CreatePayment, body)
+    error = caught.value.body()["error"]
+    assert caught.value.status == 400
+    assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
+    assert error["message"]
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1,2]", b'"text"', b"NaN", b'{"amount": NaN}', b"\xff\xfe"])
+def test_malformed_bodies_are_400_invalid_json(raw):
+    with pytest.raises(InvalidRequest) as caught:
+        edge.parse_json_object(raw)
+    assert caught.value.code == "invalid_json"
+
+
+def test_a_body_over_the_limit_is_413():
+    with pytest.raises(BodyTooLarge) as caught:
+        edge.raw_body("x" * 101, False, 100)
+    assert caught.value.status == 413
+
+
+def test_webhook_endpoints_validate_event_types_and_default_to_all():
+    assert edge.validate(CreateWebhookEndpoint, {"url": "https://x.test/h"}).enabled_events == ["*"]
+    with pytest.raises(InvalidRequest) as caught:
+        edge.validate(CreateWebhookEndpoint, {"url": "https://x.test/h", "enabled_events": ["payment.exploded"]})
+    assert caught.value.param == "enabled_events"
+
+
+def test_list_query_parses_strings_and_bounds_the_limit():
+    assert edge.validate(ListPaymentsQuery, {"limit": "5", "status": "COMPLETED"}).limit == 5
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"status": "DONE"}, {"sort": "asc"}):
+        with pytest.raises(InvalidRequest):
+            edge.validate(ListPaymentsQuery, bad)
