@@ -326,6 +326,14 @@ class _Handler(BaseHTTPRequestHandler):
             status = self._send_result(result, request_id)
         except (socket.timeout, TimeoutError, ConnectionError, _IncompleteBody):
             self.close_connection = True  # the client went away or stalled; nothing to answer
+        except Exception:  # a bug here must not leave the client waiting for an answer
+            log.exception("API gateway failed on %s %s", self.command, self.path)
+            self.close_connection = True
+            try:
+                status = self._send(500, [("Content-Type", "application/json"), ("Connection", "close")],
+                                    b'{"message": "Internal server error"}', request_id)
+            except OSError:
+                pass
         finally:
             gateway.access_log(self.command, self.path, status, request_id,
                                (time.monotonic() - started) * 1000)

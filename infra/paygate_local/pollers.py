@@ -15,8 +15,9 @@ again at once: the group stays blocked behind its first message, and comes back 
 DynamoDB Streams (``StreamPoller``): read every shard in order (parents before children), four
 times a second, and keep an in-memory checkpoint per shard. A batch that fails is retried
 (``MaximumRetryAttempts``; -1 = forever); with ``ReportBatchItemFailures`` the reported sequence
-number means "retry from this record"; with ``BisectBatchOnFunctionError`` a failing batch is split
-in halves. When retries run out, a failure record goes to the on-failure destination and the
+number means "retry from this record"; with ``BisectBatchOnFunctionError`` a batch whose invocation
+fails is split in halves (recursively, using up no retry) until the bad record is alone, and only
+then do retries count. When retries run out, a failure record goes to the on-failure destination and the
 poller moves on. No record is ever skipped without that record (or at least a log line) saying so.
 """
 
@@ -63,11 +64,24 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Poller(threading.Thread):
+class _Poller:
+    """A loop in its own thread until ``stop`` is set (composition, not a Thread subclass, so
+    that our method names cannot clash with Thread's private ones)."""
+
     def __init__(self, name: str, stop: threading.Event, log_path: Path | None):
-        super().__init__(name=name, daemon=True)
+        self.name = name
         self._stop_event = stop
         self.log_path = log_path
+        self._thread = threading.Thread(target=self.run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -405,6 +419,12 @@ class StreamPoller(_Poller):
             if failed_at > 0:  # the records before the reported one are done
                 shard.checkpoint = batch[failed_at - 1]["dynamodb"]["SequenceNumber"]
             remaining = batch[failed_at:]
+            if not result.ok and self.mapping.bisect_on_error and len(remaining) > 1:
+                # Splitting uses up no retry: its point is to isolate the bad record so that the
+                # good ones around it get through; each half keeps the budget that was left.
+                middle = len(remaining) // 2
+                return (self._deliver(shard, remaining[:middle], retries_left)
+                        and self._deliver(shard, remaining[middle:], retries_left))
             if retries_left == 0:
                 self._give_up(shard, remaining, error, invocations)
                 shard.checkpoint = remaining[-1]["dynamodb"]["SequenceNumber"]
@@ -416,10 +436,6 @@ class StreamPoller(_Poller):
             if self._stop_event.wait(min(0.2 * 2 ** attempt, 5.0)):
                 return False
             attempt += 1
-            if not result.ok and self.mapping.bisect_on_error and len(remaining) > 1:
-                middle = len(remaining) // 2
-                return (self._deliver(shard, remaining[:middle], retries_left)
-                        and self._deliver(shard, remaining[middle:], retries_left))
             batch = remaining
 
     def _give_up(self, shard: _Shard, records: list[dict], error: dict, invocations: int) -> None:

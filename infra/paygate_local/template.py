@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,7 @@ class Stack:
         self.parameters = self._bind_parameters(parameter_overrides or {})
         self._attributes: dict[tuple[str, str], str] = {}
         self._conditions: dict[str, bool] = {}
-        self._resolving: set[str] = set()
+        self._local = threading.local()  # per-thread cycle detection: pollers resolve concurrently
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Stack:
@@ -288,13 +289,14 @@ class Stack:
         prop = NAME_PROPERTIES.get(rtype)
         props = self.resources[logical_id].get("Properties") or {}
         if prop and props.get(prop) is not None:
-            if logical_id in self._resolving:
+            resolving = self._local.__dict__.setdefault("resolving", set())
+            if logical_id in resolving:
                 raise TemplateError(f"{logical_id}'s name refers to itself")
-            self._resolving.add(logical_id)
+            resolving.add(logical_id)
             try:
                 return str(self.resolve(props[prop]))
             finally:
-                self._resolving.discard(logical_id)
+                resolving.discard(logical_id)
         name = f"{self.stack_name}-{logical_id}"
         if rtype == QUEUE_TYPE and _truthy(props.get("FifoQueue")):
             name += ".fifo"

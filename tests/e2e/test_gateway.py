@@ -1,0 +1,188 @@
+"""End to end over real HTTP: merchant -> API -> stream -> queues -> processor -> provider -> webhook."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Client, create_merchant, new_merchant, wait_for
+from standardwebhooks import Webhook
+
+
+def register(client: Client, url: str, events: list[str] | None = None) -> dict:
+    body = {"url": url, **({"enabled_events": events} if events else {})}
+    response = client.post("/v1/webhook_endpoints", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_dev_json_has_the_documented_keys(info, dev):
+    assert {"api_url", "api_key", "merchant_id", "aws_endpoint_url", "provider_url"} <= set(info)
+    assert info["api_url"].startswith("http://127.0.0.1:") and info["api_key"].startswith("sk_test_")
+    assert json.loads((Path(dev.state_dir) / "dev.json").read_text()) == info
+
+
+def test_merchants_create_prints_an_id_and_a_key(dev):
+    created = create_merchant(dev, "acme")
+    assert created["merchant_id"].startswith("mer_") and created["api_key"].startswith("sk_test_")
+
+
+def test_health(info):
+    response = httpx.get(f"{info['api_url']}/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_success_reaches_completed_and_a_signed_webhook(merchant, receiver, info):
+    endpoint = register(merchant, receiver.url)
+    payment = merchant.pay("tok_success")
+    assert payment["status"] == "NEW"
+    done = merchant.wait_status(payment["id"], {"COMPLETED", "FAILED"})
+    assert done["status"] == "COMPLETED" and done["version"] == 3
+    wait_for(lambda: receiver.events("payment.completed"), 30, "payment.completed webhook")
+    [(event, headers, body)] = receiver.events("payment.completed")
+    assert Webhook(endpoint["secret"]).verify(body, headers) == event
+    assert headers["webhook-id"] == event["id"] and event["data"]["object"]["id"] == payment["id"]
+    charges = httpx.get(f"{info['provider_url']}/charges", params={"reference": payment["id"]}).json()
+    assert charges["count"] == 1
+    history = merchant.get(f"/v1/payments/{payment['id']}/events").json()["data"]
+    assert [(e["sequence"], e["type"]) for e in history] == [
+        (1, "payment.created"), (2, "payment.processing"), (3, "payment.completed")]
+    assert history[-1]["data"]["object"]["status"] == "COMPLETED"
+
+
+def test_the_sandbox_merchant_from_dev_json_works(sandbox_client):
+    payment = sandbox_client.pay("tok_success")
+    assert sandbox_client.wait_status(payment["id"], {"COMPLETED"})["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("token,code", [("tok_decline", "card_declined"),
+                                        ("tok_insufficient_funds", "insufficient_funds")])
+def test_declines_end_failed_with_a_webhook(merchant, receiver, token, code):
+    register(merchant, receiver.url, ["payment.failed"])
+    payment = merchant.pay(token)
+    failed = merchant.wait_status(payment["id"], {"COMPLETED", "FAILED"})
+    assert failed["status"] == "FAILED" and failed["failure"]["code"] == code
+    wait_for(lambda: receiver.events("payment.failed"), 30, "payment.failed webhook")
+
+
+def test_flaky_provider_completes_with_one_charge(merchant, info):
+    payment = merchant.pay("tok_flaky")
+    assert merchant.wait_status(payment["id"], {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
+    assert httpx.get(f"{info['provider_url']}/charges", params={"reference": payment["id"]}).json()["count"] == 1
+
+
+def test_a_provider_that_stays_down_ends_failed_not_stuck(merchant):
+    payment = merchant.pay("tok_provider_error")
+    failed = merchant.wait_status(payment["id"], {"COMPLETED", "FAILED"}, timeout=90)
+    assert failed["status"] == "FAILED" and failed["failure"]["code"] == "provider_unavailable"
+
+
+def test_idempotent_replay_and_mismatch(merchant):
+    body = {"amount": 500, "currency": "jpy", "payment_method": {"type": "card", "token": "tok_success"}}
+    first = merchant.post("/v1/payments", body, key="order-1")
+    again = merchant.post("/v1/payments", body, key="order-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    other = merchant.post("/v1/payments", {**body, "amount": 501}, key="order-1")
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_concurrent_requests_with_one_key_create_exactly_one_payment(merchant):
+    body = {"amount": 900, "currency": "EUR", "payment_method": {"type": "card", "token": "tok_success"}}
+    key = uuid.uuid4().hex
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda _: merchant.post("/v1/payments", body, key=key), range(10)))
+    assert {r.status_code for r in responses} <= {202, 409}
+    ids = {r.json()["id"] for r in responses if r.status_code == 202}
+    assert len(ids) == 1
+    for r in responses:
+        if r.status_code == 409:
+            assert r.json()["error"]["code"] == "idempotency_key_in_use"
+    listed = merchant.get("/v1/payments", params={"limit": 100}).json()["data"]
+    assert [p["id"] for p in listed] == list(ids)
+
+
+def test_another_merchants_payment_is_404(merchant, info):
+    payment = merchant.pay("tok_success")
+    other = Client(info["api_url"], new_merchant(info, "other")["api_key"])
+    for path in (f"/v1/payments/{payment['id']}", f"/v1/payments/{payment['id']}/events"):
+        response = other.get(path)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "resource_missing"
+
+
+def test_an_endpoint_that_fails_twice_then_receives_the_event(merchant, make_receiver):
+    flaky = make_receiver((500, 503, 200))
+    endpoint = register(merchant, flaky.url, ["payment.completed"])
+    payment = merchant.pay("tok_success")
+    wait_for(lambda: len(flaky.received) >= 3, 60, "three delivery attempts")
+    attempts = flaky.events("payment.completed")
+    assert len(attempts) == 3
+    assert len({headers["webhook-id"] for _, headers, _ in attempts}) == 1
+    event, headers, body = attempts[-1]
+    assert Webhook(endpoint["secret"]).verify(body, headers)["data"]["object"]["id"] == payment["id"]
+
+
+def test_a_failing_endpoint_does_not_hold_back_another(merchant, make_receiver):
+    broken, healthy = make_receiver((500,)), make_receiver((200,))
+    register(merchant, broken.url, ["payment.completed"])
+    register(merchant, healthy.url, ["payment.completed"])
+    payment = merchant.pay("tok_success")
+    wait_for(lambda: healthy.events("payment.completed"), 30, "the healthy endpoint's webhook")
+    assert healthy.events("payment.completed")[0][0]["data"]["object"]["id"] == payment["id"]
+
+
+def test_list_filters_and_pages(merchant):
+    ids = [merchant.pay("tok_decline")["id"] for _ in range(3)]
+    for pid in ids:
+        merchant.wait_status(pid, {"FAILED"})
+    page = merchant.get("/v1/payments", params={"limit": 2}).json()
+    assert page["object"] == "list" and page["has_more"] is True
+    assert [p["id"] for p in page["data"]] == ids[::-1][:2]
+    rest = merchant.get("/v1/payments", params={"limit": 2, "starting_after": ids[1]}).json()
+    assert [p["id"] for p in rest["data"]] == [ids[0]]
+    assert merchant.get("/v1/payments", params={"status": "COMPLETED"}).json()["data"] == []
+
+
+def test_webhook_endpoints_list_and_delete(merchant, receiver):
+    endpoint = register(merchant, receiver.url)
+    listed = merchant.get("/v1/webhook_endpoints").json()["data"]
+    assert [e["id"] for e in listed] == [endpoint["id"]]
+    assert merchant.delete(f"/v1/webhook_endpoints/{endpoint['id']}").status_code == 200
+    assert merchant.delete(f"/v1/webhook_endpoints/{endpoint['id']}").status_code == 404
+    assert merchant.get("/v1/webhook_endpoints").json()["data"] == []
+
+
+@pytest.mark.parametrize("content,status,code", [
+    (b"{not json", 400, "invalid_json"),
+    (json.dumps({"amount": 10.5, "currency": "USD", "payment_method": {"type": "card", "token": "t"}}).encode(),
+     400, "parameter_invalid"),
+    (json.dumps({"amount": "10", "currency": "USD", "payment_method": {"type": "card", "token": "t"}}).encode(),
+     400, "parameter_invalid"),
+    (json.dumps({"amount": 10, "currency": "XYZ", "payment_method": {"type": "card", "token": "t"}}).encode(),
+     400, "parameter_invalid"),
+    (json.dumps({"amount": 10, "currency": "USD", "payment_method": {"type": "card", "token": "t"},
+                 "surprise": True}).encode(), 400, "parameter_unknown"),
+    (b"x" * 200_000, 413, "body_too_large"),
+])
+def test_bad_input_gets_the_documented_error_never_a_5xx(merchant, content, status, code):
+    response = merchant.post("/v1/payments", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and set(error) == {"type", "code", "message", "param"}
+
+
+def test_auth_and_routing_errors(info, merchant):
+    assert httpx.get(f"{info['api_url']}/v1/payments").status_code == 401
+    bad = httpx.get(f"{info['api_url']}/v1/payments", headers={"Authorization": "Bearer sk_test_wrong"})
+    assert bad.status_code == 401 and bad.json()["error"]["type"] == "authentication_error"
+    missing = merchant.get("/v1/payments/pay_doesnotexist")
+    assert missing.status_code == 404
+    assert merchant.get("/v1/nothing-here").status_code == 404
+    no_key = merchant.post("/v1/payments", {"amount": 1, "currency": "USD",
+                                            "payment_method": {"type": "card", "token": "tok_success"}}, key=None)
+    assert no_key.status_code == 400 and no_key.json()["error"]["param"] == "Idempotency-Key"

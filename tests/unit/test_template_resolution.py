@@ -1,0 +1,222 @@
+"""Pure template resolution of the local runtime (paygate_local.template): no sockets, no backend."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from paygate_local.template import Stack, TemplateError, load_template, merge_globals
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "runtime" / "template.yaml"
+REAL_TEMPLATE = REPO / "template.yaml"
+
+
+def stack_from(text: str, tmp_path: Path, **kwargs) -> Stack:
+    path = tmp_path / "template.yaml"
+    path.write_text(textwrap.dedent(text))
+    return Stack.from_file(path, **kwargs)
+
+
+MINI = """
+Parameters:
+  Env: {Type: String, Default: prod, AllowedValues: [prod, dev]}
+  Count: {Type: Number, Default: 5}
+  Names: {Type: CommaDelimitedList, Default: "a,b,c"}
+  NoDefault: {Type: String}
+Conditions:
+  IsDev: !Equals [!Ref Env, dev]
+  NotDev: !Not [!Condition IsDev]
+  Both: !And [!Condition NotDev, !Equals [!Ref Count, 5]]
+  Either: !Or [!Condition IsDev, !Equals ["x", "y"]]
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-table-${Env}"
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  Unnamed:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  Fifo:
+    Type: AWS::SQS::Queue
+    Properties:
+      FifoQueue: true
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: !Ref Count}
+  Dlq:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: my-dlq}
+  DevOnly:
+    Type: AWS::SQS::Queue
+    Condition: IsDev
+"""
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> Stack:
+    return stack_from(MINI, tmp_path, parameter_overrides={"NoDefault": "given"})
+
+
+def test_parameters_defaults_overrides_and_checks(tmp_path: Path) -> None:
+    stack = stack_from(MINI, tmp_path, parameter_overrides={"NoDefault": "x", "Env": "dev"})
+    assert stack.resolve({"Ref": "Env"}) == "dev"
+    assert stack.resolve({"Ref": "Count"}) == "5"  # CloudFormation hands numbers over as strings
+    assert stack.resolve({"Ref": "Names"}) == ["a", "b", "c"]
+    with pytest.raises(TemplateError, match="without a default"):
+        stack_from(MINI, tmp_path)
+    with pytest.raises(TemplateError, match="not one of"):
+        stack_from(MINI, tmp_path, parameter_overrides={"NoDefault": "x", "Env": "qa"})
+    with pytest.raises(TemplateError, match="unknown parameter"):
+        stack_from(MINI, tmp_path, parameter_overrides={"NoDefault": "x", "Nope": "1"})
+
+
+def test_pseudo_parameters(tmp_path: Path) -> None:
+    stack = stack_from(MINI, tmp_path, stack_name="s1", region="eu-west-1", account_id="111122223333",
+                       parameter_overrides={"NoDefault": "x"})
+    assert stack.resolve({"Fn::Sub": "${AWS::StackName}:${AWS::Region}:${AWS::AccountId}:"
+                                      "${AWS::Partition}:${AWS::URLSuffix}"}) == \
+        "s1:eu-west-1:111122223333:aws:amazonaws.com"
+
+
+def test_physical_names(mini: Stack) -> None:
+    assert mini.physical_name("Table") == "paygate-table-prod"
+    assert mini.physical_name("Unnamed") == "paygate-Unnamed"
+    assert mini.physical_name("Fifo") == "paygate-Fifo.fifo"
+    assert mini.physical_name("Dlq") == "my-dlq"
+
+
+def test_getatt_and_ref_per_type(mini: Stack) -> None:
+    assert mini.resolve({"Fn::GetAtt": ["Dlq", "Arn"]}) == "arn:aws:sqs:us-east-1:123456789012:my-dlq"
+    assert mini.resolve({"Fn::GetAtt": "Dlq.QueueName"}) == "my-dlq"
+    assert mini.resolve({"Ref": "Table"}) == "paygate-table-prod"
+    assert mini.resolve({"Fn::GetAtt": ["Table", "Arn"]}) == \
+        "arn:aws:dynamodb:us-east-1:123456789012:table/paygate-table-prod"
+    # Before provisioning: deterministic placeholders; afterwards: what the backend said.
+    assert mini.resolve({"Ref": "Dlq"}).endswith("/123456789012/my-dlq")
+    mini.set_attribute("Dlq", "QueueUrl", "http://127.0.0.1:1/123456789012/my-dlq")
+    mini.set_attribute("Table", "StreamArn", "arn:stream")
+    assert mini.resolve({"Ref": "Dlq"}) == "http://127.0.0.1:1/123456789012/my-dlq"
+    assert mini.resolve({"Fn::GetAtt": ["Table", "StreamArn"]}) == "arn:stream"
+    with pytest.raises(TemplateError):
+        mini.resolve({"Fn::GetAtt": ["Dlq", "Nope"]})
+    with pytest.raises(TemplateError):
+        mini.resolve({"Ref": "Missing"})
+
+
+def test_sub_join_select_split_if(mini: Stack) -> None:
+    assert mini.resolve({"Fn::Sub": ["${A}-${Dlq.QueueName}-${!Literal}", {"A": {"Ref": "Env"}}]}) == \
+        "prod-my-dlq-${Literal}"
+    assert mini.resolve({"Fn::Join": [",", ["a", {"Ref": "Count"}, 7]]}) == "a,5,7"
+    assert mini.resolve({"Fn::Select": [1, {"Ref": "Names"}]}) == "b"
+    assert mini.resolve({"Fn::Split": ["/", "x/y"]}) == ["x", "y"]
+    assert mini.resolve({"Fn::If": ["IsDev", "d", "p"]}) == "p"
+    assert mini.condition("NotDev") and mini.condition("Both") and not mini.condition("Either")
+    assert mini.resolve({"a": {"Fn::If": ["IsDev", 1, {"Ref": "AWS::NoValue"}]}, "b": 2}) == {"b": 2}
+    assert mini.resolve([1, {"Ref": "AWS::NoValue"}, 3]) == [1, 3]
+
+
+def test_conditions_exclude_resources(tmp_path: Path) -> None:
+    prod = stack_from(MINI, tmp_path, parameter_overrides={"NoDefault": "x"})
+    dev = stack_from(MINI, tmp_path, parameter_overrides={"NoDefault": "x", "Env": "dev"})
+    assert "DevOnly" not in [q.logical_id for q in prod.queues()]
+    assert "DevOnly" in [q.logical_id for q in dev.queues()]
+
+
+def test_queues_come_after_their_dead_letter_queues(mini: Stack) -> None:
+    order = [q.logical_id for q in mini.queues()]
+    assert order.index("Dlq") < order.index("Fifo")
+    fifo = next(q for q in mini.queues() if q.logical_id == "Fifo")
+    assert fifo.fifo and fifo.depends_on == ("Dlq",)
+    assert fifo.properties["RedrivePolicy"] == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:my-dlq", "maxReceiveCount": "5"}
+
+
+def test_merge_globals_sam_rules() -> None:
+    glob = {"Timeout": 30, "Layers": [{"Ref": "L1"}],
+            "Environment": {"Variables": {"A": "g", "B": "g"}}, "Tracing": {"Ref": "X"}}
+    local = {"Timeout": 5, "Layers": [{"Ref": "L2"}], "Environment": {"Variables": {"B": "f"}},
+             "Tracing": "Active"}
+    merged = merge_globals(glob, local)
+    assert merged["Timeout"] == 5
+    assert merged["Layers"] == [{"Ref": "L1"}, {"Ref": "L2"}]
+    assert merged["Environment"] == {"Variables": {"A": "g", "B": "f"}}
+    assert merged["Tracing"] == "Active"
+    assert glob["Environment"]["Variables"]["B"] == "g"  # the globals are not modified
+
+
+def test_fixture_functions_resolve(tmp_path: Path) -> None:
+    stack = Stack.from_file(FIXTURE, parameter_overrides={"Mode": "dev", "RecordDir": "/r"})
+    functions = {f.logical_id: f for f in stack.functions()}
+    echo = functions["EchoFunction"]
+    assert echo.name == "paygate-EchoFunction"
+    assert echo.handler == "app.handler"
+    assert (echo.timeout, echo.memory_size) == (20.0, 384)  # Timeout from Globals, memory its own
+    assert echo.code_dir == FIXTURE.parent / "functions" / "echo"
+    assert echo.python_paths == [echo.code_dir, FIXTURE.parent / "layer"]
+    env = echo.environment
+    assert env["SHARED"] == "from-function" and env["GREETING"] == "hello"
+    assert env["MODE_LABEL"] == "development"
+    assert env["ITEMS_TABLE"] == "paygate-ItemsTable"
+    assert env["JOBS_DLQ_ARN"] == "arn:aws:sqs:us-east-1:123456789012:paygate-JobsDLQ.fifo"
+    assert env["JOINED"] == "hello|paygate-jobs.fifo"
+    assert env["STACK_INFO"] == "paygate/us-east-1/123456789012"
+    assert functions["SlowFunction"].timeout == 1.0
+    assert functions["SlowFunction"].environment["SHARED"] == "from-globals"
+
+    routes = {(r.method, r.path) for r in echo.api_routes}
+    assert ("GET", "/things/{id}") in routes and ("ANY", "/files/{proxy+}") in routes
+
+    (jobs,) = functions["JobsFunction"].sqs_mappings
+    assert jobs.queue_arn == "arn:aws:sqs:us-east-1:123456789012:paygate-jobs.fifo"
+    assert jobs.queue_logical_id == "JobsQueue"
+    assert jobs.batch_size == 10 and jobs.report_batch_item_failures
+
+    (items,) = functions["StreamFunction"].stream_mappings
+    assert items.table_logical_id == "ItemsTable"
+    assert items.maximum_retry_attempts == 2 and items.bisect_on_error
+    assert items.on_failure_arn == "arn:aws:sqs:us-east-1:123456789012:paygate-stream-failures"
+    assert items.starting_position == "TRIM_HORIZON" and items.batch_size == 10
+
+
+def test_bad_yaml_is_reported_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("Resources:\n  X: { Path: /a/{id}, Method: get }\n")
+    with pytest.raises(TemplateError, match="bad.yaml"):
+        load_template(path)
+
+
+def test_real_template_resolves_every_function_and_event() -> None:
+    """The project's own template.yaml: every function's environment and every event resolve."""
+    stack = Stack.from_file(REAL_TEMPLATE, parameter_overrides={"Mode": "dev"})
+    functions = stack.functions()
+    assert functions, "template.yaml declares no functions"
+    table_names = {t.name for t in stack.tables()}
+    queue_arns = {q.arn for q in stack.queues()}
+    for spec in functions:
+        assert spec.handler and spec.timeout > 0 and spec.memory_size > 0
+        assert spec.layer_dirs, f"{spec.logical_id} has no layer"
+        for name, value in spec.environment.items():
+            assert isinstance(value, str) and "${" not in value, (spec.logical_id, name, value)
+        for name, value in spec.environment.items():
+            if name.endswith("_TABLE"):
+                assert value in table_names, (spec.logical_id, name, value)
+        assert not spec.other_events, f"{spec.logical_id}: unsupported events {spec.other_events}"
+        for mapping in spec.sqs_mappings:
+            assert mapping.queue_arn in queue_arns, (spec.logical_id, mapping)
+        for mapping in spec.stream_mappings:
+            assert mapping.table_logical_id in {t.logical_id for t in stack.tables()}
+            if mapping.on_failure_arn:
+                assert mapping.on_failure_arn in queue_arns
+        for route in spec.api_routes:
+            assert route.path.startswith("/") and route.method
+    # Every queue's redrive target is a queue of the template.
+    for queue in stack.queues():
+        policy = queue.properties.get("RedrivePolicy")
+        if policy:
+            assert policy["deadLetterTargetArn"] in queue_arns
+            assert int(policy["maxReceiveCount"]) >= 1
