@@ -40,7 +40,8 @@ STANDARD_QUEUE_POLLERS = 2  # pollers per SQS event on a standard queue (FIFO qu
 
 
 class LocalRuntime:
-    """Run ``template_path`` locally. Use as a context manager, or call ``start()``/``stop()``.
+    """Run ``template_path`` locally. Use as a context manager, or call ``start()``/``stop()``
+    (once each: a stopped runtime is not restarted; make a new one).
 
     After ``start()``: ``api_url``, ``aws_endpoint_url``, ``resources``, ``env_for(logical_id)``,
     ``invoke(logical_id, event)``; function logs are in ``log_dir`` (one file per logical id).

@@ -13,6 +13,7 @@ with ``Stack.set_attribute``, they resolve to deterministic placeholders.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -424,8 +425,6 @@ class Stack:
         return str(self._resolve(text)).split(delimiter)
 
     def _fn_base64(self, arg: Any) -> str:
-        import base64
-
         return base64.b64encode(str(self._resolve(arg)).encode()).decode()
 
     def _fn_tojsonstring(self, arg: Any) -> str:
