@@ -78,11 +78,13 @@ def list_payments() -> Response:
 
 @app.get("/v1/payments/<payment_id>")
 def get_payment(payment_id: str) -> Response:
+    logger.append_keys(payment_id=payment_id)
     return _json(200, payments.get_payment(get_container().payments, _merchant(), payment_id))
 
 
 @app.get("/v1/payments/<payment_id>/events")
 def list_payment_events(payment_id: str) -> Response:
+    logger.append_keys(payment_id=payment_id)
     return _json(200, payments.list_events(get_container().payments, _merchant(), payment_id))
 
 

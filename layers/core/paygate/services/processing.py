@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from paygate.domain import payment as domain
 from paygate.domain.payment import Payment, PaymentStatus
 from paygate.ids import new_id, parse_time, utc_now
-from paygate.observability import logger, metrics
+from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
 from paygate.services.outcomes import Done, Outcome, RetryLater
@@ -93,6 +93,7 @@ def _charge(
     except ProviderRejected as exc:
         return _finish(payment, payments, meta, failure=("provider_rejected", str(exc)))
     except ProviderUnavailable as exc:
+        count_error("provider_unavailable")
         if attempt >= max_attempts:
             logger.error("provider unavailable on the last attempt", extra={"attempt": attempt})
             return _finish(payment, payments, meta, failure=(
