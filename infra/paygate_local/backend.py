@@ -62,6 +62,10 @@ class Backend:
             # Imported here: moto is heavy and not needed when an endpoint is given.
             from moto.server import ThreadedMotoServer
 
+            from paygate_local import moto_patches
+
+            moto_patches.apply()
+
             werkzeug_log = logging.getLogger("werkzeug")
             if werkzeug_log.level == logging.NOTSET:
                 werkzeug_log.setLevel(logging.WARNING)  # one line per request otherwise

@@ -47,6 +47,9 @@ Invoke = Callable[[str, dict], InvocationResult]
 STREAM_POLL_INTERVAL = 0.25  # Lambda polls a DynamoDB stream shard four times a second
 SHARD_REFRESH_INTERVAL = 5.0
 FIFO_SHORT_POLL_INTERVAL = 0.2
+# Extra pollers of one queue (index > 0) are there for bursts; while the queue is empty they poll
+# less often, since every empty poll costs the in-process backend CPU that the busy stages need.
+IDLE_EXTRA_POLLER_INTERVAL = 1.0
 
 
 def _log_to(path: Path | None, level: str, message: str, **fields: Any) -> None:
@@ -117,13 +120,14 @@ class SqsPoller(_Poller):
         # moto busy-loops a long poll while a FIFO queue holds visible messages of blocked groups;
         # short polls with a pause between empty ones cost far less CPU there.
         self.long_poll = long_poll
+        self.idle_interval = FIFO_SHORT_POLL_INTERVAL if index == 0 else IDLE_EXTRA_POLLER_INTERVAL
         self.invocations = 0
 
     def poll_once(self) -> None:
         messages = self._receive()
         if not messages:
             if not self.long_poll:
-                self._stop_event.wait(FIFO_SHORT_POLL_INTERVAL)
+                self._stop_event.wait(self.idle_interval)
             return
         event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in messages]}
         result = self.invoke(self.mapping.function, event)

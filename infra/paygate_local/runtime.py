@@ -36,7 +36,10 @@ from .workers import FunctionPool, InvocationResult, LambdaService
 
 log = logging.getLogger("paygate_local")
 
-STANDARD_QUEUE_POLLERS = 2  # pollers per SQS event on a standard queue (FIFO queues get one)
+# Pollers per SQS event. Lambda scales a FIFO mapping with the number of active message groups;
+# SQS hands each in-flight group to one receiver only, so several pollers keep each group in order.
+STANDARD_QUEUE_POLLERS = 2
+FIFO_QUEUE_POLLERS = 3
 
 
 class LocalRuntime:
@@ -273,8 +276,8 @@ class LocalRuntime:
                 if url is None:
                     raise TemplateError(f"{spec.logical_id}.{mapping.event}: no queue {mapping.queue_arn}")
                 fifo = mapping.queue_arn.endswith(".fifo")
-                count = 1 if fifo else min(STANDARD_QUEUE_POLLERS,
-                                           mapping.maximum_concurrency or STANDARD_QUEUE_POLLERS)
+                most = FIFO_QUEUE_POLLERS if fifo else STANDARD_QUEUE_POLLERS
+                count = min(most, mapping.maximum_concurrency or most)
                 for index in range(count):
                     self.pollers.append(SqsPoller(
                         mapping, queue_url=url, fifo=fifo, invoke=self.lambda_service.invoke,

@@ -10,7 +10,7 @@ from paygate.services.delivery import deliver
 from paygate.services.endpoints import new_secret
 from paygate.services.outcomes import Done, RetryLater
 from paygate.services.ports import EventMeta, StoredEvent
-from paygate.services.relay import relay_event
+from paygate.services.relay import relay_batch
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -26,8 +26,8 @@ def endpoint(eid, events=("*",), merchant="m", url="http://127.0.0.1:9/h"):
 
 def test_created_event_becomes_a_start_command_grouped_by_payment_and_deduplicated_by_event():
     publisher, endpoints = FakePublisher(), FakeEndpoints()
-    assert relay_event(stored(EventType.CREATED, 1), endpoints=endpoints, publisher=publisher,
-                       commands_queue_url="cq", webhooks_queue_url="wq") == (1, 0)
+    assert relay_batch([stored(EventType.CREATED, 1)], endpoints=endpoints, publisher=publisher,
+                       commands_queue_url="cq", webhooks_queue_url="wq") is None
     [msg] = publisher.sent["cq"]
     cmd = Command.model_validate(msg.body)
     assert (cmd.type, cmd.expected_version, msg.group_id, msg.deduplication_id) == \
@@ -37,7 +37,7 @@ def test_created_event_becomes_a_start_command_grouped_by_payment_and_deduplicat
 
 def test_terminal_events_ask_for_no_command():
     publisher = FakePublisher()
-    relay_event(stored(EventType.COMPLETED, 3), endpoints=FakeEndpoints(), publisher=publisher,
+    relay_batch([stored(EventType.COMPLETED, 3)], endpoints=FakeEndpoints(), publisher=publisher,
                 commands_queue_url="cq", webhooks_queue_url="wq")
     assert "cq" not in publisher.sent
 
@@ -49,12 +49,70 @@ def test_one_webhook_message_per_subscribed_endpoint_of_that_merchant_only():
     endpoints.add(endpoint("we_failed", ["payment.failed"]))
     endpoints.add(endpoint("we_other", merchant="other"))
     publisher = FakePublisher()
-    relay_event(stored(EventType.COMPLETED, 3), endpoints=endpoints, publisher=publisher,
+    relay_batch([stored(EventType.COMPLETED, 3)], endpoints=endpoints, publisher=publisher,
                 commands_queue_url="cq", webhooks_queue_url="wq")
     sent = {m.body["endpoint_id"]: m for m in publisher.sent["wq"]}
     assert set(sent) == {"we_all", "we_completed"}
     assert sent["we_all"].group_id == "we_all:pay_1"
     assert sent["we_all"].deduplication_id == "evt_3:we_all"
+
+
+class CountingEndpoints(FakeEndpoints):
+    def __init__(self):
+        super().__init__()
+        self.lookups = 0
+
+    def list(self, merchant_id):
+        self.lookups += 1
+        return super().list(merchant_id)
+
+
+class FailingPublisher(FakePublisher):
+    """Refuses the n-th call (1-based) and every call after it."""
+
+    def __init__(self, fail_from):
+        super().__init__()
+        self.calls, self.fail_from = 0, fail_from
+
+    def publish(self, queue_url, messages):
+        self.calls += 1
+        if self.calls >= self.fail_from:
+            raise RuntimeError("SQS unavailable")
+        super().publish(queue_url, messages)
+
+
+def many(n):
+    events = []
+    for i in range(n):
+        s = stored(EventType.CREATED, 1)
+        events.append(StoredEvent(PaymentEvent(f"evt_{i}", EventType.CREATED, f"pay_{i}", 1, NOW, {}),
+                                  s.merchant_id, s.snapshot, s.meta))
+    return events
+
+
+def test_a_batch_looks_up_endpoints_once_per_merchant_and_sends_ten_per_call_in_order():
+    endpoints, publisher = CountingEndpoints(), FakePublisher()
+    endpoints.add(endpoint("we_all"))
+    assert relay_batch(many(25), endpoints=endpoints, publisher=publisher,
+                       commands_queue_url="cq", webhooks_queue_url="wq") is None
+    assert endpoints.lookups == 1
+    assert [m.body["payment_id"] for m in publisher.sent["cq"]] == [f"pay_{i}" for i in range(25)]
+    assert len(publisher.sent["wq"]) == 25
+
+
+def test_a_failed_send_names_the_first_event_not_fully_published():
+    publisher = FailingPublisher(fail_from=2)   # the first ten commands go out, the rest do not
+    assert relay_batch(many(25), endpoints=FakeEndpoints(), publisher=publisher,
+                       commands_queue_url="cq", webhooks_queue_url="wq") == 10
+    assert len(publisher.sent["cq"]) == 10
+
+
+def test_a_failed_webhook_send_retries_from_its_event_even_after_commands_went_out():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_all"))
+    publisher = FailingPublisher(fail_from=4)   # 3 command calls succeed, the first webhook call fails
+    assert relay_batch(many(25), endpoints=endpoints, publisher=publisher,
+                       commands_queue_url="cq", webhooks_queue_url="wq") == 0
 
 
 def delivery(endpoint_id="we_1"):
