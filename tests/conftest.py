@@ -6,6 +6,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "core"))
 sys.path.insert(0, str(ROOT / "infra"))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "unit"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 # Powertools metrics need a namespace; tests never send to AWS.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PaygateTest")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Client, create_merchant, new_merchant, wait_for
+from gateway_client import Client, create_merchant, new_merchant, wait_for
 from standardwebhooks import Webhook
 
 

@@ -6,7 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import load_event, make_merchant
+from lambda_harness import load_event, make_merchant
 
 
 @pytest.fixture

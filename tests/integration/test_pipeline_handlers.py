@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-from conftest import load_event, receive_all, sqs_event, stream_event
+from lambda_harness import load_event, receive_all, sqs_event, stream_event
+from receiver import Receiver
 from standardwebhooks import Webhook
 
 from paygate_local.sandbox import SandboxProvider
@@ -18,35 +17,6 @@ from paygate_local.sandbox import SandboxProvider
 def sandbox():
     with SandboxProvider(timeout_delay=0.5) as provider:
         yield provider
-
-
-class Receiver:
-    """A merchant's webhook endpoint on 127.0.0.1 that answers from a script of status codes."""
-
-    def __init__(self, statuses=(200,)):
-        self.statuses, self.received = list(statuses), []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                receiver.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -151,7 +121,7 @@ def test_success_reaches_completed_and_a_verifiable_webhook(pipe, merchant, rece
     assert sandbox.charge_count(payment["id"]) == 1
     _, result = pipe.run(pipe.webhooks, pipe.webhooks_url)
     assert result == {"batchItemFailures": []}
-    [(body, headers)] = receiver.received
+    [(body, headers, _)] = receiver.received
     event = Webhook(endpoint["secret"]).verify(body, headers)
     assert event["type"] == "payment.completed" and event["data"]["object"]["id"] == payment["id"]
     events = api_call(pipe.api, "api/list_payment_events.json", merchant["api_key"], pay_REPLACE=payment["id"])
@@ -226,7 +196,7 @@ def test_a_failing_endpoint_is_retried_with_the_same_webhook_id(pipe, merchant):
         again = messages[0]
         again["Attributes"]["ApproximateReceiveCount"] = "2"
         assert pipe.webhooks(sqs_event([again], pipe.arn(pipe.webhooks_url))) == {"batchItemFailures": []}
-        assert [h["webhook-id"] for _, h in flaky.received] == [messages and json.loads(messages[0]["Body"])["event_id"]] * 2
+        assert [h["webhook-id"] for _, h, _ in flaky.received] == [messages and json.loads(messages[0]["Body"])["event_id"]] * 2
     finally:
         flaky.close()
 
