@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup run test test-unit test-integration test-e2e lint bench lock clean
 
 help: ## list every target
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "paygate needs Python 3.11 or newer as $(PYTHON)"; exit 1; }
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP) ## create .venv with the pinned dependencies and the `paygate` command
 
-run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:$(PORT)
+run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:3000 (PORT=...)
 	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR)
 
 test: setup ## every test that needs no Docker: unit, integration (moto) and e2e (paygate dev)

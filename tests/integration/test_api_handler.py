@@ -166,3 +166,20 @@ def test_production_mode_refuses_loopback_webhook_urls(handler_of, merchant):
     api = handler_of("ApiFunction", PAYGATE_MODE="prod")
     status, body, _ = call(api, "api/create_webhook_endpoint.json", merchant["api_key"])
     assert status == 400 and body["error"]["param"] == "url"
+
+
+def test_a_key_whose_transaction_landed_is_never_released(aws, merchant):
+    """If the creating transaction succeeded but its answer was lost, the error path must not free
+    the key: a retry has to replay the payment, not create a second one."""
+    import boto3
+
+    from paygate.adapters.dynamodb import IdempotencyTable
+    from paygate.services.ports import Claimed, IdempotencyCompletion, Replay, StoredResponse
+
+    table = IdempotencyTable(boto3.client("dynamodb"), aws.env("ApiFunction")["IDEMPOTENCY_TABLE"],
+                             ttl_seconds=86400, lock_seconds=30)
+    assert table.claim("m#k", "fp", "lock-1", 1000) == Claimed("lock-1")
+    boto3.client("dynamodb").transact_write_items(TransactItems=[table.completion_update(
+        IdempotencyCompletion("m#k", "lock-1", StoredResponse(202, {"id": "pay_1"})))])
+    table.release("m#k", "lock-1")
+    assert table.claim("m#k", "fp", "lock-2", 1001) == Replay(StoredResponse(202, {"id": "pay_1"}, {}))

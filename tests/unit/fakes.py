@@ -36,7 +36,8 @@ class FakeIdempotency:
 
     def release(self, scope_key: str, lock_id: str) -> None:
         with self.lock:
-            if self.items.get(scope_key, {}).get("lock_id") == lock_id:
+            item = self.items.get(scope_key, {})
+            if item.get("lock_id") == lock_id and item.get("state") == "IN_PROGRESS":
                 del self.items[scope_key]
 
     def complete(self, completion: IdempotencyCompletion) -> None:

@@ -84,7 +84,11 @@ class IdempotencyTable:
         try:
             self.client.delete_item(
                 TableName=self.table, Key=dump({"pk": scope_key}),
-                ConditionExpression="lock_id = :lock", ExpressionAttributeValues=dump({":lock": lock_id}),
+                # Only a key this request still holds and never completed: if the work's transaction
+                # landed but its answer was lost, the key must stay, or a retry would pay twice.
+                ConditionExpression="lock_id = :lock AND #s = :in_progress",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=dump({":lock": lock_id, ":in_progress": self.IN_PROGRESS}),
             )
         except ClientError as exc:
             if not _cancelled_by_condition(exc):
