@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 STATE_DIR ?= .paygate
 PORT ?= 3000
 PYTEST_ARGS ?=
+BACKEND ?= moto
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e lint bench lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint bench lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -24,11 +25,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP) ## create .venv with the pinned dependencies and the `paygate` command
 
-run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:3000 (PORT=...)
-	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR)
+run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:3000 (PORT=..., BACKEND=localstack)
+	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
 
 test: setup ## every test that needs no Docker: unit, integration (moto) and e2e (paygate dev)
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore=tests/integration/test_localstack_host.py $(PYTEST_ARGS)
 
 test-unit: setup ## pure domain and service tests, no sockets
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -38,6 +39,15 @@ test-integration: setup ## handlers against moto, tables and queues from templat
 
 test-e2e: setup ## the whole stack over HTTP on the local runtime
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+localstack-setup: ## prepare LocalStack host mode: Python 3.13 venv, DynamoDB Local, kinesis-mock (once, ~75 s)
+	bash localstack/setup-host.sh
+
+test-localstack: setup localstack-setup ## LocalStack host-mode tests, then the same e2e suite against LocalStack (no Docker)
+	PAYGATE_LOCALSTACK=1 PAYGATE_E2E_BACKEND=localstack $(BIN)/python -m pytest tests/integration/test_localstack_host.py tests/e2e $(PYTEST_ARGS)
+
+clean-localstack: ## remove the LocalStack host-mode install (localstack/.state)
+	rm -rf localstack/.state
 
 lint: setup ## cfn-lint the SAM template
 	$(BIN)/cfn-lint template.yaml

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,8 +35,11 @@ def backend_url_for(spec: str) -> str | None:
 class Backend:
     """Owns the moto server it started (if any) and hands out boto3 clients for the backend."""
 
-    def __init__(self, spec: str = "moto", *, region: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, spec: str = "moto", *, region: str, host: str = "127.0.0.1", port: int = 0,
+                 state_dir: str | Path | None = None):
         self.spec = spec
+        self._state_dir = Path(state_dir or ".paygate")
+        self._localstack: Any = None  # the LocalStackHost, for spec "localstack"
         self.region = region
         self._host = host
         self._port = port
@@ -57,7 +61,18 @@ class Backend:
     def started_here(self) -> bool:
         return self._server is not None
 
+    @property
+    def is_localstack(self) -> bool:
+        return self.spec == "localstack"
+
     def start(self) -> str:
+        if self.spec == "localstack" and self._localstack is None:
+            # LocalStack on 127.0.0.1:4566: the one that runs already, or one started (and owned) here.
+            from .localstack_host import LocalStackHost
+
+            self._localstack = LocalStackHost(self._state_dir / "localstack")
+            self.url = self._localstack.ensure()
+            return self.url
         if self.url is None:
             # Imported here: moto is heavy and not needed when an endpoint is given.
             from moto.server import ThreadedMotoServer
@@ -77,6 +92,9 @@ class Backend:
         return self.url
 
     def stop(self) -> None:
+        if self._localstack is not None:
+            host, self._localstack = self._localstack, None
+            host.stop()  # only stops a LocalStack it started
         if self._server is not None:
             server, self._server = self._server, None
             server.stop()

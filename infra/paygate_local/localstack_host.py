@@ -9,8 +9,8 @@ its output in ``<state_root>/localstack.log``; ``stop()`` ends it and everything
 
 What runs there: DynamoDB, DynamoDB Streams, SQS, CloudWatch and Logs (``SERVICES``). Lambda and
 event source mappings do not: the local runtime still runs the functions, as it does with moto.
-DynamoDB is DynamoDB Local (Java); its streams are DynamoDB Local's own (LocalStack's ``v2``
-providers), see ``_streams_provider_env`` for why.
+DynamoDB is DynamoDB Local (Java); its streams are LocalStack's default ones, backed by
+kinesis-mock (node), see ``_streams_provider_env`` for why not DynamoDB Local's own.
 
 Everything listens on 127.0.0.1 only. LocalStack's default gateway server ignores the host part of
 GATEWAY_LISTEN, DynamoDB Local has no bind-address option (LocalStack passes only ``-port``) and
@@ -38,6 +38,11 @@ from typing import Any, Iterable
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4566
+# The account LocalStack puts everything in for the access key "test" (a 12-digit access key would
+# be taken as the account id instead). ARNs the runtime resolves from the template must name it:
+# a RedrivePolicy naming another account's DLQ makes ReceiveMessage fail with NonExistentQueue as
+# soon as a message is due for the DLQ.
+ACCOUNT_ID = "000000000000"
 SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "cloudwatch", "logs")
 READY = ("available", "running")
 KINESIS_MOCK_VERSION = "0.5.2"  # what setup-host.sh installs; LocalStack must not look for another
@@ -104,8 +109,7 @@ class LocalStackHost:
         services: Iterable[str] = SERVICES,
         start_timeout: float = 90.0,
         setup_timeout: float = 900.0,
-        gateway_server: str | None = None,
-        streams_provider: str = "v2",
+        streams_provider: str = "v1",
         extra_env: dict[str, str] | None = None,
     ):
         self.state_root = Path(state_root).resolve()
@@ -113,7 +117,6 @@ class LocalStackHost:
         self.services = tuple(services)
         self.start_timeout = start_timeout
         self.setup_timeout = setup_timeout
-        self.gateway_server = gateway_server  # None: LocalStack's default (twisted); or "hypercorn"
         if streams_provider not in ("v1", "v2"):
             raise ValueError(f"streams_provider must be 'v1' or 'v2', got {streams_provider!r}")
         self.streams_provider = streams_provider
@@ -244,8 +247,6 @@ class LocalStackHost:
             "LD_PRELOAD": str(shim),  # every listening socket on 127.0.0.1 (see the module docstring)
             "PYTHONUNBUFFERED": "1",
         })
-        if self.gateway_server:
-            env["GATEWAY_SERVER"] = self.gateway_server
         env.update(self.extra_env)
         return env
 
@@ -342,12 +343,15 @@ class LocalStackHost:
 def _streams_provider_env(provider: str) -> dict[str, str]:
     """How LocalStack implements DynamoDB Streams.
 
-    ``v2`` (the default here): DynamoDB Local's own streams (LocalStack's PROVIDER_OVERRIDE_DYNAMODB
-    and PROVIDER_OVERRIDE_DYNAMODBSTREAMS=v2). No kinesis-mock, and a stream is ENABLED as soon as
-    its table is ACTIVE, with no write lost; about twice the write throughput of ``v1``.
-    ``v1``: LocalStack's default, each stream forwarded into a kinesis-mock stream. Writes made
-    while that stream is still CREATING are lost (see ``wait_table_stream_ready``); KINESIS_LATENCY=0
-    makes that window as short as it gets, and nothing is persisted between runs.
+    ``v1`` (LocalStack's default, and the default here): each table's stream is forwarded into a
+    kinesis-mock stream. Writes made while that stream is still CREATING are lost, so provisioning
+    waits for ENABLED (``wait_table_stream_ready``); KINESIS_LATENCY=0 makes the window as short as
+    it gets, and KINESIS_PERSISTENCE=0 keeps nothing between runs.
+    ``v2`` (PROVIDER_OVERRIDE_DYNAMODB/DYNAMODBSTREAMS=v2): DynamoDB Local's own streams, no
+    kinesis-mock, about twice the write throughput, ENABLED at once. Not the default because its
+    records lose the type of an empty map: ``{"M": {}}`` in the item is ``{}`` in the stream's
+    NewImage (LocalStack 2026.3.0 with DynamoDB Local 2026-05-28), which no deserializer accepts
+    (Powertools raises IndexError) and paygate's events carry empty maps (``metadata: {}``).
     """
     if provider == "v2":
         return {"PROVIDER_OVERRIDE_DYNAMODB": "v2", "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "v2"}
@@ -414,12 +418,15 @@ def _descendants(root: int) -> dict[int, str]:
 
 
 def wait_table_stream_ready(dynamodb: Any, streams: Any, table_name: str, timeout: float = 30.0,
-                            margin: float = 1.0) -> str | None:
+                            margin: float = 0.25) -> str | None:
     """Wait until the table's stream is ENABLED and has a shard, then ``margin`` seconds more.
 
-    LocalStack's DynamoDB Streams (kinesis-mock behind it) drop the writes made in the first moments
-    after CreateTable: the table is ACTIVE before its stream is. Returns the stream ARN, or None if
-    the table has no stream. Harmless against moto or AWS (the stream is ENABLED at once there).
+    With LocalStack's default (``v1``) streams, a table is ACTIVE before the kinesis-mock stream
+    behind its DynamoDB stream is: writes made in that window never reach the stream (kinesis-mock
+    logs "Stream ... is not currently ACTIVE or UPDATING"). DescribeStream reports ENABLING until
+    then, so waiting for ENABLED closes the window; the margin is for good measure. With moto, on
+    AWS and with LocalStack's ``v2`` streams the stream is ENABLED at once and this returns after
+    ``margin``. Returns the stream ARN, or None when the table has no stream.
     """
     deadline = time.monotonic() + timeout
     while True:

@@ -42,6 +42,11 @@ def provision(stack: Stack, backend: Backend) -> None:
     for table in stack.tables():
         stream_arn = ensure_table(dynamodb, table)
         if stream_arn:
+            if getattr(backend, "is_localstack", False):
+                # Writes made before LocalStack's stream is ENABLED never reach it.
+                from .localstack_host import wait_table_stream_ready
+
+                wait_table_stream_ready(dynamodb, backend.client("dynamodbstreams"), table.name)
             stack.set_attribute(table.logical_id, "StreamArn", stream_arn)
     for queue in stack.queues():
         url = ensure_queue(sqs, queue)

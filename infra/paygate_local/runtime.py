@@ -74,10 +74,16 @@ class LocalRuntime:
         self.api_port = api_port
         self.max_workers_per_function = max_workers_per_function
         self.prewarm = prewarm
+        if backend == "localstack" and account_id == DEFAULT_ACCOUNT_ID:
+            # LocalStack keeps everything in account 000000000000 (access key "test"): ARNs resolved
+            # from the template (a RedrivePolicy's DLQ above all) must name that account.
+            from .localstack_host import ACCOUNT_ID as LOCALSTACK_ACCOUNT_ID
+
+            account_id = self.account_id = LOCALSTACK_ACCOUNT_ID
         # Parsing and parameter checks happen here, so that a bad template fails before anything starts.
         self.stack = Stack.from_file(self.template_path, stack_name=stack_name, region=region,
                                      account_id=account_id, parameter_overrides=parameter_overrides)
-        self.backend = Backend(backend, region=region, host=host)
+        self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir)
         self.lambda_service = LambdaService()
         self.functions: dict[str, FunctionSpec] = {}
         self.api: ApiGateway | None = None

@@ -709,7 +709,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m paygate_local.sandbox",
         description="Run the paygate sandbox payment provider on 127.0.0.1 in the foreground (Ctrl-C stops).",
     )
-    parser.add_argument("--port", type=int, default=4010, help="port on 127.0.0.1 (0: any free port; default 4010)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 inside a container)")
+    parser.add_argument("--port", type=int, default=4010, help="port (0: any free port; default 4010)")
     parser.add_argument("--callback-url", default=None,
                         help="where tok_async results are POSTed, e.g. http://127.0.0.1:3000/callbacks/sandbox")
     parser.add_argument("--callback-secret", default=DEFAULT_CALLBACK_SECRET,
@@ -724,6 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     provider = SandboxProvider(
+        host=args.host,
         port=args.port,
         callback_url=args.callback_url,
         callback_secret=args.callback_secret,
@@ -733,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         provider.start()
     except OSError as err:
-        print(f"sandbox: cannot listen on 127.0.0.1:{args.port}: {err.strerror or err}", file=sys.stderr)
+        print(f"sandbox: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
         return 1
 
     done = threading.Event()
