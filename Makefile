@@ -49,7 +49,8 @@ test-localstack: setup localstack-setup ## LocalStack host-mode tests, then the 
 clean-localstack: ## remove the LocalStack host-mode install (localstack/.state)
 	rm -rf localstack/.state
 
-lint: setup ## cfn-lint the SAM template
+lint: setup ## ruff on the Python code, cfn-lint on the SAM template
+	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 
 bench: setup ## start paygate dev, create N payments, print throughput and POST-to-webhook latency

@@ -13,7 +13,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench  # noqa: E402
-
 from paygate_local.devprocess import DevProcess  # noqa: E402
 
 

@@ -11,7 +11,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from paygate import edge
 from paygate.container import get_container
 from paygate.observability import count_error, logger, metrics
-from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint, ListPaymentsQuery
+from paygate.schemas.requests import (
+    CreatePayment,
+    CreateWebhookEndpoint,
+    ListPaymentsQuery,
+)
 from paygate.services import endpoints, merchants, payments
 from paygate.services.errors import NotFound, RequestError
 from paygate.services.idempotency import require_key

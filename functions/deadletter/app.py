@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from paygate.consumers import fifo_processor, bind_log_keys
+from paygate.consumers import bind_log_keys, fifo_processor
 from paygate.container import get_container
 from paygate.observability import count_error, logger, metrics
 from paygate.schemas.messages import Command

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
+from aws_lambda_powertools.utilities.data_classes import (
+    DynamoDBStreamEvent,
+    event_source,
+)
 
 from paygate.adapters.items import is_event_item, stored_event_from_item
 from paygate.container import get_container

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from paygate.consumers import fifo_processor, attempt_of, bind_log_keys, settle
+from paygate.consumers import attempt_of, bind_log_keys, fifo_processor, settle
 from paygate.container import get_container
 from paygate.ids import epoch_seconds
 from paygate.observability import logger, metrics

@@ -45,8 +45,11 @@ def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
-        MockValidationException, MultipleTransactionsException, TooManyTransactionsException,
-        TransactionCanceledException, TransactWriteSingleOpException,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
     )
 
     if len(transact_items) > 100:

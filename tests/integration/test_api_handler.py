@@ -174,7 +174,12 @@ def test_a_key_whose_transaction_landed_is_never_released(aws, merchant):
     import boto3
 
     from paygate.adapters.dynamodb import IdempotencyTable
-    from paygate.services.ports import Claimed, IdempotencyCompletion, Replay, StoredResponse
+    from paygate.services.ports import (
+        Claimed,
+        IdempotencyCompletion,
+        Replay,
+        StoredResponse,
+    )
 
     table = IdempotencyTable(boto3.client("dynamodb"), aws.env("ApiFunction")["IDEMPOTENCY_TABLE"],
                              ttl_seconds=86400, lock_seconds=30)

@@ -9,8 +9,18 @@ import base64
 
 import pytest
 
-from paygate_local.apigw import BadIntegrationResponse, Router, build_proxy_event, parse_proxy_result
-from paygate_local.pollers import failed_message_ids, sqs_record, stream_failure, stream_record
+from paygate_local.apigw import (
+    BadIntegrationResponse,
+    Router,
+    build_proxy_event,
+    parse_proxy_result,
+)
+from paygate_local.pollers import (
+    failed_message_ids,
+    sqs_record,
+    stream_failure,
+    stream_record,
+)
 from paygate_local.template import ApiRoute
 from paygate_local.workers import InvocationResult
 

@@ -18,7 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from paygate_local.sandbox import SIGNATURE_HEADER, SandboxProvider, sign_callback, verify_callback
+from paygate_local.sandbox import (
+    SIGNATURE_HEADER,
+    SandboxProvider,
+    sign_callback,
+    verify_callback,
+)
 
 CALLBACK_SECRET = "test_callback_secret"
 

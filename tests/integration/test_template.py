@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ def test_the_sam_transform_succeeds():
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
+
     from paygate_local.template import load_template
 
     class NoIam(ManagedPolicyLoader):

@@ -10,8 +10,18 @@ from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.schemas.responses import payment_object
 from paygate.services.ports import (
-    ChargeResult, Claimed, ClaimResult, ConcurrencyConflict, DeliveryError, EventMeta,
-    IdempotencyCompletion, InProgress, Mismatch, OutboundMessage, ProviderUnavailable, Replay,
+    ChargeResult,
+    Claimed,
+    ClaimResult,
+    ConcurrencyConflict,
+    DeliveryError,
+    EventMeta,
+    IdempotencyCompletion,
+    InProgress,
+    Mismatch,
+    OutboundMessage,
+    ProviderUnavailable,
+    Replay,
     StoredEvent,
 )
 

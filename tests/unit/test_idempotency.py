@@ -2,7 +2,11 @@ import pytest
 from fakes import FakeIdempotency
 
 from paygate.domain.idempotency import fingerprint, valid_key
-from paygate.services.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
+from paygate.services.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+)
 from paygate.services.idempotency import require_key, run_idempotent
 from paygate.services.ports import StoredResponse
 

@@ -8,7 +8,13 @@ from paygate.domain.money import Money
 from paygate.domain.payment import PaymentStatus
 from paygate.schemas.messages import Command
 from paygate.services.outcomes import Done, RetryLater
-from paygate.services.ports import ChargeResult, EventMeta, IdempotencyCompletion, ProviderRejected, StoredResponse
+from paygate.services.ports import (
+    ChargeResult,
+    EventMeta,
+    IdempotencyCompletion,
+    ProviderRejected,
+    StoredResponse,
+)
 from paygate.services.processing import backoff, fail_dead_command, handle_command
 
 NOW = "2026-01-01T00:00:00.000Z"

@@ -5,7 +5,11 @@ import json
 import pytest
 
 from paygate import edge
-from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint, ListPaymentsQuery
+from paygate.schemas.requests import (
+    CreatePayment,
+    CreateWebhookEndpoint,
+    ListPaymentsQuery,
+)
 from paygate.services.errors import BodyTooLarge, InvalidRequest
 
 GOOD = {"amount": 1000, "currency": "usd", "payment_method": {"type": "card", "token": "tok_success"}}

@@ -3,7 +3,14 @@ import json
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from paygate.domain.webhooks import DEV_SCHEDULE, PRODUCTION_SCHEDULE, envelope, retry_delay, sign, subscribes
+from paygate.domain.webhooks import (
+    DEV_SCHEDULE,
+    PRODUCTION_SCHEDULE,
+    envelope,
+    retry_delay,
+    sign,
+    subscribes,
+)
 from paygate.services.endpoints import new_secret
 
 

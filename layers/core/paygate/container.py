@@ -8,7 +8,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from paygate.adapters.dynamodb import AggregatesTable, EndpointsTable, IdempotencyTable, MerchantsTable
+from paygate.adapters.dynamodb import (
+    AggregatesTable,
+    EndpointsTable,
+    IdempotencyTable,
+    MerchantsTable,
+)
 from paygate.adapters.http import HttpxTransport, SandboxProvider, UrlGuard
 from paygate.adapters.sqs import SqsPublisher, SqsQueueControl
 from paygate.settings import Settings, get_settings

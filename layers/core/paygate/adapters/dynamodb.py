@@ -12,8 +12,16 @@ from paygate.adapters import items as it
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.services.ports import (
-    ClaimResult, Claimed, ConcurrencyConflict, EventMeta, IdempotencyCompletion, InProgress, Mismatch,
-    Replay, StoredEvent, StoredResponse,
+    Claimed,
+    ClaimResult,
+    ConcurrencyConflict,
+    EventMeta,
+    IdempotencyCompletion,
+    InProgress,
+    Mismatch,
+    Replay,
+    StoredEvent,
+    StoredResponse,
 )
 
 _ser = TypeSerializer()

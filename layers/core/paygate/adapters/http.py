@@ -9,7 +9,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from paygate.services.ports import ChargeResult, DeliveryError, ProviderRejected, ProviderUnavailable
+from paygate.services.ports import (
+    ChargeResult,
+    DeliveryError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 
 
 class SandboxProvider:

@@ -6,7 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
-from paygate.domain.payment import EventType, Failure, Payment, PaymentEvent, PaymentStatus
+from paygate.domain.payment import (
+    EventType,
+    Failure,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+)
 from paygate.schemas.responses import payment_object
 from paygate.services.ports import EventMeta, StoredEvent
 

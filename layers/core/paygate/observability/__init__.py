@@ -1,5 +1,5 @@
 """Logs, metrics and trace context shared by every function (Powertools + OpenTelemetry)."""
 
-from paygate.observability.telemetry import logger, metrics, count_error
+from paygate.observability.telemetry import count_error, logger, metrics
 
 __all__ = ["logger", "metrics", "count_error"]

@@ -15,7 +15,12 @@ from paygate.domain.webhooks import envelope, retry_delay, sign
 from paygate.observability import logger, metrics
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.outcomes import Done, Outcome, RetryLater
-from paygate.services.ports import DeliveryError, EndpointRepository, UrlGuard, WebhookTransport
+from paygate.services.ports import (
+    DeliveryError,
+    EndpointRepository,
+    UrlGuard,
+    WebhookTransport,
+)
 
 USER_AGENT = "paygate-webhooks/1"
 

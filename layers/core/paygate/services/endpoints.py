@@ -12,7 +12,12 @@ from paygate.schemas.requests import CreateWebhookEndpoint
 from paygate.schemas.responses import list_object, webhook_endpoint_object
 from paygate.services.errors import InvalidRequest, NotFound
 from paygate.services.idempotency import run_idempotent
-from paygate.services.ports import EndpointRepository, IdempotencyStore, StoredResponse, UrlGuard
+from paygate.services.ports import (
+    EndpointRepository,
+    IdempotencyStore,
+    StoredResponse,
+    UrlGuard,
+)
 
 
 def new_secret() -> str:

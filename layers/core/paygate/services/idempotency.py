@@ -12,9 +12,19 @@ import uuid
 from typing import Callable
 
 from paygate.domain.idempotency import fingerprint, valid_key
-from paygate.services.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
+from paygate.services.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+)
 from paygate.services.ports import (
-    Claimed, IdempotencyCompletion, IdempotencyStore, InProgress, Mismatch, Replay, StoredResponse,
+    Claimed,
+    IdempotencyCompletion,
+    IdempotencyStore,
+    InProgress,
+    Mismatch,
+    Replay,
+    StoredResponse,
 )
 
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
 from paygate.domain.money import Money
@@ -14,8 +16,12 @@ from paygate.schemas.requests import CreatePayment, ListPaymentsQuery
 from paygate.schemas.responses import event_object, list_object, payment_object
 from paygate.services.errors import InvalidRequest, NotFound
 from paygate.services.idempotency import run_idempotent
-from paygate.services.ports import EventMeta, IdempotencyStore, PaymentRepository, StoredResponse
-from aws_lambda_powertools.metrics import MetricUnit
+from paygate.services.ports import (
+    EventMeta,
+    IdempotencyStore,
+    PaymentRepository,
+    StoredResponse,
+)
 
 
 def create_payment(

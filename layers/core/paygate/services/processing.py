@@ -21,8 +21,13 @@ from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
 from paygate.services.outcomes import Done, Outcome, RetryLater
 from paygate.services.ports import (
-    ChargeResult, ConcurrencyConflict, EventMeta, PaymentProvider, PaymentRepository,
-    ProviderRejected, ProviderUnavailable,
+    ChargeResult,
+    ConcurrencyConflict,
+    EventMeta,
+    PaymentProvider,
+    PaymentRepository,
+    ProviderRejected,
+    ProviderUnavailable,
 )
 
 IN_PROCESS_TRIES = 3

@@ -3,13 +3,18 @@ per subscribed endpoint. Publishing twice is harmless (deduplication ids, idempo
 
 from __future__ import annotations
 
-from paygate.domain.payment import EventType
-from paygate.domain.webhooks import subscribes
-from paygate.schemas.messages import Command, WebhookDelivery
 from typing import Sequence
 
 from paygate.domain.accounts import WebhookEndpoint
-from paygate.services.ports import EndpointRepository, OutboundMessage, Publisher, StoredEvent
+from paygate.domain.payment import EventType
+from paygate.domain.webhooks import subscribes
+from paygate.schemas.messages import Command, WebhookDelivery
+from paygate.services.ports import (
+    EndpointRepository,
+    OutboundMessage,
+    Publisher,
+    StoredEvent,
+)
 
 SQS_BATCH = 10
 
