@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import httpx
+from polling import wait_for
 
 from paygate_local.devprocess import DevProcess
 
@@ -50,15 +50,6 @@ class Client:
             return found.get("status") in statuses
         wait_for(done, timeout, f"payment {payment_id} to reach {statuses}")
         return found
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def create_merchant(dev: DevProcess, name: str) -> dict[str, str]:

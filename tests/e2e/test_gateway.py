@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_client import Client, create_merchant, new_merchant, wait_for
+from gateway_client import Client, create_merchant, new_merchant
+from polling import wait_for
 from standardwebhooks import Webhook
 
 

@@ -17,28 +17,17 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import pytest
+from polling import wait_for
 
 from paygate_local.provision import provision
 from paygate_local.runtime import LocalRuntime
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "runtime" / "template.yaml"
 MAX_RECEIVES = 2
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
 
 
 def read_jsonl(path: Path) -> list[Any]:
@@ -314,12 +303,12 @@ def test_sqs_fifo_partial_failures_keep_group_order_and_redrive(rt: LocalRuntime
 
     def done() -> bool:
         return {r["id"] for r in read_jsonl(log_path) if r["outcome"] == "ok"} >= expected_ok
-    wait_for(done, timeout=60, message="every good job processed")
+    wait_for(done, timeout=60, what="every good job processed")
 
     dlq = rt.resources["JobsDLQ"]["url"]
     dead = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
                                                 WaitTimeSeconds=1).get("Messages"),
-                    timeout=30, message="the poison message in the DLQ")
+                    timeout=30, what="the poison message in the DLQ")
     assert [json.loads(m["Body"])["id"] for m in dead] == ["x"]
 
     lines = read_jsonl(log_path)
@@ -341,7 +330,7 @@ def test_sqs_fifo_partial_failures_keep_group_order_and_redrive(rt: LocalRuntime
     def queue_empty() -> bool:
         a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         return a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0"
-    wait_for(queue_empty, timeout=10, message="the jobs queue to drain")
+    wait_for(queue_empty, timeout=10, what="the jobs queue to drain")
 
 
 # ------------------------------------------------------------------------------ DynamoDB Streams
@@ -357,9 +346,9 @@ def test_stream_retries_reported_failures_bisects_errors_and_sends_exhausted_bat
     failures_url = rt.resources["StreamFailures"]["url"]
     received = wait_for(lambda: sqs.receive_message(QueueUrl=failures_url, WaitTimeSeconds=1,
                                                     MaxNumberOfMessages=10).get("Messages"),
-                        timeout=60, message="the on-failure record")
+                        timeout=60, what="the on-failure record")
     wait_for(lambda: "s5" in {r["pk"] for r in read_jsonl(record_dir / "stream.jsonl")}, timeout=30,
-             message="the record after the poison one")
+             what="the record after the poison one")
 
     processed = read_jsonl(record_dir / "stream.jsonl")
     assert [r["pk"] for r in processed] == ["s1", "s2", "s3", "s5"]  # in order, each once, s4 never
@@ -391,10 +380,10 @@ def test_stream_retries_reported_failures_bisects_errors_and_sends_exhausted_bat
                     UpdateExpression="SET #m = :m", ExpressionAttributeNames={"#m": "note"},
                     ExpressionAttributeValues={":m": {"S": "again"}})
     modify = wait_for(lambda: [r for r in read_jsonl(record_dir / "stream.jsonl") if r["event"] == "MODIFY"],
-                      timeout=30, message="the MODIFY record")
+                      timeout=30, what="the MODIFY record")
     (poller,) = [p for p in rt.pollers if p.name.startswith("stream-StreamFunction")]
     wait_for(lambda: list(poller.checkpoints.values()) == [modify[0]["seq"]], timeout=10,
-             message="the checkpoint to reach the MODIFY record")
+             what="the checkpoint to reach the MODIFY record")
 
 
 # ------------------------------------------------------------------------------ logs, shutdown
@@ -404,14 +393,14 @@ def test_logs_land_in_the_state_dir(rt: LocalRuntime) -> None:
     http(rt, "GET", "/things/logged")
     echo_log = rt.log_dir / "EchoFunction.log"
     wait_for(lambda: echo_log.exists() and "/things/logged" in echo_log.read_text(), timeout=10,
-             message="the echo function's own log line")
+             what="the echo function's own log line")
     lines = [json.loads(line) for line in echo_log.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("message") == "echo invoked" for line in lines)
     assert (rt.log_dir / "runtime.log").read_text().strip()
     # The access line is written once the answer is out, so it may trail the response a little.
     wait_for(lambda: any(entry["path"] == "/things/logged" and entry["status"] == 200
                          for entry in read_jsonl(rt.log_dir / "api.log")),
-             timeout=10, message="the access log line")
+             timeout=10, what="the access log line")
 
 
 def test_stop_ends_every_thread_and_worker(tmp_path: Path) -> None:
@@ -422,7 +411,7 @@ def test_stop_ends_every_thread_and_worker(tmp_path: Path) -> None:
         assert runtime.invoke("EchoFunction", {"resource": "/x", "path": "/x", "httpMethod": "GET",
                                                "queryStringParameters": None}).ok
         wait_for(lambda: all(runtime.lambda_service.pids().values()), timeout=60,
-                 message="every function's prewarmed worker")
+                 what="every function's prewarmed worker")
         pids = [pid for pids in runtime.lambda_service.pids().values() for pid in pids]
         api_port = int(runtime.api_url.rsplit(":", 1)[1])
         started = set(threading.enumerate()) - threads_before
@@ -434,6 +423,6 @@ def test_stop_ends_every_thread_and_worker(tmp_path: Path) -> None:
     # Threads of this runtime (pollers, API server, moto server) are gone; a request thread of the
     # module's other runtime may have been caught in `started`, and it ends on its own.
     wait_for(lambda: not [t for t in started if t.is_alive()], timeout=10,
-             message="the runtime's threads to end")
+             what="the runtime's threads to end")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", api_port), timeout=1).close()

@@ -11,12 +11,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from polling import wait_for
 
 from paygate_local.sandbox import (
     SIGNATURE_HEADER,
@@ -26,17 +27,6 @@ from paygate_local.sandbox import (
 )
 
 CALLBACK_SECRET = "test_callback_secret"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def charge_body(token: str, reference: str | None = None, amount: int = 1000, currency: str = "USD") -> dict:
