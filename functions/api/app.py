@@ -114,6 +114,11 @@ def delete_webhook_endpoint(endpoint_id: str) -> Response:
     return _json(200, endpoints.delete_endpoint(get_container().endpoints, _merchant(), endpoint_id))
 
 
+@app.get("/v1/webhook_endpoints/<endpoint_id>/failed_deliveries")
+def list_failed_deliveries(endpoint_id: str) -> Response:
+    return _json(200, endpoints.list_failed_deliveries(get_container().endpoints, _merchant(), endpoint_id))
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

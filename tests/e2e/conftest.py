@@ -15,8 +15,9 @@ from receiver import Receiver
 
 from paygate_local.devprocess import DevProcess
 
-# Fewer command attempts than production, so "provider stays down" ends within seconds.
-E2E_PARAMETERS = ["--parameter", "CommandMaxAttempts=3"]
+# Fewer attempts than production, so "provider stays down" and "endpoint never answers" end within
+# seconds (dev mode already compresses the delays between attempts).
+E2E_PARAMETERS = ["--parameter", "CommandMaxAttempts=3", "--parameter", "WebhookMaxAttempts=3"]
 
 
 @pytest.fixture(scope="session")

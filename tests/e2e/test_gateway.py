@@ -128,6 +128,20 @@ def test_an_endpoint_that_fails_twice_then_receives_the_event(merchant, make_rec
     assert Webhook(endpoint["secret"]).verify(body, headers)["data"]["object"]["id"] == payment["id"]
 
 
+def test_a_webhook_never_acknowledged_is_dead_lettered_and_shown_to_the_merchant(merchant, make_receiver):
+    broken = make_receiver((500,))
+    endpoint = register(merchant, broken.url, ["payment.completed"])
+    payment = merchant.pay("tok_success")
+    path = f"/v1/webhook_endpoints/{endpoint['id']}/failed_deliveries"
+    failed = wait_for(lambda: merchant.get(path).json()["data"], 60, "the dead-lettered delivery")
+    [entry] = failed
+    assert entry["event"]["type"] == "payment.completed" and entry["event"]["data"]["object"]["id"] == payment["id"]
+    attempts = broken.events("payment.completed")
+    assert len(attempts) == entry["attempts"] == 3
+    assert {headers["webhook-id"] for _, headers, _ in attempts} == {entry["event"]["id"]}
+    assert merchant.get("/v1/webhook_endpoints/we_unknown/failed_deliveries").status_code == 404
+
+
 def test_a_failing_endpoint_does_not_hold_back_another(merchant, make_receiver):
     broken, healthy = make_receiver((500,)), make_receiver((200,))
     register(merchant, broken.url, ["payment.completed"])

@@ -49,6 +49,7 @@ class Pipeline:
         self.processor = handler_of("ProcessorFunction", **provider)
         self.webhooks = handler_of("WebhooksFunction", **provider)
         self.deadletter = handler_of("DeadLetterFunction", **provider)
+        self.webhook_deadletter = handler_of("WebhookDeadLetterFunction", **provider)
         env = aws.env("ApiFunction")
         self.table = env["AGGREGATES_TABLE"]
         self.commands_url, self.webhooks_url = env["COMMANDS_QUEUE_URL"], env["WEBHOOKS_QUEUE_URL"]
@@ -211,3 +212,26 @@ def test_relay_reports_a_failed_record_for_retry(pipe, merchant, monkeypatch):
     event_records = [r for r in records if r["dynamodb"]["NewImage"].get("kind", {}).get("S") == "event"]
     result = pipe.relay({"Records": records})
     assert result["batchItemFailures"] == [{"itemIdentifier": event_records[0]["dynamodb"]["SequenceNumber"]}]
+
+
+def test_a_webhook_that_is_never_acknowledged_ends_visible_to_the_merchant(pipe, merchant, aws):
+    broken = Receiver(statuses=(500,))
+    try:
+        endpoint = api_call(pipe.api, "api/create_webhook_endpoint.json", merchant["api_key"],
+                            body={"url": broken.url, "enabled_events": ["payment.created"]}, idem="ep")
+        payment = pay(pipe, merchant, "tok_success")
+        pipe.relay_new()
+        [message] = receive_all(pipe.webhooks_url)
+        # Its last attempt fails: the message is made visible at once, and SQS moves it to the DLQ.
+        message["Attributes"]["ApproximateReceiveCount"] = aws.env("WebhooksFunction")["WEBHOOK_MAX_ATTEMPTS"]
+        result = pipe.webhooks(sqs_event([message], pipe.arn(pipe.webhooks_url)))
+        assert result == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+        dlq_url = pipe.sqs.get_queue_url(QueueName=pipe.webhooks_url.rsplit("/", 1)[1].replace(".fifo", "-dlq.fifo"))
+        assert pipe.webhook_deadletter(sqs_event([message], pipe.arn(dlq_url["QueueUrl"]))) == {"batchItemFailures": []}
+        failed = api_call(pipe.api, "api/list_failed_deliveries.json", merchant["api_key"], we_REPLACE=endpoint["id"])
+        [entry] = failed["data"]
+        assert entry["status"] == "failed" and entry["event"]["type"] == "payment.created"
+        assert entry["event"]["data"]["object"]["id"] == payment["id"]
+        assert entry["attempts"] == int(aws.env("WebhooksFunction")["WEBHOOK_MAX_ATTEMPTS"])
+    finally:
+        broken.close()

@@ -70,6 +70,7 @@ class FakeMerchants:
 class FakeEndpoints:
     def __init__(self, idempotency: FakeIdempotency | None = None) -> None:
         self.items: dict[tuple[str, str], WebhookEndpoint] = {}
+        self.failed: dict[tuple[str, str], list[Any]] = {}
         self.idempotency = idempotency or FakeIdempotency()
 
     def create(self, endpoint: WebhookEndpoint, completion: IdempotencyCompletion) -> None:
@@ -87,6 +88,13 @@ class FakeEndpoints:
 
     def delete(self, merchant_id: str, endpoint_id: str) -> bool:
         return self.items.pop((merchant_id, endpoint_id), None) is not None
+
+    def record_failure(self, merchant_id: str, failure: Any) -> None:
+        self.failed.setdefault((merchant_id, failure.endpoint_id), []).append(failure)
+
+    def failures(self, merchant_id: str, endpoint_id: str, limit: int) -> list[Any]:
+        return sorted(self.failed.get((merchant_id, endpoint_id), []), key=lambda f: f.failed_at,
+                      reverse=True)[:limit]
 
 
 class FakePayments:

@@ -6,7 +6,7 @@ from standardwebhooks import Webhook
 from paygate.domain.accounts import WebhookEndpoint
 from paygate.domain.payment import EventType, PaymentEvent
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.services.delivery import deliver
+from paygate.services.delivery import deliver, record_dead_letter
 from paygate.services.endpoints import new_secret
 from paygate.services.outcomes import Done, RetryLater
 from paygate.services.ports import EventMeta, StoredEvent
@@ -163,3 +163,17 @@ def test_the_body_is_the_documented_envelope():
     run_delivery(endpoints, transport)
     body = json.loads(transport.posts[0][1])
     assert set(body) == {"id", "type", "created_at", "data"} and set(body["data"]) == {"object"}
+
+
+def test_a_dead_lettered_delivery_is_kept_for_the_merchant_with_its_event():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_1"))
+    assert record_dead_letter(delivery(), endpoints=endpoints, attempts=8, now=NOW) == Done("recorded")
+    [failure] = endpoints.failures("m", "we_1", 10)
+    assert (failure.event_id, failure.event_type, failure.attempts) == ("evt_3", "payment.completed", 8)
+    assert failure.object["id"] == "pay_1"
+
+
+def test_a_dead_letter_for_a_deleted_endpoint_is_dropped():
+    assert record_dead_letter(delivery(), endpoints=FakeEndpoints(), attempts=8, now=NOW) == \
+        Done("endpoint deleted")

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from paygate.adapters import items as it
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
+from paygate.domain.webhooks import FailedDelivery
 from paygate.services.ports import (
     Claimed,
     ClaimResult,
@@ -166,6 +167,18 @@ class EndpointsTable:
         found = self.client.get_item(TableName=self.table, Key=dump(it.endpoint_key(merchant_id, endpoint_id)),
                                      ConsistentRead=True).get("Item")
         return it.endpoint_from_item(load(found)) if found else None
+
+    def record_failure(self, merchant_id: str, failure: FailedDelivery) -> None:
+        self.client.put_item(TableName=self.table, Item=dump(it.failure_item(merchant_id, failure)))
+
+    def failures(self, merchant_id: str, endpoint_id: str, limit: int) -> list[FailedDelivery]:
+        page = self.client.query(
+            TableName=self.table, ScanIndexForward=False, Limit=limit,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=dump({":pk": f"MERCHANT#{merchant_id}",
+                                            ":prefix": it.failure_prefix(endpoint_id)}),
+        )
+        return [it.failure_from_item(load(i)) for i in page.get("Items", [])]
 
     def delete(self, merchant_id: str, endpoint_id: str) -> bool:
         try:

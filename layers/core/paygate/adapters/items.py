@@ -13,6 +13,7 @@ from paygate.domain.payment import (
     PaymentEvent,
     PaymentStatus,
 )
+from paygate.domain.webhooks import FailedDelivery
 from paygate.schemas.responses import payment_object
 from paygate.services.ports import EventMeta, StoredEvent
 
@@ -119,3 +120,22 @@ def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
     return WebhookEndpoint(id=item["endpoint_id"], merchant_id=item["merchant_id"], url=item["url"],
                            secret=item["secret"], enabled_events=tuple(item["enabled_events"]),
                            created_at=item["created_at"], description=item.get("description"))
+
+
+def failure_prefix(endpoint_id: str) -> str:
+    return f"FAILED#{endpoint_id}#"
+
+
+def failure_item(merchant_id: str, f: FailedDelivery) -> dict[str, Any]:
+    # Sorted by time of failure within the endpoint; the event id keeps keys unique.
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"{failure_prefix(f.endpoint_id)}{f.failed_at}#{f.event_id}",
+            "kind": "failed_delivery", "endpoint_id": f.endpoint_id, "event_id": f.event_id,
+            "event_type": f.event_type, "created_at": f.created_at, "failed_at": f.failed_at,
+            "attempts": f.attempts, "object": f.object}
+
+
+def failure_from_item(item: dict[str, Any]) -> FailedDelivery:
+    i = plain(item)
+    return FailedDelivery(endpoint_id=i["endpoint_id"], event_id=i["event_id"], event_type=i["event_type"],
+                          created_at=i["created_at"], failed_at=i["failed_at"], attempts=i["attempts"],
+                          object=i["object"])

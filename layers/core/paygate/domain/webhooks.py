@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
@@ -18,6 +19,20 @@ EVENT_TYPES = frozenset({
 PRODUCTION_SCHEDULE: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 # The same shape compressed to seconds, for `paygate dev`.
 DEV_SCHEDULE: tuple[int, ...] = (1, 2, 4, 8, 15, 30, 60)
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A webhook that was never delivered: its attempts ran out and it was dead-lettered.
+    Kept so that the merchant can see what it missed, and fetch it by hand."""
+
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    created_at: str
+    failed_at: str
+    attempts: int
+    object: dict[str, Any]
 
 
 def subscribes(enabled_events: Iterable[str], event_type: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paygate.domain.payment import Payment, PaymentEvent
+from paygate.domain.webhooks import FailedDelivery, envelope
 
 
 def payment_object(p: Payment) -> dict[str, Any]:
@@ -55,3 +56,14 @@ def webhook_endpoint_object(endpoint: Any, *, include_secret: bool = False) -> d
 
 def list_object(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def failed_delivery_object(f: FailedDelivery) -> dict[str, Any]:
+    return {
+        "object": "webhook_delivery",
+        "status": "failed",
+        "endpoint_id": f.endpoint_id,
+        "attempts": f.attempts,
+        "failed_at": f.failed_at,
+        "event": envelope(f.event_id, f.event_type, f.created_at, f.object),
+    }

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from paygate.domain.webhooks import envelope, retry_delay, sign
+from paygate.domain.webhooks import FailedDelivery, envelope, retry_delay, sign
 from paygate.observability import logger, metrics
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.outcomes import Done, Outcome, RetryLater
@@ -74,3 +74,18 @@ def deliver(
     logger.warning("webhook attempt failed", extra={"endpoint_id": endpoint.id, "attempt": attempt,
                                                      "reason": reason, "retry_in": delay})
     return RetryLater(delay, reason)
+
+
+def record_dead_letter(delivery: WebhookDelivery, *, endpoints: EndpointRepository, attempts: int,
+                       now: str) -> Outcome:
+    """A delivery whose attempts ran out: keep it where the merchant can see it."""
+    if endpoints.get(delivery.merchant_id, delivery.endpoint_id) is None:
+        return Done("endpoint deleted")
+    endpoints.record_failure(delivery.merchant_id, FailedDelivery(
+        endpoint_id=delivery.endpoint_id, event_id=delivery.event_id, event_type=delivery.event_type,
+        created_at=delivery.created_at, failed_at=now, attempts=attempts, object=delivery.object,
+    ))
+    metrics.add_metric(name="WebhooksDeadLettered", unit=MetricUnit.Count, value=1)
+    logger.error("webhook dead-lettered; visible to the merchant",
+                 extra={"endpoint_id": delivery.endpoint_id, "event_type": delivery.event_type})
+    return Done("recorded")

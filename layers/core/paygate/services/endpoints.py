@@ -9,7 +9,7 @@ from typing import Any
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.ids import epoch_seconds, new_id, utc_now
 from paygate.schemas.requests import CreateWebhookEndpoint
-from paygate.schemas.responses import list_object, webhook_endpoint_object
+from paygate.schemas.responses import failed_delivery_object, list_object, webhook_endpoint_object
 from paygate.services.errors import InvalidRequest, NotFound
 from paygate.services.idempotency import run_idempotent
 from paygate.services.ports import (
@@ -64,3 +64,12 @@ def delete_endpoint(endpoints: EndpointRepository, merchant: Merchant, endpoint_
     if len(endpoint_id) > 64 or not endpoints.delete(merchant.id, endpoint_id):
         raise NotFound(f"no such webhook endpoint: {endpoint_id!r}", param="id")
     return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+
+def list_failed_deliveries(endpoints: EndpointRepository, merchant: Merchant, endpoint_id: str,
+                           limit: int = 100) -> dict[str, Any]:
+    """Webhooks this endpoint never acknowledged, newest first, each with the event as it was sent."""
+    if len(endpoint_id) > 64 or endpoints.get(merchant.id, endpoint_id) is None:
+        raise NotFound(f"no such webhook endpoint: {endpoint_id!r}", param="id")
+    data = [failed_delivery_object(f) for f in endpoints.failures(merchant.id, endpoint_id, limit)]
+    return list_object(data, False, f"/v1/webhook_endpoints/{endpoint_id}/failed_deliveries")

@@ -7,6 +7,7 @@ from typing import Any, Protocol, Sequence
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
+from paygate.domain.webhooks import FailedDelivery
 
 
 class ConcurrencyConflict(Exception):
@@ -75,6 +76,8 @@ class EndpointRepository(Protocol):
     def list(self, merchant_id: str) -> list[WebhookEndpoint]: ...
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None: ...
     def delete(self, merchant_id: str, endpoint_id: str) -> bool: ...
+    def record_failure(self, merchant_id: str, failure: FailedDelivery) -> None: ...
+    def failures(self, merchant_id: str, endpoint_id: str, limit: int) -> list[FailedDelivery]: ...
 
 
 @dataclass(frozen=True)
