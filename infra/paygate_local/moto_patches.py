@@ -1,5 +1,12 @@
 """Work-arounds for moto behaviour that would make the local runtime unusable, applied in-process.
 
+moto's DynamoDB backend has no locking: two threads of its server can both find an item missing
+and both write it, so a conditional write is not atomic, and a reader can see half a transaction.
+DynamoDB guarantees both; here every DynamoDB operation holds one lock. Its SQS backend has the same
+race: two pollers of one FIFO queue could receive one message, or two messages of one group, at
+once; SQS operations on a queue are serialized too (a long poll, which waits inside the call, is not:
+only standard queues, which promise at-least-once delivery anyway, are long-polled here).
+
 moto's server lists its own package directory (about 150 stat calls) on every request to find the
 service a request is for; the list never changes while it runs, so it is computed once.
 
@@ -14,9 +21,19 @@ unless all pass; the rare failure while writing is undone item by item.
 from __future__ import annotations
 
 import copy
+import functools
+import threading
 from typing import Any
 
 _applied = False
+_dynamodb_lock = threading.RLock()
+
+# Every DynamoDB backend operation the gateway or the runtime's pollers use.
+_SERIALIZED = (
+    "put_item", "update_item", "delete_item", "get_item", "query", "scan", "batch_write_item",
+    "batch_get_item", "transact_write_items", "transact_get_items", "create_table", "delete_table",
+    "update_table", "describe_table",
+)
 
 
 def apply() -> None:
@@ -29,7 +46,56 @@ def apply() -> None:
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    for name, method in serialized_dynamodb_methods().items():
+        setattr(DynamoDBBackend, name, method)
+    _serialize_sqs()
     _applied = True
+
+
+_sqs_lock = threading.RLock()
+
+
+def _serialize_sqs() -> None:
+    from moto.sqs.models import SQSBackend
+
+    def locked(method: Any) -> Any:
+        @functools.wraps(method)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _sqs_lock:
+                return method(*args, **kwargs)
+        return run
+
+    receive = SQSBackend.receive_message
+
+    @functools.wraps(receive)
+    def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any,
+                        **kwargs: Any) -> Any:
+        if wait_seconds_timeout:
+            return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+        with _sqs_lock:
+            return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    for name in ("send_message", "send_message_batch", "delete_message", "delete_message_batch",
+                 "change_message_visibility", "change_message_visibility_batch"):
+        if hasattr(SQSBackend, name):
+            setattr(SQSBackend, name, locked(getattr(SQSBackend, name)))
+
+
+def serialized_dynamodb_methods() -> dict[str, Any]:
+    """DynamoDB backend methods wrapped to run one at a time (also used by tests under mock_aws)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def locked(method: Any) -> Any:
+        @functools.wraps(method)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return method(*args, **kwargs)
+        run.__paygate_locked__ = True  # type: ignore[attr-defined]
+        return run
+
+    return {name: locked(getattr(DynamoDBBackend, name)) for name in _SERIALIZED
+            if hasattr(DynamoDBBackend, name) and not getattr(getattr(DynamoDBBackend, name), "__paygate_locked__", False)}
 
 
 def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
