@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -52,6 +53,17 @@ def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: s
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    try:
+        return _run_dev(args)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"paygate dev: 127.0.0.1:{args.port} is already in use; pick another port with --port N "
+              f"(make run PORT=N), or stop what listens there", file=sys.stderr)
+        return 1
+
+
+def _run_dev(args: argparse.Namespace) -> int:
     from paygate_local.runtime import LocalRuntime
     from paygate_local.sandbox import SandboxProvider
 
