@@ -21,7 +21,8 @@ def record_handler(record: SQSRecord) -> None:
     bind_log_keys(record, command.correlation_id)
     logger.error("command dead-lettered", extra={"command": command.type})
     count_error("command_dead_lettered")
-    fail_dead_command(command, payments=get_container().payments)
+    c = get_container()
+    fail_dead_command(command, payments=c.payments, provider=c.provider)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -108,6 +108,9 @@ def _run_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_merchants_create(args: argparse.Namespace) -> int:
+    if not args.name.strip() or len(args.name) > 200:
+        print("paygate: --name must be 1 to 200 characters", file=sys.stderr)
+        return 2
     dev_file = Path(args.state_dir) / DEV_FILE
     if not dev_file.exists():
         print(f"paygate: {dev_file} not found: start `paygate dev --state-dir {args.state_dir}` first",

@@ -164,6 +164,12 @@ class ScriptedProvider:
         return answer
 
 
+    def find_charge(self, reference: str) -> ChargeResult | None:
+        return self.found
+
+    found: ChargeResult | None = None
+
+
 def unavailable() -> ProviderUnavailable:
     return ProviderUnavailable("HTTP 503")
 

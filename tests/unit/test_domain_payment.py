@@ -47,6 +47,7 @@ def test_the_transition_table_is_the_documented_one():
     assert can_transition(PaymentStatus.NEW, PaymentStatus.CANCELED)
     assert can_transition(PaymentStatus.PROCESSING, PaymentStatus.CANCELED)
     assert not can_transition(PaymentStatus.NEW, PaymentStatus.COMPLETED)
+    assert not can_transition(PaymentStatus.NEW, PaymentStatus.FAILED)
     assert not can_transition(PaymentStatus.PROCESSING, PaymentStatus.NEW)
 
 

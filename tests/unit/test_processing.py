@@ -113,12 +113,39 @@ def test_a_pending_charge_leaves_the_payment_processing():
 
 
 def test_a_dead_lettered_command_ends_its_payment_failed():
-    repo = seeded()
+    repo, provider = seeded(), ScriptedProvider(OK)
     run(repo, None, "payment.start_processing", 1)
-    fail_dead_command(command("payment.charge", 2), payments=repo)
+    fail_dead_command(command("payment.charge", 2), payments=repo, provider=provider)
     p = repo.get("pay_1")
     assert p.status == PaymentStatus.FAILED and p.failure.code == "processing_error"
-    assert fail_dead_command(command("payment.charge", 2), payments=repo) == Done("nothing to end")
+    assert fail_dead_command(command("payment.charge", 2), payments=repo, provider=provider) == \
+        Done("nothing to end")
+
+
+def test_a_dead_lettered_start_goes_through_processing_to_failed():
+    repo = seeded()
+    fail_dead_command(command("payment.start_processing", 1), payments=repo, provider=ScriptedProvider(OK))
+    assert [str(e.event.type) for e in repo.events("pay_1")] == [
+        "payment.created", "payment.processing", "payment.failed"]
+
+
+def test_a_charge_the_provider_made_after_all_completes_the_payment_instead_of_failing_it():
+    # Given a provider whose answers time out but which did take the money
+    repo, provider = seeded(), ScriptedProvider(unavailable())
+    provider.found = ChargeResult("succeeded", "ch_hidden")
+    run(repo, provider, "payment.start_processing", 1)
+    # When the last attempt gives up on the charge call
+    assert run(repo, provider, "payment.charge", 2, attempt=5, max_attempts=5) == Done("COMPLETED")
+    # Then the payment is completed with the charge that was found, never failed
+    assert repo.get("pay_1").provider_charge_id == "ch_hidden"
+
+
+def test_a_dead_letter_also_finds_a_hidden_charge():
+    repo, provider = seeded(), ScriptedProvider(OK)
+    provider.found = ChargeResult("succeeded", "ch_hidden")
+    run(repo, provider, "payment.start_processing", 1)
+    fail_dead_command(command("payment.charge", 2), payments=repo, provider=provider)
+    assert repo.get("pay_1").status == PaymentStatus.COMPLETED
 
 
 def test_backoff_doubles_and_is_capped():

@@ -177,3 +177,15 @@ def test_a_dead_lettered_delivery_is_kept_for_the_merchant_with_its_event():
 def test_a_dead_letter_for_a_deleted_endpoint_is_dropped():
     assert record_dead_letter(delivery(), endpoints=FakeEndpoints(), attempts=8, now=NOW) == \
         Done("endpoint deleted")
+
+
+def test_a_url_refused_at_delivery_is_a_failed_attempt_not_a_silent_drop():
+    class Refuse:
+        def check(self, url):
+            return "resolves to a private address"
+    endpoints, transport = FakeEndpoints(), RecordingTransport(200)
+    endpoints.add(endpoint("we_1"))
+    import time
+    outcome = deliver(delivery(), attempt=1, max_attempts=8, schedule=(5, 300), endpoints=endpoints,
+                      transport=transport, guard=Refuse(), timeout=10, now=int(time.time()))
+    assert isinstance(outcome, RetryLater) and "refused" in outcome.reason and transport.posts == []

@@ -51,7 +51,8 @@ def test_invalid_payments_are_400_with_the_offending_param(body, param, code):
     assert error["message"]
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"[1,2]", b'"text"', b"NaN", b'{"amount": NaN}', b"\xff\xfe"])
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1,2]", b'"text"', b"NaN", b'{"amount": NaN}', b"\xff\xfe",
+                                 b'{"amount": 100, "amount": 5}'])
 def test_malformed_bodies_are_400_invalid_json(raw):
     with pytest.raises(InvalidRequest) as caught:
         edge.parse_json_object(raw)

@@ -23,3 +23,13 @@ def test_a_public_address_is_accepted():
 def test_dev_mode_allows_loopback_receivers():
     assert UrlGuard(allow_private=True).check("http://127.0.0.1:8080/hook") is None
     assert UrlGuard(allow_private=True).check("ftp://127.0.0.1/") is not None
+
+
+@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://\u0000x.com/", "http://a..b/h", "http://-x.com/"])
+def test_malformed_hosts_are_refused_even_in_dev_mode(url):
+    assert UrlGuard(allow_private=True).check(url) is not None
+
+
+def test_ipv6_and_names_with_ports_are_fine_in_dev_mode():
+    assert UrlGuard(allow_private=True).check("http://[::1]:8080/h") is None
+    assert UrlGuard(allow_private=True).check("http://receiver.local:8080/h") is None

@@ -38,12 +38,22 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     if not data.strip():
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
     try:
-        value = json.loads(data, parse_constant=_refuse_constant)
+        value = json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(value, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
     return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice is ambiguous (which one counts?): refuse it rather than keep the last."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
 
 
 def _refuse_constant(name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -52,6 +53,28 @@ def _cancelled_by_condition(exc: ClientError) -> bool:
     return "ConditionalCheckFailed" in str(exc)
 
 
+def _conflicted(exc: ClientError) -> bool:
+    """Cancelled only because another request touched one of the items at the same moment."""
+    if _code(exc) == "TransactionConflictException":
+        return True
+    reasons = exc.response.get("CancellationReasons") or []
+    return _code(exc) == "TransactionCanceledException" and any(
+        r.get("Code") == "TransactionConflict" for r in reasons) and not _cancelled_by_condition(exc)
+
+
+def transact(client: Any, items: list[dict[str, Any]], tries: int = 3) -> None:
+    """TransactWriteItems, tried again when it lost a race that did not break any condition.
+    botocore does not retry TransactionConflict; DynamoDB says the caller may."""
+    for attempt in range(1, tries + 1):
+        try:
+            client.transact_write_items(TransactItems=items)
+            return
+        except ClientError as exc:
+            if attempt == tries or not _conflicted(exc):
+                raise
+            time.sleep(0.05 * attempt)
+
+
 class IdempotencyTable:
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
@@ -74,6 +97,8 @@ class IdempotencyTable:
                 )
                 return Claimed(lock_id)
             except ClientError as exc:
+                if _conflicted(exc):
+                    return InProgress()  # the first request's transaction is writing this key now
                 if not _cancelled_by_condition(exc):
                     raise
             found = self.client.get_item(TableName=self.table, Key=dump({"pk": scope_key}),
@@ -125,7 +150,7 @@ class MerchantsTable:
         self.client, self.table = client, table
 
     def create(self, merchant: Merchant, key_hash: str) -> None:
-        self.client.transact_write_items(TransactItems=[
+        transact(self.client, [
             {"Put": {"TableName": self.table, "Item": dump(it.merchant_item(merchant)),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": self.table, "Item": dump(it.api_key_item(key_hash, merchant)),
@@ -143,7 +168,7 @@ class EndpointsTable:
         self.client, self.table, self.idempotency = client, table, idempotency
 
     def create(self, endpoint: WebhookEndpoint, completion: IdempotencyCompletion) -> None:
-        self.client.transact_write_items(TransactItems=[
+        transact(self.client, [
             {"Put": {"TableName": self.table, "Item": dump(it.endpoint_item(endpoint)),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             self.idempotency.completion_update(completion),
@@ -203,7 +228,7 @@ class AggregatesTable:
 
     def create(self, payment: Payment, event: PaymentEvent, meta: EventMeta,
                completion: IdempotencyCompletion) -> None:
-        self.client.transact_write_items(TransactItems=[
+        transact(self.client, [
             {"Put": {"TableName": self.table, "Item": dump(it.payment_item(payment)),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             self._event_put(event, payment, meta),
@@ -212,7 +237,7 @@ class AggregatesTable:
 
     def append(self, payment: Payment, event: PaymentEvent, meta: EventMeta) -> None:
         try:
-            self.client.transact_write_items(TransactItems=[
+            transact(self.client, [
                 {"Put": {"TableName": self.table, "Item": dump(it.payment_item(payment)),
                          "ConditionExpression": "version = :previous",
                          "ExpressionAttributeValues": dump({":previous": payment.version - 1})}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,23 @@ class SandboxProvider:
         return ChargeResult(status=body["status"], charge_id=body.get("id"), decline_code=body.get("decline_code"))
 
 
+    def find_charge(self, reference: str) -> ChargeResult | None:
+        try:
+            response = self.client.get(f"{self.base_url}/charges", params={"reference": reference})
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ProviderUnavailable(f"provider answered HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise ProviderRejected(f"provider refused the lookup: HTTP {response.status_code}")
+        charges = response.json().get("data") or []
+        for status in ("succeeded", "pending"):
+            for charge in charges:
+                if charge.get("status") == status:
+                    return ChargeResult(status=status, charge_id=charge.get("id"))
+        return None
+
+
 class HttpxTransport:
     def __init__(self, client: httpx.Client | None = None) -> None:
         self.client = client or httpx.Client(follow_redirects=False)
@@ -51,6 +69,17 @@ class HttpxTransport:
             return self.client.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout).status_code
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+_DNS_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?$")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return len(host) <= 253 and bool(_DNS_NAME.match(host))
 
 
 class UrlGuard:
@@ -70,6 +99,8 @@ class UrlGuard:
             return "url must be an absolute http(s) URL"
         if parts.username or parts.password:
             return "url must not carry credentials"
+        if any(c.isspace() or not c.isprintable() for c in url) or not _valid_host(parts.hostname):
+            return "url must be an absolute http(s) URL with a valid host name"
         if self.allow_private:
             return None
         if parts.scheme != "https":

@@ -24,7 +24,7 @@ class PaymentStatus(StrEnum):
 
 # The one table that decides. Nothing else may change a payment's status.
 TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.NEW: frozenset({PaymentStatus.PROCESSING, PaymentStatus.CANCELED, PaymentStatus.FAILED}),
+    PaymentStatus.NEW: frozenset({PaymentStatus.PROCESSING, PaymentStatus.CANCELED}),
     PaymentStatus.PROCESSING: frozenset(
         {PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.CANCELED}
     ),

@@ -41,12 +41,6 @@ def deliver(
     if endpoint is None:
         logger.info("endpoint deleted; delivery dropped", extra={"endpoint_id": delivery.endpoint_id})
         return Done("endpoint deleted")
-    refused = guard.check(endpoint.url)
-    if refused:
-        logger.error("webhook URL refused", extra={"endpoint_id": endpoint.id, "reason": refused})
-        metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
-        return Done("url refused")
-
     body = json.dumps(envelope(delivery.event_id, delivery.event_type, delivery.created_at, delivery.object),
                       separators=(",", ":"))
     headers = {
@@ -54,11 +48,18 @@ def deliver(
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }
-    try:
-        status: int | None = transport.post(endpoint.url, body, headers, timeout)
-        reason = f"HTTP {status}"
-    except DeliveryError as exc:
-        status, reason = None, str(exc)
+    refused = guard.check(endpoint.url)
+    status: int | None = None
+    if refused:
+        # Counted as a failed attempt, so that it ends dead-lettered where the merchant sees it.
+        metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
+        reason = f"url refused: {refused}"
+    else:
+        try:
+            status = transport.post(endpoint.url, body, headers, timeout)
+            reason = f"HTTP {status}"
+        except DeliveryError as exc:
+            reason = str(exc)
     if status is not None and 200 <= status < 300:
         metrics.add_metric(name="WebhooksDelivered", unit=MetricUnit.Count, value=1)
         logger.info("webhook delivered", extra={"endpoint_id": endpoint.id, "attempt": attempt,

@@ -71,5 +71,6 @@ def list_failed_deliveries(endpoints: EndpointRepository, merchant: Merchant, en
     """Webhooks this endpoint never acknowledged, newest first, each with the event as it was sent."""
     if len(endpoint_id) > 64 or endpoints.get(merchant.id, endpoint_id) is None:
         raise NotFound(f"no such webhook endpoint: {endpoint_id!r}", param="id")
-    data = [failed_delivery_object(f) for f in endpoints.failures(merchant.id, endpoint_id, limit)]
-    return list_object(data, False, f"/v1/webhook_endpoints/{endpoint_id}/failed_deliveries")
+    found = endpoints.failures(merchant.id, endpoint_id, limit + 1)
+    data = [failed_delivery_object(f) for f in found[:limit]]
+    return list_object(data, len(found) > limit, f"/v1/webhook_endpoints/{endpoint_id}/failed_deliveries")

@@ -135,6 +135,8 @@ class ProviderRejected(Exception):
 class PaymentProvider(Protocol):
     def charge(self, *, reference: str, amount: int, currency: str, token: str,
                idempotency_key: str) -> ChargeResult: ...
+    def find_charge(self, reference: str) -> ChargeResult | None:
+        """The charge that took money for this reference (else a pending one, else None)."""
 
 
 class WebhookTransport(Protocol):

@@ -96,13 +96,15 @@ def _charge(
     try:
         result = _charge_with_retries(payment, provider, remaining_seconds, provider_timeout, sleep)
     except ProviderRejected as exc:
-        return _finish(payment, payments, meta, failure=("provider_rejected", str(exc)))
+        logger.error("provider refused the charge", extra={"reason": str(exc)})
+        return _finish(payment, payments, meta, failure=(
+            "provider_rejected", "the payment provider refused the charge request"))
     except ProviderUnavailable as exc:
         count_error("provider_unavailable")
         if attempt >= max_attempts:
             logger.error("provider unavailable on the last attempt", extra={"attempt": attempt})
-            return _finish(payment, payments, meta, failure=(
-                "provider_unavailable", "the payment provider could not be reached; no charge was made"))
+            return _settle_unknown(payment, payments, provider, meta, failure=(
+                "provider_unavailable", "the payment provider could not be reached; no charge was confirmed"))
         delay = backoff(attempt, backoff_base)
         logger.warning("provider unavailable, will retry", extra={"attempt": attempt, "delay": delay})
         return RetryLater(delay, f"provider unavailable: {exc}")
@@ -164,15 +166,40 @@ def _finish(
     return Done(str(new.status))
 
 
-def fail_dead_command(command: Command, *, payments: PaymentRepository) -> Outcome:
-    """A command that kept failing reached the dead-letter queue: end its payment FAILED, never stuck."""
+def _settle_unknown(payment: Payment, payments: PaymentRepository, provider: PaymentProvider,
+                    meta: EventMeta, *, failure: tuple[str, str]) -> Outcome:
+    """Before giving up on a payment, ask the provider whether it charged after all (a timeout can
+    hide a charge): a charge found completes the payment, a pending one leaves it processing, and
+    only when none is found, or the provider cannot even be asked, does it end FAILED."""
+    try:
+        found = provider.find_charge(payment.id)
+    except (ProviderUnavailable, ProviderRejected) as exc:
+        logger.error("could not look the charge up before failing the payment", extra={"reason": str(exc)})
+        found = None
+    if found is not None and found.status == "succeeded":
+        logger.warning("the provider had charged after all; completing", extra={"charge_id": found.charge_id})
+        return _finish(payment, payments, meta, charge_id=found.charge_id)
+    if found is not None:
+        return Done("pending at the provider")
+    return _finish(payment, payments, meta, failure=failure)
+
+
+def fail_dead_command(command: Command, *, payments: PaymentRepository, provider: PaymentProvider) -> Outcome:
+    """A command that kept failing reached the dead-letter queue: end its payment, never stuck.
+
+    A payment still NEW never reached the provider; it goes through PROCESSING to FAILED, the only
+    way the transition table allows. One in PROCESSING is settled by what the provider knows."""
     for _ in range(5):
         payment = payments.get(command.payment_id)
         if payment is None or payment.is_terminal:
             return Done("nothing to end")
         try:
             with span("payment.dead_letter", command.traceparent) as traceparent:
-                return _finish(payment, payments, EventMeta(traceparent, command.correlation_id), failure=(
+                meta = EventMeta(traceparent, command.correlation_id)
+                if payment.status == PaymentStatus.NEW:
+                    payment, event = domain.start_processing(payment, event_id=new_id("evt"), now=utc_now())
+                    payments.append(payment, event, meta)
+                return _settle_unknown(payment, payments, provider, meta, failure=(
                     "processing_error", "the payment could not be processed; no charge was confirmed"))
         except ConcurrencyConflict:
             continue
