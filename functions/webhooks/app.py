@@ -13,9 +13,11 @@ from paygate.ids import epoch_seconds
 from paygate.observability import logger, metrics
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.delivery import deliver
+from paygate.services.outcomes import RetryLater
 
 # Group = endpoint + payment: a failing endpoint holds back only its own events for that payment.
 processor = fifo_processor()
+_context: Any = None
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -23,6 +25,9 @@ def record_handler(record: SQSRecord) -> None:
     bind_log_keys(record, delivery.correlation_id)
     c = get_container()
     s = c.settings
+    if _context is not None and _context.get_remaining_time_in_millis() / 1000 < s.webhook_timeout + 2:
+        # Earlier deliveries of this batch used the time up: come back at once rather than be cut off.
+        settle(RetryLater(0, "no time left in this invocation"), record, c.queues, s.webhooks_queue_url)
     outcome = deliver(
         delivery, attempt=attempt_of(record), max_attempts=s.webhook_max_attempts, schedule=s.webhook_schedule,
         endpoints=c.endpoints, transport=c.transport, guard=c.url_guard, timeout=s.webhook_timeout,
@@ -34,5 +39,7 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _context
+    _context = context
     return process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                     context=context)

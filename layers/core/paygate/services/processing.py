@@ -90,6 +90,9 @@ def _charge(
     if payment.status != PaymentStatus.PROCESSING:
         return Done("not processing")
     method = payment.payment_method
+    if remaining_seconds() < provider_timeout + 2:
+        # Earlier commands of this batch used the time up: come back at once rather than be cut off.
+        return RetryLater(0, "no time left in this invocation for a provider call")
     if method.get("type") != "card":
         return _finish(payment, payments, meta, failure=("payment_method_unsupported",
                        f"payment method {method.get('type')!r} cannot be charged yet"))
