@@ -15,6 +15,7 @@ from paygate.schemas.requests import (
     CreatePayment,
     CreateWebhookEndpoint,
     ListPaymentsQuery,
+    NoQuery,
 )
 from paygate.services import endpoints, merchants, payments
 from paygate.services.errors import NotFound, RequestError
@@ -106,7 +107,9 @@ def create_webhook_endpoint() -> Response:
 
 @app.get("/v1/webhook_endpoints")
 def list_webhook_endpoints() -> Response:
-    return _json(200, endpoints.list_endpoints(get_container().endpoints, _merchant()))
+    merchant = _merchant()
+    edge.validate(NoQuery, app.current_event.query_string_parameters or {})
+    return _json(200, endpoints.list_endpoints(get_container().endpoints, merchant))
 
 
 @app.delete("/v1/webhook_endpoints/<endpoint_id>")

@@ -156,6 +156,11 @@ def test_webhook_endpoints_create_list_delete(api, merchant):
     assert status == 201 and created["id"].startswith("we_") and created["secret"].startswith("whsec_")
     status, listed, _ = call(api, "api/list_webhook_endpoints.json", merchant["api_key"])
     assert [e["id"] for e in listed["data"]] == [created["id"]] and "secret" not in listed["data"][0]
+    event = load_event("api/list_webhook_endpoints.json")
+    event["headers"]["Authorization"] = f"Bearer {merchant['api_key']}"
+    event["queryStringParameters"] = {"limit": "abc"}
+    status, body, _ = unpack(api(event))
+    assert status == 400 and body["error"]["code"] == "parameter_unknown" and body["error"]["param"] == "limit"
     status, deleted, _ = call(api, "api/delete_webhook_endpoint.json", merchant["api_key"], we_REPLACE=created["id"])
     assert status == 200 and deleted["deleted"] is True
     status, _, _ = call(api, "api/delete_webhook_endpoint.json", merchant["api_key"], we_REPLACE=created["id"])

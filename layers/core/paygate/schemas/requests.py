@@ -74,6 +74,10 @@ class CreateWebhookEndpoint(Strict):
         return sorted(set(value))
 
 
+class NoQuery(Strict):
+    """Routes that take no query parameters say so, rather than ignore what the caller meant."""
+
+
 class ListPaymentsQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
