@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -40,3 +42,8 @@ def fifo_processor() -> SqsFifoPartialProcessor:
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
     return processor
+
+
+def seconds_left(lambda_context: Any) -> float:
+    """Time left in this invocation: a batch handler checks it before a call that may take long."""
+    return lambda_context.get_remaining_time_in_millis() / 1000

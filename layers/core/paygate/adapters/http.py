@@ -25,34 +25,27 @@ class SandboxProvider:
         self.base_url = base_url.rstrip("/")
         self.client = client or httpx.Client(timeout=timeout)
 
-    def charge(self, *, reference: str, amount: int, currency: str, token: str,
-               idempotency_key: str) -> ChargeResult:
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One request; transient faults (no answer, 5xx, 429) and refusals (4xx) as provider errors."""
         try:
-            response = self.client.post(
-                f"{self.base_url}/charges",
-                json={"amount": amount, "currency": currency, "token": token, "reference": reference},
-                headers={"Idempotency-Key": idempotency_key},
-            )
+            response = self.client.request(method, f"{self.base_url}{path}", **kwargs)
         except httpx.TransportError as exc:  # timeouts, refused connections, resets
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise ProviderUnavailable(f"provider answered HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise ProviderRejected(f"provider refused the charge: HTTP {response.status_code} {response.text[:200]}")
-        body: dict[str, Any] = response.json()
+            raise ProviderRejected(f"provider refused {method} {path}: HTTP {response.status_code} "
+                                   f"{response.text[:200]}")
+        return response.json()
+
+    def charge(self, *, reference: str, amount: int, currency: str, token: str,
+               idempotency_key: str) -> ChargeResult:
+        body = self._call("POST", "/charges", headers={"Idempotency-Key": idempotency_key},
+                          json={"amount": amount, "currency": currency, "token": token, "reference": reference})
         return ChargeResult(status=body["status"], charge_id=body.get("id"), decline_code=body.get("decline_code"))
 
-
     def find_charge(self, reference: str) -> ChargeResult | None:
-        try:
-            response = self.client.get(f"{self.base_url}/charges", params={"reference": reference})
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ProviderUnavailable(f"provider answered HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise ProviderRejected(f"provider refused the lookup: HTTP {response.status_code}")
-        charges = response.json().get("data") or []
+        charges = self._call("GET", "/charges", params={"reference": reference}).get("data") or []
         for status in ("succeeded", "pending"):
             for charge in charges:
                 if charge.get("status") == status:
