@@ -1,4 +1,4 @@
-"""Dead-lettered commands: their payments end FAILED (processing_error) instead of staying stuck."""
+"""Dead-lettered commands: their payments are settled by what the provider knows, never left stuck."""
 
 from __future__ import annotations
 
@@ -7,22 +7,25 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from paygate.consumers import bind_log_keys, fifo_processor
+from paygate.consumers import bind_log_keys, fifo_processor, parse_or_drop
 from paygate.container import get_container
 from paygate.observability import count_error, logger, metrics
 from paygate.schemas.messages import Command
-from paygate.services.processing import fail_dead_command
+from paygate.services.processing import CommandContext, fail_dead_command
 
 processor = fifo_processor()
 
 
 def record_handler(record: SQSRecord) -> None:
-    command = Command.model_validate_json(record.body)
+    command = parse_or_drop(Command, record)
+    if command is None:
+        return
     bind_log_keys(record, command.correlation_id)
     logger.error("command dead-lettered", extra={"command": command.type})
     count_error("command_dead_lettered")
     c = get_container()
-    fail_dead_command(command, payments=c.payments, provider=c.provider)
+    fail_dead_command(command, CommandContext(payments=c.payments, provider=c.provider,
+                                              provider_timeout=c.settings.provider_timeout))
 
 
 @logger.inject_lambda_context(clear_state=True)

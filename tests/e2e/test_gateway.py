@@ -151,6 +151,51 @@ def test_a_failing_endpoint_does_not_hold_back_another(merchant, make_receiver):
     assert healthy.events("payment.completed")[0][0]["data"]["object"]["id"] == payment["id"]
 
 
+def test_bug_each_event_behind_a_failing_endpoint_gets_all_its_attempts(merchant, make_receiver):
+    """The issue's first bug: with an endpoint answering 503, payment.created was tried 8 times,
+    payment.processing once and payment.completed never, and all three were listed with 8 attempts.
+    Each event must get its own attempts (3 here: E2E_PARAMETERS), and be listed with those."""
+    broken = make_receiver((503,))
+    endpoint = register(merchant, broken.url)
+    payment = merchant.pay("tok_success")
+    path = f"/v1/webhook_endpoints/{endpoint['id']}/failed_deliveries"
+    failed = wait_for(lambda: (lambda d: d if len(d) == 3 else None)(merchant.get(path).json()["data"]), 90,
+                      "three dead-lettered deliveries")
+    assert sorted((f["event"]["type"], f["attempts"]) for f in failed) == [
+        ("payment.completed", 3), ("payment.created", 3), ("payment.processing", 3)]
+    assert {f["event"]["data"]["object"]["id"] for f in failed} == {payment["id"]}
+    tries = [headers["webhook-id"] for _, headers, _ in broken.events()]
+    assert len(tries) == 9 and all(tries.count(t) == 3 for t in tries)
+
+
+def test_bug_one_merchants_slow_endpoint_does_not_delay_another_merchants_webhooks(info, merchant, make_receiver):
+    """The issue's second bug: merchant A's endpoint answered after 15 s and A made 10 payments;
+    merchant B's webhooks then arrived minutes late. Here A's endpoint hangs (the gateway gives up
+    on each POST after 10 s); all of B's webhooks must arrive before the gateway gives up on any of A's."""
+    import threading
+
+    from receiver import Receiver
+
+    released = threading.Event()
+    hung = Receiver(hold=released)
+    fast = make_receiver((200,))
+    try:
+        register(merchant, hung.url)
+        other = Client(info["api_url"], new_merchant(info, "merchant-b")["api_key"])
+        register(other, fast.url, ["payment.completed"])
+        for _ in range(10):
+            merchant.pay("tok_success")
+        wait_for(lambda: hung.held >= 1, 30, "merchant A's endpoint to hold a delivery")
+        paid = {other.pay("tok_success")["id"] for _ in range(5)}
+        wait_for(lambda: {e["data"]["object"]["id"] for e, _, _ in fast.events("payment.completed")} == paid,
+                 30, "merchant B's five payment.completed webhooks")
+        # B's webhooks all came while A's first deliveries still hung: none had been given up yet.
+        assert hung.held >= 1 and hung.abandoned == 0
+    finally:
+        released.set()
+        hung.close()
+
+
 def test_list_filters_and_pages(merchant):
     ids = [merchant.pay("tok_decline")["id"] for _ in range(3)]
     for pid in ids:

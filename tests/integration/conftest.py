@@ -59,6 +59,7 @@ def handler_of(aws: Stack, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.setenv(key, value)
         _reset_caches()
         code_dir = aws.spec.function(logical_id).code_dir
+        monkeypatch.syspath_prepend(str(code_dir))  # as Lambda has the function's code on sys.path
         module_name = f"handler_{logical_id}"
         spec = importlib.util.spec_from_file_location(module_name, code_dir / "app.py")
         module = importlib.util.module_from_spec(spec)

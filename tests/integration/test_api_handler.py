@@ -78,7 +78,10 @@ def test_concurrent_requests_with_one_key_make_exactly_one_payment(api, merchant
         results = list(pool.map(lambda _: create(api, merchant["api_key"], idem="race-1"), range(8)))
     ids = {body["id"] for status, body, _ in results if status == 202}
     assert len(ids) == 1
+    # The key is written in the creating transaction: a loser replays the winner's answer (409 only
+    # if it kept colliding with the winner's transaction itself).
     assert all(status in (202, 409) for status, _, _ in results)
+    assert sum(1 for status, _, h in results if status == 202 and "Idempotent-Replayed" not in h) == 1
 
 
 def test_get_list_and_events_of_own_payment(api, merchant):
@@ -173,23 +176,35 @@ def test_production_mode_refuses_loopback_webhook_urls(handler_of, merchant):
     assert status == 400 and body["error"]["param"] == "url"
 
 
-def test_a_key_whose_transaction_landed_is_never_released(aws, merchant):
-    """If the creating transaction succeeded but its answer was lost, the error path must not free
-    the key: a retry has to replay the payment, not create a second one."""
+def test_the_merchants_text_is_stored_once_and_the_key_only_points_at_the_payment(api, aws, merchant):
     import boto3
 
-    from paygate.adapters.dynamodb import IdempotencyTable
-    from paygate.services.ports import (
-        Claimed,
-        IdempotencyCompletion,
-        Replay,
-        StoredResponse,
-    )
+    body = {"amount": 1, "currency": "USD", "description": "D" * 500, "metadata": {"order": "M" * 100},
+            "payment_method": {"type": "card", "token": "tok_success"}}
+    status, created, _ = create(api, merchant["api_key"], idem="once", body=body)
+    assert status == 202
+    ddb = boto3.client("dynamodb")
+    stored = json.dumps([ddb.scan(TableName=aws.env("ApiFunction")[t])["Items"]
+                         for t in ("AGGREGATES_TABLE", "IDEMPOTENCY_TABLE")])
+    assert stored.count("D" * 500) == 1 and stored.count("M" * 100) == 1
+    [key] = ddb.scan(TableName=aws.env("ApiFunction")["IDEMPOTENCY_TABLE"])["Items"]
+    assert set(key) == {"pk", "fingerprint", "ref", "expires_at"} and key["ref"]["S"] == created["id"]
 
-    table = IdempotencyTable(boto3.client("dynamodb"), aws.env("ApiFunction")["IDEMPOTENCY_TABLE"],
-                             ttl_seconds=86400, lock_seconds=30)
-    assert table.claim("m#k", "fp", "lock-1", 1000) == Claimed("lock-1")
-    boto3.client("dynamodb").transact_write_items(TransactItems=[table.completion_update(
-        IdempotencyCompletion("m#k", "lock-1", StoredResponse(202, {"id": "pay_1"})))])
-    table.release("m#k", "lock-1")
-    assert table.claim("m#k", "fp", "lock-2", 1001) == Replay(StoredResponse(202, {"id": "pay_1"}, {}))
+
+def test_a_replay_is_the_first_answer_even_after_the_payment_moved_on(api, aws, merchant):
+    import boto3
+
+    from paygate.adapters.dynamodb import IdempotencyKeys, PaymentsTable
+    from paygate.domain import payment as d
+    from paygate.services.ports import EventMeta
+
+    _, created, _ = create(api, merchant["api_key"], idem="moved")
+    ddb, env = boto3.client("dynamodb"), aws.env("ApiFunction")
+    repo = PaymentsTable(ddb, env["AGGREGATES_TABLE"], IdempotencyKeys(ddb, env["IDEMPOTENCY_TABLE"]))
+    payment = repo.get(created["id"]).payment
+    started, event = d.start_processing(payment, event_id="evt_moved", now="2030-01-01T00:00:00.000Z")
+    repo.append(payment, [event], started, EventMeta())
+    _, now, _ = call(api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=created["id"])
+    assert (now["status"], now["version"]) == ("PROCESSING", 2)
+    status, again, headers = create(api, merchant["api_key"], idem="moved")
+    assert (status, again, headers["Idempotent-Replayed"]) == (202, created, "true")

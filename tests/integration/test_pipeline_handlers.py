@@ -1,8 +1,10 @@
-"""relay, processor, webhooks and deadletter against moto: each fed what the one before really wrote."""
+"""relay, processor, webhooks and the dead-letter consumers against moto: each fed what the one before
+really wrote (the table's stream, the queues), as the runtime would hand it over."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import boto3
 import pytest
@@ -11,6 +13,9 @@ from receiver import Receiver
 from standardwebhooks import Webhook
 
 from paygate_local.sandbox import SandboxProvider
+
+# No waiting between webhook attempts here: each retry is visible at once.
+FAST_RETRIES = {"WEBHOOK_RETRY_SCHEDULE": "0,0,0,0,0,0,0"}
 
 
 @pytest.fixture
@@ -42,17 +47,18 @@ class Pipeline:
 
     def __init__(self, aws, handler_of, sandbox):
         self.aws = aws
-        provider = {"PROVIDER_URL": sandbox.url, "PROVIDER_TIMEOUT_SECONDS": "0.3"}
+        env = {"PROVIDER_URL": sandbox.url, "PROVIDER_TIMEOUT_SECONDS": "0.3", **FAST_RETRIES}
         # One process, one environment: every handler gets the sandbox's URL.
-        self.api = handler_of("ApiFunction", **provider)
-        self.relay = handler_of("RelayFunction", **provider)
-        self.processor = handler_of("ProcessorFunction", **provider)
-        self.webhooks = handler_of("WebhooksFunction", **provider)
-        self.deadletter = handler_of("DeadLetterFunction", **provider)
-        self.webhook_deadletter = handler_of("WebhookDeadLetterFunction", **provider)
+        self.api = handler_of("ApiFunction", **env)
+        self.relay = handler_of("RelayFunction", **env)
+        self.processor = handler_of("ProcessorFunction", **env)
+        self.webhooks = handler_of("WebhooksFunction", **env)
+        self.deadletter = handler_of("DeadLetterFunction", **env)
+        self.webhook_deadletter = handler_of("WebhookDeadLetterFunction", **env)
         env = aws.env("ApiFunction")
         self.table = env["AGGREGATES_TABLE"]
         self.commands_url, self.webhooks_url = env["COMMANDS_QUEUE_URL"], env["WEBHOOKS_QUEUE_URL"]
+        self.webhooks_dlq_url = env["WEBHOOKS_DLQ_URL"]
         self.sqs = boto3.client("sqs")
         self.relayed = 0
 
@@ -77,6 +83,15 @@ class Pipeline:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return messages, result
 
+    def settle_webhooks(self, rounds=20):
+        """Deliver, retry and dead-letter until the webhooks queues are empty."""
+        for _ in range(rounds):
+            delivered, _ = self.run(self.webhooks, self.webhooks_url)
+            dead, _ = self.run(self.webhook_deadletter, self.webhooks_dlq_url)
+            if not delivered and not dead:
+                return
+        raise AssertionError("the webhooks queue never emptied")
+
 
 @pytest.fixture
 def pipe(aws, handler_of, sandbox):
@@ -92,46 +107,50 @@ def get(pipe, merchant, payment_id):
     return api_call(pipe.api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=payment_id)
 
 
-def drive(pipe, steps=2):
-    """relay -> processor, `steps` times (created -> start, processing -> charge), then relay the result."""
-    for _ in range(steps):
-        assert pipe.relay_new() == {"batchItemFailures": []}
-        pipe.run(pipe.processor, pipe.commands_url)
-    pipe.relay_new()
+def endpoint(pipe, merchant, url, events=None, idem="ep"):
+    body = {"url": url, **({"enabled_events": events} if events else {})}
+    return api_call(pipe.api, "api/create_webhook_endpoint.json", merchant["api_key"], body=body, idem=idem)
 
 
-def test_relay_turns_the_created_event_into_one_command_and_one_webhook(pipe, merchant, receiver):
-    endpoint = api_call(pipe.api, "api/create_webhook_endpoint.json", merchant["api_key"],
-                        body={"url": receiver.url}, idem="ep")
+def drive(pipe):
+    """relay -> processor -> relay: one command charges the payment."""
+    assert pipe.relay_new() == {"batchItemFailures": []}
+    pipe.run(pipe.processor, pipe.commands_url)
+    assert pipe.relay_new() == {"batchItemFailures": []}
+
+
+def test_relay_turns_the_created_event_into_one_command_and_one_webhook_delivery(pipe, merchant, receiver):
+    endpoint(pipe, merchant, receiver.url)
     payment = pay(pipe, merchant, "tok_success")
     assert pipe.relay_new() == {"batchItemFailures": []}
     [command] = receive_all(pipe.commands_url)
     assert command["Attributes"]["MessageGroupId"] == payment["id"]
-    assert json.loads(command["Body"])["type"] == "payment.start_processing"
+    assert json.loads(command["Body"])["type"] == "payment.process"
     assert command["MessageAttributes"]["traceparent"]["StringValue"].startswith("00-")
     [hook] = receive_all(pipe.webhooks_url)
-    assert hook["Attributes"]["MessageGroupId"] == f"{endpoint['id']}:{payment['id']}"
+    body = json.loads(hook["Body"])
+    assert "MessageGroupId" not in hook["Attributes"] and body["endpoint_id"] is None and body["attempt"] == 1
+    assert [e["type"] for e in body["events"]] == ["payment.created"]
 
 
-def test_success_reaches_completed_and_a_verifiable_webhook(pipe, merchant, receiver, sandbox):
-    endpoint = api_call(pipe.api, "api/create_webhook_endpoint.json", merchant["api_key"],
-                        body={"url": receiver.url, "enabled_events": ["payment.completed"]}, idem="ep")
+def test_success_is_one_command_one_write_and_verifiable_webhooks_in_one_trace(pipe, merchant, receiver, sandbox):
+    ep = endpoint(pipe, merchant, receiver.url)
     payment = pay(pipe, merchant, "tok_success")
     drive(pipe)
     assert get(pipe, merchant, payment["id"])["status"] == "COMPLETED"
     assert sandbox.charge_count(payment["id"]) == 1
-    _, result = pipe.run(pipe.webhooks, pipe.webhooks_url)
-    assert result == {"batchItemFailures": []}
-    [(body, headers, _)] = receiver.received
-    event = Webhook(endpoint["secret"]).verify(body, headers)
-    assert event["type"] == "payment.completed" and event["data"]["object"]["id"] == payment["id"]
-    events = api_call(pipe.api, "api/list_payment_events.json", merchant["api_key"], pay_REPLACE=payment["id"])
-    assert [e["type"] for e in events["data"]] == ["payment.created", "payment.processing", "payment.completed"]
-    # One trace per payment: every event item carries the same trace id.
-    items = boto3.client("dynamodb").query(
-        TableName=pipe.table, KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
-        ExpressionAttributeValues={":p": {"S": payment["id"]}, ":e": {"S": "EVENT#"}})["Items"]
-    assert len({i["traceparent"]["S"].split("-")[1] for i in items}) == 1
+    pipe.settle_webhooks()
+    events = [Webhook(ep["secret"]).verify(body, headers) for body, headers, _ in receiver.received]
+    assert sorted((e["type"], e["data"]["object"]["version"]) for e in events) == [
+        ("payment.completed", 3), ("payment.created", 1), ("payment.processing", 2)]
+    history = api_call(pipe.api, "api/list_payment_events.json", merchant["api_key"], pay_REPLACE=payment["id"])
+    assert [e["type"] for e in history["data"]] == ["payment.created", "payment.processing", "payment.completed"]
+    # One item, and one trace for the whole payment: every event's traceparent has the same trace id.
+    [item] = boto3.client("dynamodb").query(
+        TableName=pipe.table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": payment["id"]}}
+    )["Items"]
+    traces = [e["M"]["tp"]["S"].split("-")[1] for e in item["events"]["L"]]
+    assert len(traces) == 3 and len(set(traces)) == 1
 
 
 @pytest.mark.parametrize("token,code", [("tok_decline", "card_declined"),
@@ -160,9 +179,7 @@ def test_a_provider_timeout_after_success_is_found_not_charged_twice(pipe, merch
 def test_a_provider_that_stays_down_pushes_the_command_back_then_fails_it(pipe, merchant, aws):
     payment = pay(pipe, merchant, "tok_provider_error")
     pipe.relay_new()
-    pipe.run(pipe.processor, pipe.commands_url)   # start
-    pipe.relay_new()
-    messages, result = pipe.run(pipe.processor, pipe.commands_url)  # charge: fails, retried later
+    messages, result = pipe.run(pipe.processor, pipe.commands_url)
     assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
     assert receive_all(pipe.commands_url) == []  # invisible for the backoff
     assert get(pipe, merchant, payment["id"])["status"] == "PROCESSING"
@@ -184,20 +201,27 @@ def test_a_dead_lettered_command_fails_its_payment(pipe, merchant):
     assert got["status"] == "FAILED" and got["failure"]["code"] == "processing_error"
 
 
-def test_a_failing_endpoint_is_retried_with_the_same_webhook_id(pipe, merchant):
+def test_a_malformed_command_is_dropped_not_retried(pipe):
+    pipe.sqs.send_message(QueueUrl=pipe.commands_url, MessageBody='{"type": "payment.explode"}',
+                          MessageGroupId="g", MessageDeduplicationId="d")
+    messages, result = pipe.run(pipe.processor, pipe.commands_url)
+    assert len(messages) == 1 and result == {"batchItemFailures": []}
+
+
+def test_a_failing_endpoint_is_retried_with_the_same_webhook_id_and_its_own_attempt(pipe, merchant):
     flaky = Receiver(statuses=(500, 200))
     try:
-        api_call(pipe.api, "api/create_webhook_endpoint.json", merchant["api_key"],
-                 body={"url": flaky.url, "enabled_events": ["payment.created"]}, idem="ep")
+        endpoint(pipe, merchant, flaky.url, ["payment.created"])
         pay(pipe, merchant, "tok_success")
         pipe.relay_new()
         messages, result = pipe.run(pipe.webhooks, pipe.webhooks_url)
-        assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
-        # Its visibility was set to the first delay of the dev schedule (1 s): deliver it again now.
-        again = messages[0]
-        again["Attributes"]["ApproximateReceiveCount"] = "2"
-        assert pipe.webhooks(sqs_event([again], pipe.arn(pipe.webhooks_url))) == {"batchItemFailures": []}
-        assert [h["webhook-id"] for _, h, _ in flaky.received] == [messages and json.loads(messages[0]["Body"])["event_id"]] * 2
+        assert result == {"batchItemFailures": []}  # the first message is done: its retry is a message of its own
+        [retry] = receive_all(pipe.webhooks_url)
+        body = json.loads(retry["Body"])
+        assert body["attempt"] == 2 and body["endpoint_id"] is not None
+        assert pipe.webhooks(sqs_event([retry], pipe.arn(pipe.webhooks_url))) == {"batchItemFailures": []}
+        first_id = json.loads(messages[0]["Body"])["events"][0]["id"]
+        assert [h["webhook-id"] for _, h, _ in flaky.received] == [first_id] * 2
     finally:
         flaky.close()
 
@@ -209,29 +233,91 @@ def test_relay_reports_a_failed_record_for_retry(pipe, merchant, monkeypatch):
     from paygate.container import get_container
     from paygate.settings import get_settings
     get_settings.cache_clear(), get_container.cache_clear()
-    event_records = [r for r in records if r["dynamodb"]["NewImage"].get("kind", {}).get("S") == "event"]
     result = pipe.relay({"Records": records})
-    assert result["batchItemFailures"] == [{"itemIdentifier": event_records[0]["dynamodb"]["SequenceNumber"]}]
+    assert result["batchItemFailures"] == [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
 
 
-def test_a_webhook_that_is_never_acknowledged_ends_visible_to_the_merchant(pipe, merchant, aws):
-    broken = Receiver(statuses=(500,))
+def test_bug_every_event_behind_a_failing_endpoint_gets_all_its_attempts_and_is_shown(pipe, merchant, aws):
+    """The issue's first bug, on real queues: an endpoint answering 503, one payment. Each of its
+    three events is tried WebhookMaxAttempts times, then listed with that many attempts."""
+    broken = Receiver(statuses=(503,))
     try:
-        endpoint = api_call(pipe.api, "api/create_webhook_endpoint.json", merchant["api_key"],
-                            body={"url": broken.url, "enabled_events": ["payment.created"]}, idem="ep")
+        ep = endpoint(pipe, merchant, broken.url)
         payment = pay(pipe, merchant, "tok_success")
-        pipe.relay_new()
-        [message] = receive_all(pipe.webhooks_url)
-        # Its last attempt fails: the message is made visible at once, and SQS moves it to the DLQ.
-        message["Attributes"]["ApproximateReceiveCount"] = aws.env("WebhooksFunction")["WEBHOOK_MAX_ATTEMPTS"]
-        result = pipe.webhooks(sqs_event([message], pipe.arn(pipe.webhooks_url)))
-        assert result == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-        dlq_url = pipe.sqs.get_queue_url(QueueName=pipe.webhooks_url.rsplit("/", 1)[1].replace(".fifo", "-dlq.fifo"))
-        assert pipe.webhook_deadletter(sqs_event([message], pipe.arn(dlq_url["QueueUrl"]))) == {"batchItemFailures": []}
-        failed = api_call(pipe.api, "api/list_failed_deliveries.json", merchant["api_key"], we_REPLACE=endpoint["id"])
-        [entry] = failed["data"]
-        assert entry["status"] == "failed" and entry["event"]["type"] == "payment.created"
-        assert entry["event"]["data"]["object"]["id"] == payment["id"]
-        assert entry["attempts"] == int(aws.env("WebhooksFunction")["WEBHOOK_MAX_ATTEMPTS"])
+        drive(pipe)
+        pipe.settle_webhooks()
+        max_attempts = int(aws.env("WebhooksFunction")["WEBHOOK_MAX_ATTEMPTS"])
+        tries = [h["webhook-id"] for _, h, _ in broken.received]
+        assert len(set(tries)) == 3 and all(tries.count(t) == max_attempts for t in tries)
+        failed = api_call(pipe.api, "api/list_failed_deliveries.json", merchant["api_key"], we_REPLACE=ep["id"])
+        assert sorted((f["event"]["type"], f["attempts"]) for f in failed["data"]) == [
+            ("payment.completed", max_attempts), ("payment.created", max_attempts),
+            ("payment.processing", max_attempts)]
+        assert {f["event"]["data"]["object"]["id"] for f in failed["data"]} == {payment["id"]}
     finally:
         broken.close()
+
+
+def test_bug_a_slow_endpoint_does_not_hold_back_another_merchants_webhooks(pipe, merchant, aws):
+    """The issue's second bug, on real queues: merchant A's endpoint hangs; merchant B's webhooks,
+    handed to the same invocation, arrive while A's still hang."""
+    from lambda_harness import make_merchant
+
+    released = threading.Event()
+    slow = Receiver(hold=released)
+    fast = Receiver()
+    try:
+        endpoint(pipe, merchant, slow.url)
+        other = make_merchant(aws, "merchant-b")
+        endpoint(pipe, other, fast.url, idem="ep-b")
+        for n in range(3):
+            pay(pipe, merchant, "tok_success", idem=f"a{n}")
+        paid_b = pay(pipe, other, "tok_success", idem="b")
+        pipe.relay_new()
+        outcome: dict = {}
+        runner = threading.Thread(target=lambda: outcome.update(result=pipe.run(pipe.webhooks, pipe.webhooks_url)))
+        runner.start()
+        try:
+            fast.wait_for(1, timeout=20)  # while A's three deliveries are still held open
+            assert slow.held >= 1
+        finally:
+            released.set()
+            runner.join(30)
+        [(body, _, _)] = fast.received
+        assert json.loads(body)["data"]["object"]["id"] == paid_b["id"]
+    finally:
+        released.set()
+        slow.close()
+        fast.close()
+
+
+def test_the_sample_events_drive_their_functions(pipe, sandbox, receiver):
+    """events/<function>/*.json (what `sam local invoke` takes) run through their functions as they are."""
+    from paygate.adapters.dynamodb import EndpointsTable, IdempotencyKeys
+    from paygate.domain.accounts import WebhookEndpoint
+    from paygate.services.ports import IdempotencyRecord
+
+    ddb = boto3.client("dynamodb")
+    env = pipe.aws.env("ApiFunction")
+    endpoints = EndpointsTable(ddb, env["MERCHANTS_TABLE"], IdempotencyKeys(ddb, env["IDEMPOTENCY_TABLE"]))
+    endpoints.create(WebhookEndpoint("we_REPLACE", "mer_REPLACE", receiver.url, "whsec_" + "B" * 32, ("*",),
+                                     "2026-11-22T04:00:00.000Z"), IdempotencyRecord("mer_REPLACE#s", "f", "we", 9), 0)
+    created, completed = load_event("relay/payment_created.json"), load_event("relay/payment_completed.json")
+    # The relay: a new payment asks for its command and a delivery; the completing write for one delivery.
+    assert pipe.relay(created) == pipe.relay(completed) == {"batchItemFailures": []}
+    assert [json.loads(m["Body"])["type"] for m in receive_all(pipe.commands_url)] == ["payment.process"]
+    assert [[e["type"] for e in json.loads(m["Body"])["events"]] for m in receive_all(pipe.webhooks_url)] == [
+        ["payment.created"], ["payment.processing", "payment.completed"]]
+    # The processor charges the sample's payment (as the created record's image put it in the table).
+    ddb.put_item(TableName=pipe.table, Item=created["Records"][0]["dynamodb"]["NewImage"])
+    assert pipe.processor(load_event("processor/process_payment.json")) == {"batchItemFailures": []}
+    assert sandbox.charge_count("pay_REPLACE") == 1
+    # A dead command for a payment already settled changes nothing.
+    assert pipe.deadletter(load_event("deadletter/dead_command.json")) == {"batchItemFailures": []}
+    # The webhooks function delivers the sample's two events; the dead letter is kept with its 8 attempts.
+    assert pipe.webhooks(load_event("webhooks/payment_completed.json")) == {"batchItemFailures": []}
+    assert [e["type"] for e, _, _ in receiver.events()] == ["payment.processing", "payment.completed"]
+    assert pipe.webhook_deadletter(load_event("webhook_deadletter/payment_completed.json")) == {
+        "batchItemFailures": []}
+    [failure] = endpoints.failures("mer_REPLACE", "we_REPLACE", 10)
+    assert (failure.event_type, failure.attempts) == ("payment.completed", 8)

@@ -8,52 +8,32 @@ from typing import Any, Sequence
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
-from paygate.schemas.responses import payment_object
+from paygate.schemas.messages import WebhookDelivery
 from paygate.services.ports import (
     ChargeResult,
-    Claimed,
-    ClaimResult,
     ConcurrencyConflict,
     DeliveryError,
     EventMeta,
-    IdempotencyCompletion,
-    InProgress,
-    Mismatch,
+    IdempotencyRecord,
+    KeyAlreadyUsed,
     OutboundMessage,
+    PaymentChange,
+    PaymentRecord,
     ProviderUnavailable,
-    Replay,
-    StoredEvent,
 )
 
 
-class FakeIdempotency:
+class FakeKeys:
+    """The idempotency table: a key is taken unless it was never used or has expired."""
+
     def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-        self.lock = threading.Lock()
+        self.items: dict[str, IdempotencyRecord] = {}
 
-    def claim(self, scope_key: str, fingerprint: str, lock_id: str, now: int) -> ClaimResult:
-        with self.lock:
-            item = self.items.get(scope_key)
-            if item is None or (item["state"] == "IN_PROGRESS" and item["locked_until"] < now):
-                self.items[scope_key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint,
-                                         "lock_id": lock_id, "locked_until": now + 30}
-                return Claimed(lock_id)
-            if item["fingerprint"] != fingerprint:
-                return Mismatch()
-            if item["state"] == "COMPLETED":
-                return Replay(item["response"])
-            return InProgress()
-
-    def release(self, scope_key: str, lock_id: str) -> None:
-        with self.lock:
-            item = self.items.get(scope_key, {})
-            if item.get("lock_id") == lock_id and item.get("state") == "IN_PROGRESS":
-                del self.items[scope_key]
-
-    def complete(self, completion: IdempotencyCompletion) -> None:
-        item = self.items[completion.scope_key]
-        assert item["lock_id"] == completion.lock_id, "completion by a request that lost the key"
-        item.update(state="COMPLETED", response=completion.response)
+    def take(self, key: IdempotencyRecord, now: int) -> None:
+        existing = self.items.get(key.scope_key)
+        if existing is not None and existing.expires_at >= now:
+            raise KeyAlreadyUsed(existing)
+        self.items[key.scope_key] = key
 
 
 class FakeMerchants:
@@ -68,22 +48,25 @@ class FakeMerchants:
 
 
 class FakeEndpoints:
-    def __init__(self, idempotency: FakeIdempotency | None = None) -> None:
+    def __init__(self, keys: FakeKeys | None = None) -> None:
         self.items: dict[tuple[str, str], WebhookEndpoint] = {}
         self.failed: dict[tuple[str, str], list[Any]] = {}
-        self.idempotency = idempotency or FakeIdempotency()
+        self.keys = keys or FakeKeys()
+        self.reads = 0
 
-    def create(self, endpoint: WebhookEndpoint, completion: IdempotencyCompletion) -> None:
-        self.idempotency.complete(completion)
+    def create(self, endpoint: WebhookEndpoint, key: IdempotencyRecord, now: int) -> None:
+        self.keys.take(key, now)
         self.items[(endpoint.merchant_id, endpoint.id)] = endpoint
 
     def add(self, endpoint: WebhookEndpoint) -> None:
         self.items[(endpoint.merchant_id, endpoint.id)] = endpoint
 
     def list(self, merchant_id: str) -> list[WebhookEndpoint]:
+        self.reads += 1
         return [e for (m, _), e in sorted(self.items.items()) if m == merchant_id]
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        self.reads += 1
         return self.items.get((merchant_id, endpoint_id))
 
     def delete(self, merchant_id: str, endpoint_id: str) -> bool:
@@ -98,38 +81,45 @@ class FakeEndpoints:
 
 
 class FakePayments:
-    def __init__(self, idempotency: FakeIdempotency | None = None) -> None:
-        self.states: dict[str, Payment] = {}
-        self.history: dict[str, list[StoredEvent]] = {}
-        self.idempotency = idempotency or FakeIdempotency()
+    """Payments by id, each a record of its events; `changes` is what the table's stream would carry."""
+
+    def __init__(self, keys: FakeKeys | None = None) -> None:
+        self.records: dict[str, PaymentRecord] = {}
+        self.keys = keys or FakeKeys()
+        self.changes: list[PaymentChange] = []
+        self.writes = 0
         self.lock = threading.Lock()
 
-    def _event(self, payment: Payment, event: PaymentEvent, meta: EventMeta) -> None:
-        self.history.setdefault(payment.id, []).append(
-            StoredEvent(event, payment.merchant_id, payment_object(payment), meta))
+    def _changed(self, previous_version: int, record: PaymentRecord) -> None:
+        self.records[record.payment.id] = record
+        self.changes.append(PaymentChange(str(len(self.changes) + 1), previous_version, record))
+        self.writes += 1
 
-    def create(self, payment: Payment, event: PaymentEvent, meta: EventMeta,
-               completion: IdempotencyCompletion) -> None:
+    def create(self, record: PaymentRecord, key: IdempotencyRecord, now: int) -> None:
         with self.lock:
-            assert payment.id not in self.states
-            self.idempotency.complete(completion)
-            self.states[payment.id] = payment
-            self._event(payment, event, meta)
+            assert record.payment.id not in self.records
+            self.keys.take(key, now)
+            self._changed(0, record)
 
-    def append(self, payment: Payment, event: PaymentEvent, meta: EventMeta) -> None:
+    def append(self, before: Payment, events: Sequence[PaymentEvent], after: Payment, meta: EventMeta) -> None:
         with self.lock:
-            current = self.states.get(payment.id)
-            if current is None or current.version != payment.version - 1:
-                raise ConcurrencyConflict(payment.id)
-            self.states[payment.id] = payment
-            self._event(payment, event, meta)
+            current = self.records.get(before.id)
+            if current is None or current.payment.version != before.version:
+                raise ConcurrencyConflict(before.id)
+            assert [e.sequence for e in events] == list(range(before.version + 1, after.version + 1))
+            self._changed(before.version, PaymentRecord(
+                after, current.events + tuple(events), current.traces + (meta.traceparent,) * len(events),
+                current.correlation_id))
 
-    def get(self, payment_id: str) -> Payment | None:
-        return self.states.get(payment_id)
+    def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None:
+        return self.records.get(payment_id)
+
+    def payment(self, payment_id: str) -> Payment:
+        return self.records[payment_id].payment
 
     def list(self, merchant_id: str, *, limit: int, starting_after: Payment | None,
              status: str | None) -> tuple[list[Payment], bool]:
-        mine = sorted((p for p in self.states.values() if p.merchant_id == merchant_id),
+        mine = sorted((r.payment for r in self.records.values() if r.payment.merchant_id == merchant_id),
                       key=lambda p: (p.created_at, p.id), reverse=True)
         if starting_after is not None:
             mine = [p for p in mine if (p.created_at, p.id) < (starting_after.created_at, starting_after.id)]
@@ -137,20 +127,53 @@ class FakePayments:
             mine = [p for p in mine if p.status == status]
         return mine[:limit], len(mine) > limit
 
-    def events(self, payment_id: str) -> list[StoredEvent]:
-        return list(self.history.get(payment_id, []))
+
+class FakeDecoder:
+    """Stands for the stream decoder: the 'records' handed to the relay are PaymentChanges already."""
+
+    def changes(self, records: Sequence[Any]) -> list[PaymentChange]:
+        return list(records)
 
 
 @dataclass
 class FakePublisher:
     sent: dict[str, list[OutboundMessage]] = field(default_factory=dict)
+    requests: int = 0
+    fail_on: set[str] = field(default_factory=set)  # queue urls that refuse
 
     def publish(self, queue_url: str, messages: Sequence[OutboundMessage]) -> None:
+        if queue_url in self.fail_on:
+            raise RuntimeError(f"{queue_url} refused")
+        assert len(messages) <= 10
+        self.requests += 1
         self.sent.setdefault(queue_url, []).extend(messages)
+
+
+@dataclass
+class FakeDeliveryQueue:
+    scheduled: list[tuple[WebhookDelivery, int]] = field(default_factory=list)
+    dead: list[WebhookDelivery] = field(default_factory=list)
+    held: list[tuple[str, int]] = field(default_factory=list)
+    refuse: bool = False
+
+    def schedule(self, deliveries: Sequence[tuple[WebhookDelivery, int]]) -> None:
+        if self.refuse:
+            raise RuntimeError("SQS unavailable")
+        self.scheduled += deliveries
+
+    def dead_letter(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        if self.refuse:
+            raise RuntimeError("SQS unavailable")
+        self.dead += deliveries
+
+    def hold(self, receipt_handle: str, seconds: int) -> None:
+        self.held.append((receipt_handle, seconds))
 
 
 class ScriptedProvider:
     """Answers per call from a script: a ChargeResult, or an exception to raise."""
+
+    found: ChargeResult | None = None
 
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
@@ -163,11 +186,8 @@ class ScriptedProvider:
             raise answer
         return answer
 
-
     def find_charge(self, reference: str) -> ChargeResult | None:
         return self.found
-
-    found: ChargeResult | None = None
 
 
 def unavailable() -> ProviderUnavailable:
@@ -175,13 +195,21 @@ def unavailable() -> ProviderUnavailable:
 
 
 class RecordingTransport:
-    def __init__(self, *statuses: int | None) -> None:
+    """Answers each POST by URL from a script of statuses (None: no answer); records every POST."""
+
+    def __init__(self, *statuses: int | None, by_url: dict[str, Any] | None = None) -> None:
         self.statuses = list(statuses)
+        self.by_url = by_url or {}
         self.posts: list[tuple[str, str, dict[str, str]]] = []
+        self.lock = threading.Lock()
 
     def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> int:
-        self.posts.append((url, body, headers))
-        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        with self.lock:
+            self.posts.append((url, body, headers))
+            answer = self.by_url.get(url)
+            if answer is None:
+                answer = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        status = answer(body) if callable(answer) else answer  # outside the lock: it may block
         if status is None:
             raise DeliveryError("timed out")
         return status

@@ -72,3 +72,13 @@ def test_an_event_out_of_sequence_is_refused():
     gap = d.PaymentEvent("evt_9", d.EventType.COMPLETED, p.id, 3, NOW, {})
     with pytest.raises(ValueError):
         d.apply(p, gap)
+
+
+def test_snapshots_are_the_payment_after_each_event():
+    p, e1 = d.open_payment(payment_id="pay_s", event_id="e1", merchant_id="m", money=Money.of(100, "USD"),
+                           payment_method={"type": "card", "token": "t"}, now="2026-01-01T00:00:00.000Z")
+    p2, e2 = d.start_processing(p, event_id="e2", now="2026-01-01T00:00:01.000Z")
+    _, e3 = d.complete(p2, event_id="e3", now="2026-01-01T00:00:02.000Z", charge_id="ch")
+    states = d.snapshots([e3, e1, e2])
+    assert [(s.status, s.version) for s in states] == [("NEW", 1), ("PROCESSING", 2), ("COMPLETED", 3)]
+    assert states[-1] == d.fold([e1, e2, e3])

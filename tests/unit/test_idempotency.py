@@ -1,14 +1,17 @@
-import pytest
-from fakes import FakeIdempotency
+"""Idempotent creation: the key goes in the creating write; a loser replays what the winner made."""
 
+import pytest
+from fakes import FakeEndpoints, FakePayments
+
+from paygate.domain.accounts import Merchant
 from paygate.domain.idempotency import fingerprint, valid_key
-from paygate.services.errors import (
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    InvalidRequest,
-)
-from paygate.services.idempotency import require_key, run_idempotent
-from paygate.services.ports import StoredResponse
+from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint
+from paygate.services import endpoints, payments
+from paygate.services.errors import IdempotencyKeyReused, InvalidRequest, NotFound
+from paygate.services.idempotency import idempotent_request, require_key
+
+MERCHANT = Merchant("m", "acme", "2026-01-01T00:00:00.000Z")
+BODY = {"amount": 700, "currency": "eur", "payment_method": {"type": "card", "token": "tok_success"}}
 
 
 def test_fingerprint_ignores_key_order_and_spacing():
@@ -29,61 +32,77 @@ def test_keys_are_1_to_255_printable_characters(key, ok):
     assert valid_key(key) is ok
 
 
-def test_a_missing_key_is_a_400_naming_the_header():
+def test_a_missing_key_is_an_invalid_request_naming_the_header():
     with pytest.raises(InvalidRequest) as caught:
         require_key(None)
-    assert caught.value.param == "Idempotency-Key" and caught.value.status == 400
+    assert caught.value.param == "Idempotency-Key" and caught.value.code == "idempotency_key_missing"
 
 
-def run(store, body, work_calls, key="k1"):
-    def work(complete):
-        work_calls.append(body)
-        response = StoredResponse(202, {"n": len(work_calls)}, {"Location": "/x"})
-        store.complete(complete(response))
-        return response
-    return run_idempotent(store, merchant_id="m", key=key, method="POST", path="/v1/payments", body=body,
-                          now=1000, work=work)
+def pay(repo, body=BODY, key="k1", merchant=MERCHANT, now=1000):
+    request = idempotent_request(merchant_id=merchant.id, key=key, method="POST", path="/v1/payments", body=body,
+                                 now=now)
+    return payments.create_payment(repo, merchant=merchant, request=request,
+                                   body=CreatePayment.model_validate(body), correlation_id=None)
 
 
-def test_same_key_same_request_replays_the_first_answer_and_does_the_work_once():
-    store, calls = FakeIdempotency(), []
-    first = run(store, {"amount": 1}, calls)
-    second = run(store, {"amount": 1}, calls)
-    assert len(calls) == 1
-    assert (second.status, second.body) == (first.status, first.body)
-    assert second.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+def test_same_key_same_request_replays_the_first_answer_and_creates_once():
+    repo = FakePayments()
+    first = pay(repo)
+    again = pay(repo)
+    assert not first.replayed and again.replayed
+    assert again.payment == first.payment and len(repo.records) == 1
 
 
-def test_same_key_different_request_is_a_422():
-    store, calls = FakeIdempotency(), []
-    run(store, {"amount": 1}, calls)
+def test_a_replay_answers_the_payment_as_it_was_created_not_as_it_is_now():
+    from paygate.domain import payment as d
+    from paygate.services.ports import EventMeta
+
+    repo = FakePayments()
+    first = pay(repo)
+    started, event = d.start_processing(first.payment, event_id="evt_2", now="2026-01-01T00:00:01.000Z")
+    repo.append(first.payment, [event], started, EventMeta())
+    assert pay(repo).payment.status == "NEW"
+
+
+def test_same_key_different_request_is_refused_and_writes_nothing():
+    repo = FakePayments()
+    pay(repo)
     with pytest.raises(IdempotencyKeyReused):
-        run(store, {"amount": 2}, calls)
-    assert len(calls) == 1
-
-
-def test_a_key_still_in_flight_is_a_409():
-    store = FakeIdempotency()
-    store.claim("m#k1", fingerprint("POST", "/v1/payments", {"amount": 1}), "other-lock", 1000)
-    with pytest.raises(IdempotencyKeyInUse):
-        run(store, {"amount": 1}, [])
+        pay(repo, body={**BODY, "amount": 701})
+    assert len(repo.records) == 1
 
 
 def test_keys_are_scoped_to_the_merchant():
-    store, calls = FakeIdempotency(), []
-    run(store, {"amount": 1}, calls)
-    run_idempotent(store, merchant_id="other", key="k1", method="POST", path="/v1/payments",
-                   body={"amount": 1}, now=1000,
-                   work=lambda complete: calls.append("other") or StoredResponse(202, {}))
-    assert calls == [{"amount": 1}, "other"]
+    repo = FakePayments()
+    pay(repo)
+    other = pay(repo, merchant=Merchant("m2", "other", "2026-01-01T00:00:00.000Z"))
+    assert not other.replayed and len(repo.records) == 2
 
 
-def test_a_failed_attempt_releases_the_key_for_a_retry():
-    store, calls = FakeIdempotency(), []
+def test_an_expired_key_is_free_again():
+    repo = FakePayments()
+    first = pay(repo, now=1000)
+    later = pay(repo, now=1000 + 24 * 3600 + 1)
+    assert not later.replayed and later.payment.id != first.payment.id
 
-    def broken(complete):
-        raise RuntimeError("database down")
-    with pytest.raises(RuntimeError):
-        run_idempotent(store, merchant_id="m", key="k1", method="POST", path="/v1/payments",
-                       body={"amount": 1}, now=1000, work=broken)
-    assert run(store, {"amount": 1}, calls).status == 202
+
+def test_an_endpoint_creation_replays_the_endpoint_and_says_so_once_it_is_deleted():
+    class Open:
+        def check(self, url):
+            return None
+
+    repo = FakeEndpoints()
+    body = {"url": "https://example.com/hook"}
+
+    def create():
+        request = idempotent_request(merchant_id="m", key="e1", method="POST", path="/v1/webhook_endpoints",
+                                     body=body, now=1000)
+        return endpoints.create_endpoint(repo, Open(), merchant=MERCHANT, request=request,
+                                         body=CreateWebhookEndpoint.model_validate(body))
+
+    first = create()
+    again = create()
+    assert again.replayed and again.endpoint == first.endpoint
+    repo.delete("m", first.endpoint.id)
+    with pytest.raises(NotFound):
+        create()

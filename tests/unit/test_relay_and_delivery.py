@@ -1,191 +1,315 @@
-import json
+"""The relay (stream changes -> commands and webhook deliveries) and webhook delivery, with fakes."""
 
-from fakes import AllowAll, FakeEndpoints, FakePublisher, RecordingTransport
+import json
+import threading
+import time
+
+from fakes import (
+    AllowAll,
+    FakeDecoder,
+    FakeDeliveryQueue,
+    FakeEndpoints,
+    FakePayments,
+    FakePublisher,
+    RecordingTransport,
+)
 from standardwebhooks import Webhook
 
+from paygate.domain import payment as d
 from paygate.domain.accounts import WebhookEndpoint
-from paygate.domain.payment import EventType, PaymentEvent
+from paygate.domain.money import Money
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.services.delivery import deliver, record_dead_letter
-from paygate.services.endpoints import new_secret
-from paygate.services.outcomes import Done, RetryLater
-from paygate.services.ports import EventMeta, StoredEvent
-from paygate.services.relay import relay_batch
+from paygate.services.delivery import DeliveryPolicy, Received, deliver_batch, record_dead_letter
+from paygate.services.ports import EventMeta, IdempotencyRecord, PaymentRecord
+from paygate.services.relay import relay
 
 NOW = "2026-01-01T00:00:00.000Z"
+SECRET = "whsec_" + "A" * 32
+POLICY = DeliveryPolicy(schedule=(1, 2, 4), max_attempts=3, timeout=10.0)
+T0 = 1_800_000_000
 
 
-def stored(event_type, sequence, merchant="m"):
-    event = PaymentEvent(f"evt_{sequence}", event_type, "pay_1", sequence, NOW, {})
-    return StoredEvent(event, merchant, {"id": "pay_1", "status": "X"}, EventMeta("00-" + "a" * 32 + "-" + "b" * 16 + "-01", "req-1"))
+def new_payment(repo, pid="pay_1", merchant="m1"):
+    payment, event = d.open_payment(payment_id=pid, event_id=f"evt_{pid}_1", merchant_id=merchant,
+                                    money=Money.of(500, "EUR"), payment_method={"type": "card", "token": "t"},
+                                    now=NOW)
+    repo.create(PaymentRecord(payment, (event,), ("00-aaaa-bbbb-01",), "corr-1"),
+                IdempotencyRecord(f"{merchant}#{pid}", "f", pid, 99), 0)
+    return payment
 
 
-def endpoint(eid, events=("*",), merchant="m", url="http://127.0.0.1:9/h"):
-    return WebhookEndpoint(eid, merchant, url, new_secret(), tuple(events), NOW)
+def complete(repo, pid="pay_1"):
+    p = repo.payment(pid)
+    started, e2 = d.start_processing(p, event_id=f"evt_{pid}_2", now=NOW)
+    done, e3 = d.complete(started, event_id=f"evt_{pid}_3", now=NOW, charge_id="ch")
+    repo.append(p, [e2, e3], done, EventMeta("00-aaaa-cccc-01"))
 
 
-def test_created_event_becomes_a_start_command_grouped_by_payment_and_deduplicated_by_event():
-    publisher, endpoints = FakePublisher(), FakeEndpoints()
-    assert relay_batch([stored(EventType.CREATED, 1)], endpoints=endpoints, publisher=publisher,
-                       commands_queue_url="cq", webhooks_queue_url="wq") is None
-    [msg] = publisher.sent["cq"]
-    cmd = Command.model_validate(msg.body)
-    assert (cmd.type, cmd.expected_version, msg.group_id, msg.deduplication_id) == \
-        ("payment.start_processing", 1, "pay_1", "evt_1")
-    assert msg.attributes["traceparent"].startswith("00-") and cmd.correlation_id == "req-1"
+def run_relay(repo, publisher, changes=None):
+    return relay(changes if changes is not None else repo.changes, decoder=FakeDecoder(), publisher=publisher,
+                 commands_queue_url="cmd", webhooks_queue_url="hooks")
 
 
-def test_terminal_events_ask_for_no_command():
-    publisher = FakePublisher()
-    relay_batch([stored(EventType.COMPLETED, 3)], endpoints=FakeEndpoints(), publisher=publisher,
-                commands_queue_url="cq", webhooks_queue_url="wq")
-    assert "cq" not in publisher.sent
+def deliveries(publisher):
+    return [WebhookDelivery.from_json(m.body) for m in publisher.sent.get("hooks", [])]
 
 
-def test_one_webhook_message_per_subscribed_endpoint_of_that_merchant_only():
+# ----------------------------------------------------------------------------------------- relay
+
+
+def test_a_created_payment_becomes_one_command_and_one_delivery_grouped_and_traced():
+    repo, publisher = FakePayments(), FakePublisher()
+    new_payment(repo)
+    assert run_relay(repo, publisher) is None
+    [command] = publisher.sent["cmd"]
+    body = Command.from_json(command.body)
+    assert (body.type, body.payment_id, body.expected_version) == ("payment.process", "pay_1", 1)
+    assert command.group_id == "pay_1" and command.deduplication_id == "evt_pay_1_1:payment.process"
+    assert command.attributes == {"payment_id": "pay_1", "traceparent": "00-aaaa-bbbb-01"}
+    [hook] = publisher.sent["hooks"]
+    assert hook.group_id is None and hook.deduplication_id is None  # a standard queue
+    [delivery] = deliveries(publisher)
+    assert delivery.endpoint_id is None and delivery.attempt == 1 and delivery.correlation_id == "corr-1"
+    [event] = delivery.events
+    assert event["type"] == "payment.created" and event["data"]["object"]["status"] == "NEW"
+
+
+def test_a_write_with_two_events_is_one_delivery_in_sequence_and_asks_for_no_command():
+    repo, publisher = FakePayments(), FakePublisher()
+    new_payment(repo)
+    complete(repo)
+    assert run_relay(repo, publisher, repo.changes[1:]) is None
+    assert "cmd" not in publisher.sent
+    [delivery] = deliveries(publisher)
+    assert [(e["type"], e["data"]["object"]["version"]) for e in delivery.events] == [
+        ("payment.processing", 2), ("payment.completed", 3)]
+    assert delivery.events[1]["data"]["object"]["status"] == "COMPLETED"
+
+
+def test_one_payment_per_batch_is_one_delivery_and_ten_messages_go_per_request():
+    repo, publisher = FakePayments(), FakePublisher()
+    for n in range(12):
+        new_payment(repo, f"pay_{n:02d}")
+    complete(repo, "pay_00")  # the same payment again later in the batch
+    assert run_relay(repo, publisher) is None
+    assert len(publisher.sent["cmd"]) == 12 and len(publisher.sent["hooks"]) == 12
+    assert publisher.requests == 4  # 10 + 2 commands, 10 + 2 deliveries
+    first = deliveries(publisher)[0]
+    assert [e["type"] for e in first.events] == ["payment.created", "payment.processing", "payment.completed"]
+
+
+def test_the_relay_reads_nothing_and_three_events_of_a_payment_take_three_sends():
+    # Given a payment created, then processed and completed in one write, relayed as the stream gives them
+    repo, publisher = FakePayments(), FakePublisher()
+    new_payment(repo)
+    run_relay(repo, publisher, repo.changes[:1])
+    complete(repo)
+    run_relay(repo, publisher, repo.changes[1:])
+    # Then: a command and a delivery for the first write, one delivery for the second
+    assert publisher.requests == 3
+
+
+def test_a_failed_send_names_the_first_change_not_fully_published():
+    repo = FakePayments()
+    new_payment(repo, "pay_a")
+    complete(repo, "pay_a")
+    new_payment(repo, "pay_b")
+    assert run_relay(repo, FakePublisher(fail_on={"cmd"})) == repo.changes[0].position
+    # Commands went out but deliveries did not: the retry starts at the first change with a delivery.
+    assert run_relay(repo, FakePublisher(fail_on={"hooks"})) == repo.changes[0].position
+
+
+# ----------------------------------------------------------------------------------------- delivery
+
+
+def endpoint(eid="we_1", merchant="m1", url=None, events=("*",)):
+    return WebhookEndpoint(id=eid, merchant_id=merchant, url=url or f"https://{eid}.example/hook", secret=SECRET,
+                           enabled_events=tuple(events), created_at=NOW)
+
+
+def event(n, etype="payment.created", pid="pay_1"):
+    return {"id": f"evt_{pid}_{n}", "type": etype, "created_at": NOW,
+            "data": {"object": {"id": pid, "object": "payment", "version": n}}}
+
+
+def received(delivery, mid="m-1"):
+    return Received(mid, f"rh-{mid}", delivery)
+
+
+def deliver(batch, endpoints, transport, queue=None, time_left=60.0, now=T0):
+    queue = queue if queue is not None else FakeDeliveryQueue()
+    stay = deliver_batch(batch, endpoints=endpoints, transport=transport, guard=AllowAll(), queue=queue,
+                         policy=POLICY, now=lambda: now, time_left=lambda: time_left)
+    return stay, queue
+
+
+def test_the_body_is_the_documented_envelope_signed_with_the_event_id_as_webhook_id():
     endpoints = FakeEndpoints()
-    endpoints.add(endpoint("we_all"))
-    endpoints.add(endpoint("we_completed", ["payment.completed"]))
-    endpoints.add(endpoint("we_failed", ["payment.failed"]))
-    endpoints.add(endpoint("we_other", merchant="other"))
-    publisher = FakePublisher()
-    relay_batch([stored(EventType.COMPLETED, 3)], endpoints=endpoints, publisher=publisher,
-                commands_queue_url="cq", webhooks_queue_url="wq")
-    sent = {m.body["endpoint_id"]: m for m in publisher.sent["wq"]}
-    assert set(sent) == {"we_all", "we_completed"}
-    assert sent["we_all"].group_id == "we_all:pay_1"
-    assert sent["we_all"].deduplication_id == "evt_3:we_all"
-
-
-class CountingEndpoints(FakeEndpoints):
-    def __init__(self):
-        super().__init__()
-        self.lookups = 0
-
-    def list(self, merchant_id):
-        self.lookups += 1
-        return super().list(merchant_id)
-
-
-class FailingPublisher(FakePublisher):
-    """Refuses the n-th call (1-based) and every call after it."""
-
-    def __init__(self, fail_from):
-        super().__init__()
-        self.calls, self.fail_from = 0, fail_from
-
-    def publish(self, queue_url, messages):
-        self.calls += 1
-        if self.calls >= self.fail_from:
-            raise RuntimeError("SQS unavailable")
-        super().publish(queue_url, messages)
-
-
-def many(n):
-    events = []
-    for i in range(n):
-        s = stored(EventType.CREATED, 1)
-        events.append(StoredEvent(PaymentEvent(f"evt_{i}", EventType.CREATED, f"pay_{i}", 1, NOW, {}),
-                                  s.merchant_id, s.snapshot, s.meta))
-    return events
-
-
-def test_a_batch_looks_up_endpoints_once_per_merchant_and_sends_ten_per_call_in_order():
-    endpoints, publisher = CountingEndpoints(), FakePublisher()
-    endpoints.add(endpoint("we_all"))
-    assert relay_batch(many(25), endpoints=endpoints, publisher=publisher,
-                       commands_queue_url="cq", webhooks_queue_url="wq") is None
-    assert endpoints.lookups == 1
-    assert [m.body["payment_id"] for m in publisher.sent["cq"]] == [f"pay_{i}" for i in range(25)]
-    assert len(publisher.sent["wq"]) == 25
-
-
-def test_a_failed_send_names_the_first_event_not_fully_published():
-    publisher = FailingPublisher(fail_from=2)   # the first ten commands go out, the rest do not
-    assert relay_batch(many(25), endpoints=FakeEndpoints(), publisher=publisher,
-                       commands_queue_url="cq", webhooks_queue_url="wq") == 10
-    assert len(publisher.sent["cq"]) == 10
-
-
-def test_a_failed_webhook_send_retries_from_its_event_even_after_commands_went_out():
-    endpoints = FakeEndpoints()
-    endpoints.add(endpoint("we_all"))
-    publisher = FailingPublisher(fail_from=4)   # 3 command calls succeed, the first webhook call fails
-    assert relay_batch(many(25), endpoints=endpoints, publisher=publisher,
-                       commands_queue_url="cq", webhooks_queue_url="wq") == 0
-
-
-def delivery(endpoint_id="we_1"):
-    return WebhookDelivery(event_id="evt_3", event_type="payment.completed", created_at=NOW, merchant_id="m",
-                           endpoint_id=endpoint_id, object={"id": "pay_1", "status": "COMPLETED"})
-
-
-def run_delivery(endpoints, transport, attempt=1, max_attempts=8):
-    import time
-    return deliver(delivery(), attempt=attempt, max_attempts=max_attempts, schedule=(5, 300, 1800),
-                   endpoints=endpoints, transport=transport, guard=AllowAll(), timeout=10, now=int(time.time()))
-
-
-def test_a_delivery_is_signed_verifiably_with_the_event_id_as_webhook_id():
-    endpoints, transport = FakeEndpoints(), RecordingTransport(200)
-    endpoints.add(endpoint("we_1"))
-    assert run_delivery(endpoints, transport) == Done("delivered")
+    endpoints.add(endpoint())
+    transport = RecordingTransport(200)
+    stay, queue = deliver([received(WebhookDelivery("m1", (event(1),)))], endpoints, transport, now=int(time.time()))
+    assert stay == [] and queue.scheduled == [] and queue.dead == []
     [(url, body, headers)] = transport.posts
-    payload = Webhook(endpoints.get("m", "we_1").secret).verify(body, headers)
-    assert headers["webhook-id"] == "evt_3" == payload["id"]
-    assert payload["type"] == "payment.completed" and payload["data"]["object"]["id"] == "pay_1"
+    assert url == "https://we_1.example/hook" and headers["webhook-id"] == "evt_pay_1_1"
+    assert Webhook(SECRET).verify(body, headers) == event(1)
+    assert set(json.loads(body)) == {"id", "type", "created_at", "data"}
 
 
-def test_a_failed_delivery_is_retried_on_the_schedule_with_the_same_webhook_id():
+def test_the_first_attempt_goes_to_every_subscribed_endpoint_of_that_merchant_only():
     endpoints = FakeEndpoints()
-    endpoints.add(endpoint("we_1"))
-    transport = RecordingTransport(500, None, 200)
-    assert run_delivery(endpoints, transport, attempt=1) == RetryLater(5, "HTTP 500")
-    assert isinstance(run_delivery(endpoints, transport, attempt=2), RetryLater)
-    assert run_delivery(endpoints, transport, attempt=3) == Done("delivered")
-    assert {h["webhook-id"] for _, _, h in transport.posts} == {"evt_3"}
+    endpoints.add(endpoint("we_all"))
+    endpoints.add(endpoint("we_done", events=("payment.completed",)))
+    endpoints.add(endpoint("we_other", merchant="m2"))
+    transport = RecordingTransport(200)
+    deliver([received(WebhookDelivery("m1", (event(1), event(3, "payment.completed"))))], endpoints, transport)
+    sent = sorted((url.split("//")[1].split(".")[0], json.loads(body)["type"]) for url, body, _ in transport.posts)
+    assert sent == [("we_all", "payment.completed"), ("we_all", "payment.created"), ("we_done", "payment.completed")]
 
 
-def test_when_the_schedule_is_spent_the_message_goes_to_the_dead_letter_queue_at_once():
+def test_bug_events_behind_a_failing_delivery_keep_their_own_attempts():
+    """The issue's first bug: with an endpoint answering 503, every event of a payment is tried
+    max_attempts times on its own schedule, and is dead-lettered saying so."""
     endpoints = FakeEndpoints()
-    endpoints.add(endpoint("we_1"))
-    outcome = run_delivery(endpoints, RecordingTransport(503), attempt=4, max_attempts=4)
-    assert isinstance(outcome, RetryLater) and outcome.seconds == 0
+    endpoints.add(endpoint())
+    transport = RecordingTransport(503)
+    queue = FakeDeliveryQueue()
+    pending = [received(WebhookDelivery("m1", (event(1),)), "a"),
+               received(WebhookDelivery("m1", (event(2, "payment.processing"), event(3, "payment.completed"))), "b")]
+    delays = []
+    while pending:  # what the queue would hand back, each retry when its delay is over
+        stay, _ = deliver(pending, endpoints, transport, queue)
+        assert stay == []
+        delays += [delay for _, delay in queue.scheduled]
+        pending = [received(d, f"r{n}") for n, (d, _) in enumerate(queue.scheduled)]
+        queue.scheduled = []
+    tries = [json.loads(body)["id"] for _, body, _ in transport.posts]
+    assert {eid: tries.count(eid) for eid in tries} == {"evt_pay_1_1": 3, "evt_pay_1_2": 3, "evt_pay_1_3": 3}
+    assert sorted(delays) == [1, 1, 1, 2, 2, 2]  # the schedule, per event
+    assert sorted((d.events[0]["id"], d.attempt, d.endpoint_id) for d in queue.dead) == [
+        ("evt_pay_1_1", 3, "we_1"), ("evt_pay_1_2", 3, "we_1"), ("evt_pay_1_3", 3, "we_1")]
+
+
+def test_batch_mates_of_a_failing_delivery_are_delivered_once_and_unaffected():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_bad", merchant="m1"))
+    endpoints.add(endpoint("we_good", merchant="m2"))
+    transport = RecordingTransport(by_url={"https://we_bad.example/hook": 500, "https://we_good.example/hook": 200})
+    batch = [received(WebhookDelivery("m1", (event(1),)), "bad"),
+             received(WebhookDelivery("m2", (event(1, pid="pay_2"),)), "good")]
+    stay, queue = deliver(batch, endpoints, transport)
+    assert stay == []
+    [(retry, delay)] = queue.scheduled
+    assert (retry.endpoint_id, retry.attempt, delay) == ("we_bad", 2, 1)
+    assert sum(1 for url, _, _ in transport.posts if "we_good" in url) == 1
+
+
+def test_bug_a_slow_endpoint_never_holds_back_another_merchants_deliveries():
+    """The issue's second bug: one merchant's endpoint hangs; another merchant's deliveries in the
+    same batch go out while it hangs, not after it."""
+    good_delivered = threading.Event()
+    saw_good_first: list[bool] = []
+
+    def slow(body):
+        saw_good_first.append(good_delivered.wait(timeout=5))  # hangs until the other is delivered
+        return 200
+
+    def good(body):
+        good_delivered.set()
+        return 200
+
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_slow", merchant="mA"))
+    endpoints.add(endpoint("we_good", merchant="mB"))
+    transport = RecordingTransport(by_url={"https://we_slow.example/hook": slow, "https://we_good.example/hook": good})
+    batch = [received(WebhookDelivery("mA", (event(n, pid=f"pay_a{n}"),)), f"a{n}") for n in range(1, 4)]
+    batch += [received(WebhookDelivery("mB", (event(1, pid="pay_b"),)), "b")]
+    stay, _ = deliver(batch, endpoints, transport)
+    assert stay == [] and saw_good_first == [True, True, True]
+
+
+def test_no_post_is_started_without_time_to_finish_it_and_the_delivery_comes_again_at_once():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    transport = RecordingTransport(200)
+    stay, queue = deliver([received(WebhookDelivery("m1", (event(1),), attempt=2))], endpoints, transport,
+                          time_left=5.0)
+    assert transport.posts == [] and stay == []
+    [(again, delay)] = queue.scheduled
+    assert (again.attempt, again.endpoint_id, delay) == (2, "we_1", 0)
+
+
+def test_a_retry_due_later_than_sqs_can_delay_is_held_until_it_is_due():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    policy_long = DeliveryPolicy(schedule=(3600,), max_attempts=2, timeout=10.0)
+    queue = FakeDeliveryQueue()
+    deliver_batch([received(WebhookDelivery("m1", (event(1),)))], endpoints=endpoints,
+                  transport=RecordingTransport(500), guard=AllowAll(), queue=queue, policy=policy_long,
+                  now=lambda: T0, time_left=lambda: 60.0)
+    [(retry, delay)] = queue.scheduled
+    assert delay == 900 and retry.not_before == T0 + 3600
+    # Received before it is due: held for the rest, not attempted, left on the queue.
+    transport = RecordingTransport(200)
+    stay, queue = deliver([received(retry, "early")], endpoints, transport, now=T0 + 900)
+    assert stay == ["early"] and queue.held == [("rh-early", 2700)] and transport.posts == []
 
 
 def test_a_deleted_endpoint_drops_its_deliveries():
-    assert run_delivery(FakeEndpoints(), RecordingTransport(200)) == Done("endpoint deleted")
-
-
-def test_the_body_is_the_documented_envelope():
-    endpoints, transport = FakeEndpoints(), RecordingTransport(204)
-    endpoints.add(endpoint("we_1"))
-    run_delivery(endpoints, transport)
-    body = json.loads(transport.posts[0][1])
-    assert set(body) == {"id", "type", "created_at", "data"} and set(body["data"]) == {"object"}
-
-
-def test_a_dead_lettered_delivery_is_kept_for_the_merchant_with_its_event():
-    endpoints = FakeEndpoints()
-    endpoints.add(endpoint("we_1"))
-    assert record_dead_letter(delivery(), endpoints=endpoints, attempts=8, now=NOW) == Done("recorded")
-    [failure] = endpoints.failures("m", "we_1", 10)
-    assert (failure.event_id, failure.event_type, failure.attempts) == ("evt_3", "payment.completed", 8)
-    assert failure.object["id"] == "pay_1"
-
-
-def test_a_dead_letter_for_a_deleted_endpoint_is_dropped():
-    assert record_dead_letter(delivery(), endpoints=FakeEndpoints(), attempts=8, now=NOW) == \
-        Done("endpoint deleted")
+    transport = RecordingTransport(200)
+    stay, queue = deliver([received(WebhookDelivery("m1", (event(1),), endpoint_id="we_gone", attempt=2))],
+                          FakeEndpoints(), transport)
+    assert stay == [] and transport.posts == [] and queue.scheduled == [] and queue.dead == []
 
 
 def test_a_url_refused_at_delivery_is_a_failed_attempt_not_a_silent_drop():
-    class Refuse:
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+
+    class RefuseAll:
         def check(self, url):
-            return "resolves to a private address"
-    endpoints, transport = FakeEndpoints(), RecordingTransport(200)
-    endpoints.add(endpoint("we_1"))
-    import time
-    outcome = deliver(delivery(), attempt=1, max_attempts=8, schedule=(5, 300), endpoints=endpoints,
-                      transport=transport, guard=Refuse(), timeout=10, now=int(time.time()))
-    assert isinstance(outcome, RetryLater) and "refused" in outcome.reason and transport.posts == []
+            return "url resolves to a private, loopback or link-local address"
+
+    queue, transport = FakeDeliveryQueue(), RecordingTransport(200)
+    deliver_batch([received(WebhookDelivery("m1", (event(1),), endpoint_id="we_1", attempt=3))],
+                  endpoints=endpoints, transport=transport, guard=RefuseAll(), queue=queue, policy=POLICY,
+                  now=lambda: T0, time_left=lambda: 60.0)
+    assert transport.posts == [] and [d.attempt for d in queue.dead] == [3]
+
+
+def test_retries_that_cannot_be_published_leave_their_message_on_the_queue():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    stay, _ = deliver([received(WebhookDelivery("m1", (event(1),)), "x")], endpoints, RecordingTransport(500),
+                      FakeDeliveryQueue(refuse=True))
+    assert stay == ["x"]
+
+
+def test_endpoints_are_read_once_per_merchant_in_a_batch():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    deliver([received(WebhookDelivery("m1", (event(n, pid=f"p{n}"),)), f"m{n}") for n in range(5)], endpoints,
+            RecordingTransport(200))
+    assert endpoints.reads == 1
+
+
+def test_a_dead_lettered_delivery_is_kept_with_the_attempts_made_and_its_event():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    record_dead_letter(WebhookDelivery("m1", (event(1),), endpoint_id="we_1", attempt=8), endpoints=endpoints, now=NOW)
+    [failure] = endpoints.failures("m1", "we_1", 10)
+    assert (failure.event_id, failure.attempts, failure.object["id"]) == ("evt_pay_1_1", 8, "pay_1")
+
+
+def test_a_delivery_the_queue_redrove_is_kept_for_each_subscribed_endpoint():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint("we_a"))
+    endpoints.add(endpoint("we_b", events=("payment.completed",)))
+    record_dead_letter(WebhookDelivery("m1", (event(1),)), endpoints=endpoints, now=NOW)
+    assert len(endpoints.failures("m1", "we_a", 10)) == 1 and endpoints.failures("m1", "we_b", 10) == []
+
+
+def test_a_dead_letter_for_a_deleted_endpoint_is_dropped():
+    endpoints = FakeEndpoints()
+    record_dead_letter(WebhookDelivery("m1", (event(1),), endpoint_id="we_gone", attempt=3), endpoints=endpoints,
+                       now=NOW)
+    assert endpoints.failed == {}

@@ -5,12 +5,13 @@ import json
 import pytest
 
 from paygate import edge
+from paygate.edge import BodyTooLarge
 from paygate.schemas.requests import (
     CreatePayment,
     CreateWebhookEndpoint,
     ListPaymentsQuery,
 )
-from paygate.services.errors import BodyTooLarge, InvalidRequest
+from paygate.services.errors import InvalidRequest
 
 GOOD = {"amount": 1000, "currency": "usd", "payment_method": {"type": "card", "token": "tok_success"}}
 
@@ -46,7 +47,7 @@ def test_invalid_payments_are_400_with_the_offending_param(body, param, code):
     with pytest.raises(InvalidRequest) as caught:
         edge.validate(CreatePayment, body)
     error = caught.value.body()["error"]
-    assert caught.value.status == 400
+    assert edge.status_of(caught.value) == 400
     assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
     assert error["message"]
 
@@ -62,7 +63,7 @@ def test_malformed_bodies_are_400_invalid_json(raw):
 def test_a_body_over_the_limit_is_413():
     with pytest.raises(BodyTooLarge) as caught:
         edge.raw_body("x" * 101, False, 100)
-    assert caught.value.status == 413
+    assert edge.status_of(caught.value) == 413
 
 
 def test_webhook_endpoints_validate_event_types_and_default_to_all():
@@ -77,3 +78,11 @@ def test_list_query_parses_strings_and_bounds_the_limit():
     for bad in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"status": "DONE"}, {"sort": "asc"}):
         with pytest.raises(InvalidRequest):
             edge.validate(ListPaymentsQuery, bad)
+
+
+def test_each_named_error_has_the_documented_status():
+    from paygate.services import errors
+
+    assert [edge.status_of(e("x")) for e in (errors.InvalidRequest, errors.AuthenticationFailed, errors.NotFound,
+                                               errors.InvalidState, errors.IdempotencyKeyInUse,
+                                               errors.IdempotencyKeyReused)] == [400, 401, 404, 409, 409, 422]

@@ -1,6 +1,6 @@
 import pytest
 
-from paygate.adapters.http import UrlGuard
+from paygate.adapters.url_guard import UrlGuard
 
 
 @pytest.mark.parametrize("url", [

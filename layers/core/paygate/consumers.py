@@ -1,15 +1,30 @@
-"""What the SQS consumers share: the attempt number, trace keys in logs, and retry with backoff."""
+"""What the SQS consumers share: parsing a body, the attempt number, log keys, retry with backoff."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from paygate.observability import logger
+from paygate.observability import count_error, logger
+from paygate.schemas.messages import Message, MessageError
 from paygate.services.outcomes import Outcome, RetryLater, RetryRequested
 from paygate.services.ports import QueueControl
+
+M = TypeVar("M", bound=Message)
+
+
+def parse_or_drop(kind: type[M], record: SQSRecord) -> M | None:
+    """The message, or None for a body the gateway never wrote: it could never succeed, so it is
+    acknowledged (and logged whole, with an error metric) rather than retried into a dead-letter queue."""
+    try:
+        return kind.from_json(record.body)
+    except MessageError as exc:
+        logger.error("malformed message dropped", extra={"reason": str(exc), "body": record.body[:2000],
+                                                         "message_id": record.message_id})
+        count_error("malformed_message")
+        return None
 
 
 def attempt_of(record: SQSRecord) -> int:
@@ -29,8 +44,6 @@ def settle(outcome: Outcome, record: SQSRecord, queue: QueueControl, queue_url: 
     if isinstance(outcome, RetryLater):
         queue.retry_after(queue_url, record.receipt_handle, outcome.seconds)
         raise RetryRequested(outcome)
-
-
 
 
 def fifo_processor() -> SqsFifoPartialProcessor:

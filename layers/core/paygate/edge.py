@@ -12,9 +12,43 @@ from typing import Any, Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from paygate.services.errors import BodyTooLarge, InvalidRequest
+from paygate.services.errors import (
+    AuthenticationFailed,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    RequestError,
+)
 
 M = TypeVar("M", bound=BaseModel)
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class BodyTooLarge(RequestError):
+    code = "body_too_large"
+
+
+# The HTTP answer of each error the public contract names (DESIGN section 5).
+_STATUS: tuple[tuple[type[RequestError], int], ...] = (
+    (AuthenticationFailed, 401),
+    (NotFound, 404),
+    (InvalidState, 409),
+    (IdempotencyKeyInUse, 409),
+    (BodyTooLarge, 413),
+    (IdempotencyKeyReused, 422),
+    (RequestError, 400),
+)
+
+
+def status_of(error: RequestError) -> int:
+    return next(status for kind, status in _STATUS if isinstance(error, kind))
+
+
+def replay_headers(replayed: bool) -> dict[str, str]:
+    return {REPLAYED_HEADER: "true"} if replayed else {}
 
 # The tags of discriminated unions show up in pydantic's error locations; merchants never wrote them.
 _UNION_TAGS = {"card", "wallet"}

@@ -37,6 +37,7 @@ class Settings:
     idempotency_table: str
     commands_queue_url: str
     webhooks_queue_url: str
+    webhooks_dlq_url: str
     provider_url: str
     provider_timeout: float
     command_max_attempts: int
@@ -44,8 +45,7 @@ class Settings:
     webhook_schedule: tuple[int, ...]
     webhook_timeout: float
     command_backoff_base: int
-    idempotency_ttl_seconds: int = 24 * 3600
-    idempotency_lock_seconds: int = 30
+    webhook_concurrency: int = 16
     max_body_bytes: int = 64 * 1024
 
     @property
@@ -73,6 +73,7 @@ class Settings:
             idempotency_table=need("IDEMPOTENCY_TABLE"),
             commands_queue_url=env.get("COMMANDS_QUEUE_URL", ""),
             webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
+            webhooks_dlq_url=env.get("WEBHOOKS_DLQ_URL", ""),
             provider_url=env.get("PROVIDER_URL", "").rstrip("/"),
             provider_timeout=float(env.get("PROVIDER_TIMEOUT_SECONDS", "2" if dev else "10")),
             command_max_attempts=int(env.get("COMMAND_MAX_ATTEMPTS", "5")),

@@ -1,28 +1,43 @@
-"""Mapping between domain objects and DynamoDB items (plain Python values, before serialization)."""
+"""Every DynamoDB item key and item shape, mapped to and from domain objects (plain Python values,
+before serialization). Nothing else knows an attribute name.
+
+A payment is ONE item: what never changes (amount, method, the merchant's description and metadata,
+stored once), its current state (for queries and for the version condition), and its event log. The
+log holds what each event adds; the first event's payload is the item's unchanging fields, so it is
+not written twice. The payment itself is the fold of the log.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
-from paygate.domain.payment import (
-    EventType,
-    Failure,
-    Payment,
-    PaymentEvent,
-    PaymentStatus,
-)
+from paygate.domain.payment import EventType, Payment, PaymentEvent, fold
 from paygate.domain.webhooks import FailedDelivery
-from paygate.schemas.responses import payment_object
-from paygate.services.ports import EventMeta, StoredEvent
+from paygate.services.ports import IdempotencyRecord, PaymentChange, PaymentRecord
 
 STATE_SK = "STATE"
-EVENT_SK_PREFIX = "EVENT#"
+PAYMENT_KIND = "payment"
+PAYMENTS_INDEX = "gsi1"
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def dump(item: dict[str, Any]) -> dict[str, Any]:
+    """Plain values -> DynamoDB JSON; None means "not stored"."""
+    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
+
+
+def load(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB JSON -> plain values (numbers as int: every number stored here is one)."""
+    return plain({k: _de.deserialize(v) for k, v in item.items()})
 
 
 def plain(value: Any) -> Any:
-    """DynamoDB gives numbers back as Decimal; every number we store is an integer."""
     if isinstance(value, Decimal):
         return int(value)
     if isinstance(value, dict):
@@ -32,63 +47,104 @@ def plain(value: Any) -> Any:
     return value
 
 
-def event_sk(sequence: int) -> str:
-    return f"{EVENT_SK_PREFIX}{sequence:010d}"
+# ------------------------------------------------------------------------------------ payments
+
+
+def payment_key(payment_id: str) -> dict[str, str]:
+    return {"pk": payment_id, "sk": STATE_SK}
 
 
 def merchant_index_key(payment: Payment) -> dict[str, str]:
+    """The listing index (KEYS_ONLY): written with the item, never changed after."""
     return {"gsi1pk": f"{payment.merchant_id}#payments", "gsi1sk": f"{payment.created_at}#{payment.id}"}
 
 
-def payment_item(p: Payment) -> dict[str, Any]:
+def state_attributes(p: Payment) -> dict[str, Any]:
+    """What changes as events are added (None: the attribute is absent)."""
     return {
-        "pk": p.id, "sk": STATE_SK, "kind": "payment", **merchant_index_key(p),
-        "merchant_id": p.merchant_id, "amount": p.amount, "currency": p.currency,
-        "payment_method": dict(p.payment_method), "status": str(p.status), "version": p.version,
-        "created_at": p.created_at, "updated_at": p.updated_at, "description": p.description,
-        "metadata": dict(p.metadata), "customer_id": p.customer_id,
-        "destination": dict(p.destination) if p.destination else None,
+        "status": str(p.status), "version": p.version, "updated_at": p.updated_at,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
-        "amount_refunded": p.amount_refunded, "provider_charge_id": p.provider_charge_id,
+        "charge_id": p.provider_charge_id, "amount_refunded": p.amount_refunded or None,
     }
 
 
-def payment_from_item(item: dict[str, Any]) -> Payment:
-    i = plain(item)
-    return Payment(
-        id=i["pk"], merchant_id=i["merchant_id"], amount=i["amount"], currency=i["currency"],
-        payment_method=i["payment_method"], status=PaymentStatus(i["status"]), version=i["version"],
-        created_at=i["created_at"], updated_at=i["updated_at"], description=i.get("description"),
-        metadata=i.get("metadata") or {}, customer_id=i.get("customer_id"),
-        destination=i.get("destination"),
-        failure=Failure(**i["failure"]) if i.get("failure") else None,
-        amount_refunded=i.get("amount_refunded", 0), provider_charge_id=i.get("provider_charge_id"),
-    )
+def _log_entry(event: PaymentEvent, traceparent: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": event.event_id, "type": str(event.type), "at": event.occurred_at}
+    if event.type != EventType.CREATED and event.payload:
+        entry["data"] = {k: v for k, v in event.payload.items() if v is not None}
+    if traceparent:
+        entry["tp"] = traceparent
+    return entry
 
 
-def event_item(event: PaymentEvent, payment_after: Payment, meta: EventMeta) -> dict[str, Any]:
-    """The outbox record: the event, the payment snapshot after it, and the trace it belongs to."""
+def log_entries(events: Sequence[PaymentEvent], traceparent: str | None) -> list[dict[str, Any]]:
+    return [_log_entry(e, traceparent) for e in events]
+
+
+def payment_item(record: PaymentRecord) -> dict[str, Any]:
+    p = record.payment
+    created = record.events[0].payload
     return {
-        "pk": event.payment_id, "sk": event_sk(event.sequence), "kind": "event",
-        "aggregate_type": "payment", "event_id": event.event_id, "type": str(event.type),
-        "sequence": event.sequence, "occurred_at": event.occurred_at, "payload": dict(event.payload),
-        "merchant_id": payment_after.merchant_id, "snapshot": payment_object(payment_after),
-        "traceparent": meta.traceparent, "correlation_id": meta.correlation_id,
+        **payment_key(p.id), "kind": PAYMENT_KIND, **merchant_index_key(p),
+        "merchant_id": created["merchant_id"], "amount": created["amount"], "currency": created["currency"],
+        "method": dict(created["payment_method"]), "description": created.get("description"),
+        "metadata": dict(created.get("metadata") or {}) or None, "customer_id": created.get("customer_id"),
+        "destination": dict(created["destination"]) if created.get("destination") else None,
+        "created_at": p.created_at, "correlation_id": record.correlation_id,
+        **state_attributes(p),
+        "events": [_log_entry(e, t) for e, t in zip(record.events, record.traces, strict=True)],
     }
 
 
-def is_event_item(item: dict[str, Any]) -> bool:
-    return item.get("kind") == "event" and item.get("aggregate_type") == "payment"
-
-
-def stored_event_from_item(item: dict[str, Any]) -> StoredEvent:
-    i = plain(item)
-    event = PaymentEvent(
-        event_id=i["event_id"], type=EventType(i["type"]), payment_id=i["pk"], sequence=i["sequence"],
-        occurred_at=i["occurred_at"], payload=i.get("payload") or {},
+def payment_record_from_item(item: dict[str, Any]) -> PaymentRecord:
+    """An item as `load` gives it -> the payment, its events and their traces."""
+    created_payload = {
+        "merchant_id": item["merchant_id"], "amount": item["amount"], "currency": item["currency"],
+        "payment_method": item["method"], "description": item.get("description"),
+        "metadata": item.get("metadata") or {}, "customer_id": item.get("customer_id"),
+        "destination": item.get("destination"),
+    }
+    events = tuple(
+        PaymentEvent(event_id=e["id"], type=EventType(e["type"]), payment_id=item["pk"], sequence=n,
+                     occurred_at=e["at"], payload=created_payload if n == 1 else (e.get("data") or {}))
+        for n, e in enumerate(item["events"], start=1)
     )
-    return StoredEvent(event, i["merchant_id"], i["snapshot"],
-                       EventMeta(i.get("traceparent"), i.get("correlation_id")))
+    return PaymentRecord(fold(events), events, tuple(e.get("tp") for e in item["events"]),
+                         item.get("correlation_id"))
+
+
+def is_payment_item(item: dict[str, Any]) -> bool:
+    return item.get("kind") == PAYMENT_KIND and "events" in item
+
+
+def payment_changes(records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
+    """Raw stream records (NEW_AND_OLD_IMAGES) -> the payment writes among them, in stream order."""
+    changes = []
+    for record in records:
+        images = record.get("dynamodb") or {}
+        if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in images:
+            continue
+        new = load(images["NewImage"])
+        if not is_payment_item(new):
+            continue
+        old = load(images["OldImage"]) if images.get("OldImage") else {}
+        changes.append(PaymentChange(position=images["SequenceNumber"], previous_version=int(old.get("version", 0)),
+                                     record=payment_record_from_item(new)))
+    return changes
+
+
+# ------------------------------------------------------------------------------------ idempotency
+
+
+def idempotency_item(key: IdempotencyRecord) -> dict[str, Any]:
+    return {"pk": key.scope_key, "fingerprint": key.fingerprint, "ref": key.ref, "expires_at": key.expires_at}
+
+
+def idempotency_from_item(item: dict[str, Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(item["pk"], item["fingerprint"], item["ref"], item["expires_at"])
+
+
+# ------------------------------------------------------------------------------------ merchants
 
 
 def merchant_item(m: Merchant) -> dict[str, Any]:
@@ -96,17 +152,28 @@ def merchant_item(m: Merchant) -> dict[str, Any]:
             "name": m.name, "created_at": m.created_at}
 
 
+def api_key_key(key_hash: str) -> dict[str, str]:
+    return {"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"}
+
+
 def api_key_item(key_hash: str, m: Merchant) -> dict[str, Any]:
-    return {"pk": f"APIKEY#{key_hash}", "sk": "APIKEY", "kind": "api_key", "merchant_id": m.id,
-            "name": m.name, "created_at": m.created_at}
+    return {**api_key_key(key_hash), "kind": "api_key", "merchant_id": m.id, "name": m.name,
+            "created_at": m.created_at}
 
 
 def merchant_from_key_item(item: dict[str, Any]) -> Merchant:
     return Merchant(id=item["merchant_id"], name=item["name"], created_at=item["created_at"])
 
 
+def merchant_partition(merchant_id: str) -> str:
+    return f"MERCHANT#{merchant_id}"
+
+
+ENDPOINT_PREFIX = "ENDPOINT#"
+
+
 def endpoint_key(merchant_id: str, endpoint_id: str) -> dict[str, str]:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"ENDPOINT#{endpoint_id}"}
+    return {"pk": merchant_partition(merchant_id), "sk": f"{ENDPOINT_PREFIX}{endpoint_id}"}
 
 
 def endpoint_item(e: WebhookEndpoint) -> dict[str, Any]:
@@ -128,14 +195,13 @@ def failure_prefix(endpoint_id: str) -> str:
 
 def failure_item(merchant_id: str, f: FailedDelivery) -> dict[str, Any]:
     # Sorted by time of failure within the endpoint; the event id keeps keys unique.
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"{failure_prefix(f.endpoint_id)}{f.failed_at}#{f.event_id}",
+    return {"pk": merchant_partition(merchant_id), "sk": f"{failure_prefix(f.endpoint_id)}{f.failed_at}#{f.event_id}",
             "kind": "failed_delivery", "endpoint_id": f.endpoint_id, "event_id": f.event_id,
             "event_type": f.event_type, "created_at": f.created_at, "failed_at": f.failed_at,
             "attempts": f.attempts, "object": f.object}
 
 
 def failure_from_item(item: dict[str, Any]) -> FailedDelivery:
-    i = plain(item)
-    return FailedDelivery(endpoint_id=i["endpoint_id"], event_id=i["event_id"], event_type=i["event_type"],
-                          created_at=i["created_at"], failed_at=i["failed_at"], attempts=i["attempts"],
-                          object=i["object"])
+    return FailedDelivery(endpoint_id=item["endpoint_id"], event_id=item["event_id"], event_type=item["event_type"],
+                          created_at=item["created_at"], failed_at=item["failed_at"], attempts=item["attempts"],
+                          object=item["object"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from paygate.domain.errors import InvalidTransition
 from paygate.domain.money import Money
@@ -194,11 +194,18 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
     return replace(payment, **changes)
 
 
-def fold(events: list[PaymentEvent]) -> Payment:
+def fold(events: Sequence[PaymentEvent]) -> Payment:
     """Rebuild a payment from its whole history."""
+    return snapshots(events)[-1]
+
+
+def snapshots(events: Sequence[PaymentEvent]) -> list[Payment]:
+    """The payment as it was after each of its events, in sequence (what each event's webhook shows)."""
     payment: Payment | None = None
+    states: list[Payment] = []
     for event in sorted(events, key=lambda e: e.sequence):
         payment = apply(payment, event)
-    if payment is None:
+        states.append(payment)
+    if not states:
         raise ValueError("no events")
-    return payment
+    return states

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from paygate.domain.accounts import WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.webhooks import FailedDelivery, envelope
 
@@ -28,18 +29,25 @@ def payment_object(p: Payment) -> dict[str, Any]:
     }
 
 
-def event_object(event: PaymentEvent, snapshot: dict[str, Any]) -> dict[str, Any]:
+def event_object(event: PaymentEvent, after: Payment) -> dict[str, Any]:
+    """An event in the payment's history, with the payment as it was right after it."""
     return {
         "id": event.event_id,
         "object": "event",
         "type": str(event.type),
         "sequence": event.sequence,
         "created_at": event.occurred_at,
-        "data": {"object": snapshot},
+        "data": {"object": payment_object(after)},
     }
 
 
-def webhook_endpoint_object(endpoint: Any, *, include_secret: bool = False) -> dict[str, Any]:
+def webhook_event(event: PaymentEvent, after: Payment) -> dict[str, Any]:
+    """The body merchants receive: the Standard Webhooks envelope around the payment after the event.
+    `data.object.version` is the event's sequence, so a receiver can order what arrives out of order."""
+    return envelope(event.event_id, str(event.type), event.occurred_at, payment_object(after))
+
+
+def webhook_endpoint_object(endpoint: WebhookEndpoint, *, include_secret: bool = False) -> dict[str, Any]:
     body = {
         "id": endpoint.id,
         "object": "webhook_endpoint",

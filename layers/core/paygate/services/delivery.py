@@ -1,4 +1,15 @@
-"""Webhook delivery: sign and POST one event to one endpoint; on failure, retry on the schedule.
+"""Webhook delivery: sign and POST events to merchant endpoints; retry each failure on its own schedule.
+
+A batch of deliveries is delivered concurrently, each POST bounded by the timeout, so one slow or
+failing endpoint holds up only itself: every other endpoint's POSTs in the batch run beside it, and
+the queue is a standard one, so no message waits behind another (order across deliveries is given
+up; each event's `data.object.version` tells a receiver which is newer).
+
+A delivery whose `endpoint_id` is None is an event's first attempt, to every endpoint of the merchant
+that subscribes to it. Each (event, endpoint) that fails becomes a delivery of its own carrying the
+number of the attempt it will make, published with the schedule's delay: attempts live with the
+delivery, so a failure never uses up another delivery's attempts. When the attempts run out the
+delivery goes to the dead-letter queue, whose consumer keeps it for the merchant to see.
 
 The same `webhook-id` (the event id) goes with every attempt, so merchants can deduplicate; the
 timestamp and signature are made fresh per attempt, as Standard Webhooks asks.
@@ -7,86 +18,205 @@ timestamp and signature are made fresh per attempt, as Standard Webhooks asks.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from paygate.domain.webhooks import FailedDelivery, envelope, retry_delay, sign
+from paygate.domain.accounts import WebhookEndpoint
+from paygate.domain.webhooks import FailedDelivery, retry_delay, sign, subscribes
 from paygate.observability import logger, metrics
 from paygate.schemas.messages import WebhookDelivery
-from paygate.services.outcomes import Done, Outcome, RetryLater
 from paygate.services.ports import (
     DeliveryError,
+    DeliveryQueue,
     EndpointRepository,
     UrlGuard,
     WebhookTransport,
 )
 
 USER_AGENT = "paygate-webhooks/1"
+SQS_MAX_DELAY = 900  # a longer wait is held on the queue by pushing the message's visibility back
+MARGIN_SECONDS = 2.0  # time kept in hand at the end of an invocation
 
 
-def deliver(
-    delivery: WebhookDelivery,
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    schedule: tuple[int, ...]  # seconds to wait after failed attempt 1, 2, ...
+    max_attempts: int
+    timeout: float  # seconds one POST may take
+    concurrency: int = 16  # POSTs at once in one invocation
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivery as its queue handed it over."""
+
+    message_id: str
+    receipt_handle: str
+    delivery: WebhookDelivery
+
+
+@dataclass
+class _Job:
+    """The events of one received delivery for one endpoint, POSTed in sequence."""
+
+    received: Received
+    endpoint: WebhookEndpoint
+    events: list[dict[str, Any]]
+    results: list[str | None] = field(default_factory=list)  # per event: None delivered, else why not
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # not tried: no time left
+
+
+def deliver_batch(
+    batch: Sequence[Received],
     *,
-    attempt: int,
-    max_attempts: int,
-    schedule: Sequence[int],
     endpoints: EndpointRepository,
     transport: WebhookTransport,
     guard: UrlGuard,
-    timeout: float,
-    now: int,
-) -> Outcome:
-    endpoint = endpoints.get(delivery.merchant_id, delivery.endpoint_id)
-    if endpoint is None:
-        logger.info("endpoint deleted; delivery dropped", extra={"endpoint_id": delivery.endpoint_id})
-        return Done("endpoint deleted")
-    body = json.dumps(envelope(delivery.event_id, delivery.event_type, delivery.created_at, delivery.object),
-                      separators=(",", ":"))
-    headers = {
-        **sign(endpoint.secret, delivery.event_id, now, body),
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
+    queue: DeliveryQueue,
+    policy: DeliveryPolicy,
+    now: Callable[[], int],
+    time_left: Callable[[], float],
+) -> list[str]:
+    """Deliver what is due in `batch`; answers the message ids that must stay on the queue (held for
+    later, or whose follow-up deliveries could not be published: SQS brings them back)."""
+    stay: list[str] = []
+    due: list[Received] = []
+    for received in batch:
+        wait = (received.delivery.not_before or 0) - now()
+        if wait > 0:
+            queue.hold(received.receipt_handle, wait)
+            stay.append(received.message_id)
+        else:
+            due.append(received)
+    jobs = _plan(due, endpoints)
+    if jobs:
+        with ThreadPoolExecutor(max_workers=min(policy.concurrency, len(jobs)),
+                                thread_name_prefix="webhook") as pool:
+            list(pool.map(lambda job: _run(job, transport, guard, policy, now, time_left), jobs))
+    stay += _follow_up(jobs, queue, policy, now)
+    return stay
+
+
+def _plan(due: Sequence[Received], endpoints: EndpointRepository) -> list[_Job]:
+    """Which endpoint gets which events: the named endpoint, or every endpoint that subscribes.
+    Endpoints are read once per merchant (or endpoint) in the batch, when it is delivered."""
+    by_merchant: dict[str, list[WebhookEndpoint]] = {}
+    by_id: dict[tuple[str, str], WebhookEndpoint | None] = {}
+    jobs: list[_Job] = []
+    for received in due:
+        d = received.delivery
+        if d.endpoint_id is not None:
+            key = (d.merchant_id, d.endpoint_id)
+            if key not in by_id:
+                by_id[key] = endpoints.get(d.merchant_id, d.endpoint_id)
+            targets = [by_id[key]] if by_id[key] is not None else []
+            if not targets:
+                logger.info("endpoint deleted; delivery dropped", extra={"endpoint_id": d.endpoint_id})
+        else:
+            if d.merchant_id not in by_merchant:
+                by_merchant[d.merchant_id] = endpoints.list(d.merchant_id)
+            targets = by_merchant[d.merchant_id]
+        for endpoint in targets:
+            events = [e for e in d.events if subscribes(endpoint.enabled_events, e["type"])]
+            if events:
+                jobs.append(_Job(received, endpoint, events))
+    return jobs
+
+
+def _run(job: _Job, transport: WebhookTransport, guard: UrlGuard, policy: DeliveryPolicy,
+         now: Callable[[], int], time_left: Callable[[], float]) -> None:
+    for position, event in enumerate(job.events):
+        if time_left() < policy.timeout + MARGIN_SECONDS:
+            job.deferred = job.events[position:]  # come back at once rather than be cut off
+            return
+        job.results.append(_post(job.endpoint, event, transport, guard, policy.timeout, now()))
+
+
+def _post(endpoint: WebhookEndpoint, event: dict[str, Any], transport: WebhookTransport, guard: UrlGuard,
+          timeout: float, timestamp: int) -> str | None:
+    """One attempt: None when the endpoint acknowledged it (2xx), else why not."""
     refused = guard.check(endpoint.url)
-    status: int | None = None
     if refused:
-        # Counted as a failed attempt, so that it ends dead-lettered where the merchant sees it.
-        metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
-        reason = f"url refused: {refused}"
-    else:
+        # A failed attempt like any other, so that it ends dead-lettered where the merchant sees it.
+        return f"url refused: {refused}"
+    body = json.dumps(event, separators=(",", ":"))
+    headers = {**sign(endpoint.secret, event["id"], timestamp, body),
+               "content-type": "application/json", "user-agent": USER_AGENT}
+    try:
+        status = transport.post(endpoint.url, body, headers, timeout)
+    except DeliveryError as exc:
+        return str(exc)
+    return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _follow_up(jobs: Sequence[_Job], queue: DeliveryQueue, policy: DeliveryPolicy,
+               now: Callable[[], int]) -> list[str]:
+    """Retries and dead letters for what failed, a fresh delivery for what had no time; answers the
+    message ids whose follow-ups could not be published."""
+    retries: list[tuple[str, WebhookDelivery, int]] = []
+    dead: list[tuple[str, WebhookDelivery]] = []
+    for job in jobs:
+        d = job.received.delivery
+        for event, reason in zip(job.events, job.results, strict=False):  # deferred events have no result
+            attempt_log = {"endpoint_id": job.endpoint.id, "event_id": event["id"], "event_type": event["type"],
+                           "attempt": d.attempt}
+            if reason is None:
+                metrics.add_metric(name="WebhooksDelivered", unit=MetricUnit.Count, value=1)
+                logger.info("webhook delivered", extra=attempt_log)
+                continue
+            metrics.add_metric(name="WebhookFailures", unit=MetricUnit.Count, value=1)
+            single = replace(d, endpoint_id=job.endpoint.id, events=(event,), not_before=None)
+            delay = retry_delay(policy.schedule, d.attempt) if d.attempt < policy.max_attempts else None
+            if delay is None:
+                logger.error("webhook attempts exhausted; dead-lettering", extra={**attempt_log, "reason": reason})
+                dead.append((job.received.message_id, single))
+                continue
+            logger.warning("webhook attempt failed", extra={**attempt_log, "reason": reason, "retry_in": delay})
+            later = replace(single, attempt=d.attempt + 1,
+                            not_before=now() + delay if delay > SQS_MAX_DELAY else None)
+            retries.append((job.received.message_id, later, min(delay, SQS_MAX_DELAY)))
+        for event in job.deferred:
+            retries.append((job.received.message_id,
+                            replace(d, endpoint_id=job.endpoint.id, events=(event,), not_before=None), 0))
+    failed: set[str] = set()
+    for message_ids, publish in (
+        ([m for m, _, _ in retries], lambda: queue.schedule([(d, delay) for _, d, delay in retries])),
+        ([m for m, _ in dead], lambda: queue.dead_letter([d for _, d in dead])),
+    ):
+        if not message_ids:
+            continue
         try:
-            status = transport.post(endpoint.url, body, headers, timeout)
-            reason = f"HTTP {status}"
-        except DeliveryError as exc:
-            reason = str(exc)
-    if status is not None and 200 <= status < 300:
-        metrics.add_metric(name="WebhooksDelivered", unit=MetricUnit.Count, value=1)
-        logger.info("webhook delivered", extra={"endpoint_id": endpoint.id, "attempt": attempt,
-                                                "event_type": delivery.event_type})
-        return Done("delivered")
-
-    metrics.add_metric(name="WebhookFailures", unit=MetricUnit.Count, value=1)
-    delay = retry_delay(schedule, attempt) if attempt < max_attempts else None
-    if delay is None:
-        logger.error("webhook attempts exhausted; dead-lettering",
-                     extra={"endpoint_id": endpoint.id, "attempt": attempt, "reason": reason})
-        return RetryLater(0, f"attempts exhausted ({reason})")
-    logger.warning("webhook attempt failed", extra={"endpoint_id": endpoint.id, "attempt": attempt,
-                                                     "reason": reason, "retry_in": delay})
-    return RetryLater(delay, reason)
+            publish()
+        except Exception:
+            # SQS brings these messages back: their endpoints that did receive get the event again
+            # (same webhook-id), the others get their attempt again.
+            logger.exception("could not publish webhook retries; their messages stay on the queue")
+            failed.update(message_ids)
+    return sorted(failed)
 
 
-def record_dead_letter(delivery: WebhookDelivery, *, endpoints: EndpointRepository, attempts: int,
-                       now: str) -> Outcome:
-    """A delivery whose attempts ran out: keep it where the merchant can see it."""
-    if endpoints.get(delivery.merchant_id, delivery.endpoint_id) is None:
-        return Done("endpoint deleted")
-    endpoints.record_failure(delivery.merchant_id, FailedDelivery(
-        endpoint_id=delivery.endpoint_id, event_id=delivery.event_id, event_type=delivery.event_type,
-        created_at=delivery.created_at, failed_at=now, attempts=attempts, object=delivery.object,
-    ))
-    metrics.add_metric(name="WebhooksDeadLettered", unit=MetricUnit.Count, value=1)
-    logger.error("webhook dead-lettered; visible to the merchant",
-                 extra={"endpoint_id": delivery.endpoint_id, "event_type": delivery.event_type})
-    return Done("recorded")
+def record_dead_letter(delivery: WebhookDelivery, *, endpoints: EndpointRepository, now: str) -> None:
+    """A delivery whose attempts ran out: keep it where the merchant can see it, with the attempts made.
+
+    A delivery still addressed to every endpoint got here through the queue's own redrive (the
+    webhooks function failed on it again and again): it is kept for each endpoint that subscribes."""
+    targets = ([endpoints.get(delivery.merchant_id, delivery.endpoint_id)] if delivery.endpoint_id
+               else endpoints.list(delivery.merchant_id))
+    for endpoint in targets:
+        if endpoint is None:
+            logger.info("endpoint deleted; dead letter dropped", extra={"endpoint_id": delivery.endpoint_id})
+            continue
+        for event in delivery.events:
+            if not subscribes(endpoint.enabled_events, event["type"]):
+                continue
+            endpoints.record_failure(delivery.merchant_id, FailedDelivery(
+                endpoint_id=endpoint.id, event_id=event["id"], event_type=event["type"],
+                created_at=event.get("created_at", ""), failed_at=now, attempts=delivery.attempt,
+                object=(event.get("data") or {}).get("object") or {},
+            ))
+            metrics.add_metric(name="WebhooksDeadLettered", unit=MetricUnit.Count, value=1)
+            logger.error("webhook dead-lettered; visible to the merchant",
+                         extra={"endpoint_id": endpoint.id, "event_type": event["type"], "attempts": delivery.attempt})

@@ -1,33 +1,22 @@
 """Idempotent POSTs: one object per key, the first answer replayed, a different request refused.
 
-Protocol: claim the key (a conditional put, state IN_PROGRESS with a short lock), do the work, and
-write the completion (state COMPLETED + the response) in the same transaction as the work itself.
-So a crash can never leave an object without its key, nor a key pointing at no object; a crash
-between claim and work leaves a lock that expires, after which the key can be used again.
+The key is written in the same transaction as the object it creates, conditioned on not existing (or
+having expired): the request that wins creates both; a request that loses learns from the refused
+condition which request used the key and what it made, and answers that again. There is no claim
+and no lock, so a crash can never leave a key without its object, an object without its key, or a
+key locked while nobody works on it.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from paygate.domain.idempotency import fingerprint, valid_key
-from paygate.services.errors import (
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    InvalidRequest,
-)
-from paygate.services.ports import (
-    Claimed,
-    IdempotencyCompletion,
-    IdempotencyStore,
-    InProgress,
-    Mismatch,
-    Replay,
-    StoredResponse,
-)
+from paygate.services.errors import IdempotencyKeyReused, InvalidRequest
+from paygate.services.ports import IdempotencyRecord
 
-REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_TTL_SECONDS = 24 * 3600
 
 
 def require_key(key: str | None) -> str:
@@ -44,39 +33,28 @@ def require_key(key: str | None) -> str:
     return key
 
 
-def run_idempotent(
-    store: IdempotencyStore,
-    *,
-    merchant_id: str,
-    key: str,
-    method: str,
-    path: str,
-    body: object,
-    now: int,
-    work: Callable[[Callable[[StoredResponse], IdempotencyCompletion]], StoredResponse],
-) -> StoredResponse:
-    """Run `work` once per (merchant, key). `work` gets a function that turns its response into the
-    completion it must write in its own transaction."""
-    scope_key = f"{merchant_id}#{key}"
-    lock_id = uuid.uuid4().hex
-    claim = store.claim(scope_key, fingerprint(method, path, body), lock_id, now)
-    match claim:
-        case Replay(response):
-            headers = {**response.headers, REPLAYED_HEADER: "true"}
-            return StoredResponse(response.status, response.body, headers)
-        case Mismatch():
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A creating request and its key: what the creating transaction writes, and how a loser checks
+    that the key's first use was this same request."""
+
+    scope_key: str
+    fingerprint: str
+    now: int  # epoch seconds
+
+    def record(self, ref: str, ttl_seconds: int = KEY_TTL_SECONDS) -> IdempotencyRecord:
+        return IdempotencyRecord(self.scope_key, self.fingerprint, ref, self.now + ttl_seconds)
+
+    def replay_of(self, existing: IdempotencyRecord) -> str:
+        """The id of what the key's first use created; IdempotencyKeyReused when that was another request."""
+        if existing.fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used with a different request", param="Idempotency-Key"
             )
-        case InProgress():
-            raise IdempotencyKeyInUse(
-                "a request with this Idempotency-Key is still being processed; retry later",
-                param="Idempotency-Key",
-            )
-        case Claimed():
-            pass
-    try:
-        return work(lambda response: IdempotencyCompletion(scope_key, lock_id, response))
-    except BaseException:
-        store.release(scope_key, lock_id)
-        raise
+        return existing.ref
+
+
+def idempotent_request(*, merchant_id: str, key: str, method: str, path: str, body: Any,
+                       now: int) -> IdempotentRequest:
+    """Keys are scoped to the merchant; the fingerprint covers the method, the path and the parsed body."""
+    return IdempotentRequest(f"{merchant_id}#{key}", fingerprint(method, path, body), now)

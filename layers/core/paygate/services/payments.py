@@ -1,97 +1,105 @@
-"""Taking payments: create (idempotent), read, list, and the event history."""
+"""Taking payments: create (idempotent), read, list, and the event history. Domain objects out; the
+edge makes the HTTP answers."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
 from paygate.domain.money import Money
-from paygate.ids import epoch_seconds, new_id, utc_now
+from paygate.ids import new_id, utc_now
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.requests import CreatePayment, ListPaymentsQuery
-from paygate.schemas.responses import event_object, list_object, payment_object
-from paygate.services.errors import InvalidRequest, NotFound
-from paygate.services.idempotency import run_idempotent
-from paygate.services.ports import (
-    EventMeta,
-    IdempotencyStore,
-    PaymentRepository,
-    StoredResponse,
-)
+from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
+from paygate.services.idempotency import IdempotentRequest
+from paygate.services.ports import KeyAlreadyUsed, KeyBusy, PaymentRecord, PaymentRepository
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A payment as the creating request is answered: new, or the first answer to its key again."""
+
+    payment: domain.Payment
+    replayed: bool = False
 
 
 def create_payment(
     payments: PaymentRepository,
-    idempotency: IdempotencyStore,
     *,
     merchant: Merchant,
-    key: str,
-    raw_body: Any,
-    request: CreatePayment,
+    request: IdempotentRequest,
+    body: CreatePayment,
     correlation_id: str | None,
-) -> StoredResponse:
-    """Accept a payment: state NEW, event 1 and the idempotency key in one transaction."""
+) -> Accepted:
+    """Accept a payment: the payment (NEW, with its first event) and the idempotency key in one write."""
+    payment_id = new_id("pay")
+    with span("payment.create") as traceparent:
+        payment, event = domain.open_payment(
+            payment_id=payment_id,
+            event_id=new_id("evt"),
+            merchant_id=merchant.id,
+            money=Money.of(body.amount, body.currency),
+            payment_method=body.payment_method.model_dump(),
+            now=utc_now(),
+            description=body.description,
+            metadata=body.metadata,
+            customer_id=body.customer_id,
+            destination=body.destination.model_dump() if body.destination else None,
+        )
+        record = PaymentRecord(payment, (event,), (traceparent,), correlation_id)
+        try:
+            payments.create(record, request.record(payment.id), request.now)
+        except KeyAlreadyUsed as used:
+            original = _as_first_answered(payments, request.replay_of(used.existing))
+            logger.info("idempotent replay", extra={"payment_id": original.id})
+            return Accepted(original, replayed=True)
+        except KeyBusy:
+            raise IdempotencyKeyInUse(
+                "a request with this Idempotency-Key is being processed right now; retry", param="Idempotency-Key"
+            ) from None
+    logger.append_keys(payment_id=payment.id)
+    metrics.add_metric(name="PaymentsCreated", unit=MetricUnit.Count, value=1)
+    logger.info("payment accepted", extra={"amount": payment.amount, "currency": payment.currency})
+    return Accepted(payment)
 
-    def work(complete) -> StoredResponse:  # type: ignore[no-untyped-def]
-        payment_id = new_id("pay")
-        logger.append_keys(payment_id=payment_id)
-        with span("payment.create") as traceparent:
-            payment, event = domain.open_payment(
-                payment_id=payment_id,
-                event_id=new_id("evt"),
-                merchant_id=merchant.id,
-                money=Money.of(request.amount, request.currency),
-                payment_method=request.payment_method.model_dump(),
-                now=utc_now(),
-                description=request.description,
-                metadata=request.metadata,
-                customer_id=request.customer_id,
-                destination=request.destination.model_dump() if request.destination else None,
-            )
-            response = StoredResponse(
-                202, payment_object(payment), {"Location": f"/v1/payments/{payment.id}"}
-            )
-            payments.create(payment, event, EventMeta(traceparent, correlation_id), complete(response))
-        metrics.add_metric(name="PaymentsCreated", unit=MetricUnit.Count, value=1)
-        logger.info("payment accepted", extra={"amount": payment.amount, "currency": payment.currency})
-        return response
 
-    return run_idempotent(
-        idempotency, merchant_id=merchant.id, key=key, method="POST", path="/v1/payments",
-        body=raw_body, now=epoch_seconds(), work=work,
-    )
+def _as_first_answered(payments: PaymentRepository, payment_id: str) -> domain.Payment:
+    """The payment a key created, as its creation was answered: after its first event."""
+    found = payments.get(payment_id)
+    if found is None:  # the key and the payment are written together: this cannot happen
+        raise RuntimeError(f"idempotency key refers to a missing payment {payment_id}")
+    return domain.snapshots(found.events)[0]
 
 
-def get_owned(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> domain.Payment:
+def get_owned(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> PaymentRecord:
     """Another merchant's payment is answered exactly like a missing one."""
-    payment = payments.get(payment_id) if len(payment_id) <= 64 else None
-    if payment is None or payment.merchant_id != merchant.id:
+    found = payments.get(payment_id) if len(payment_id) <= 64 else None
+    if found is None or found.payment.merchant_id != merchant.id:
         raise NotFound(f"no such payment: {payment_id!r}", param="id")
-    return payment
+    return found
 
 
-def get_payment(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> dict[str, Any]:
-    return payment_object(get_owned(payments, merchant, payment_id))
+def get_payment(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> domain.Payment:
+    return get_owned(payments, merchant, payment_id).payment
 
 
-def list_payments(payments: PaymentRepository, merchant: Merchant, query: ListPaymentsQuery) -> dict[str, Any]:
+def list_payments(payments: PaymentRepository, merchant: Merchant,
+                  query: ListPaymentsQuery) -> tuple[list[domain.Payment], bool]:
     cursor = None
     if query.starting_after:
-        cursor = payments.get(query.starting_after)
-        if cursor is None or cursor.merchant_id != merchant.id:
+        found = payments.get(query.starting_after, consistent=False)
+        if found is None or found.payment.merchant_id != merchant.id:
             raise InvalidRequest(f"no such payment: {query.starting_after!r}", param="starting_after")
-    items, has_more = payments.list(
-        merchant.id, limit=query.limit, starting_after=cursor, status=query.status
-    )
-    return list_object([payment_object(p) for p in items], has_more, "/v1/payments")
+        cursor = found.payment
+    return payments.list(merchant.id, limit=query.limit, starting_after=cursor, status=query.status)
 
 
-def list_events(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> dict[str, Any]:
-    payment = get_owned(payments, merchant, payment_id)
-    stored = payments.events(payment.id)
-    data = [event_object(s.event, s.snapshot) for s in stored]
-    return list_object(data, False, f"/v1/payments/{payment.id}/events")
+def payment_history(payments: PaymentRepository, merchant: Merchant,
+                    payment_id: str) -> list[tuple[domain.PaymentEvent, domain.Payment]]:
+    """Each event of the payment with the payment as it was right after it, by sequence from 1."""
+    record = get_owned(payments, merchant, payment_id)
+    return list(zip(record.events, domain.snapshots(record.events), strict=True))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.webhooks import FailedDelivery
+
+if TYPE_CHECKING:
+    from paygate.schemas.messages import WebhookDelivery
 
 
 class ConcurrencyConflict(Exception):
@@ -16,54 +19,41 @@ class ConcurrencyConflict(Exception):
 
 @dataclass(frozen=True)
 class EventMeta:
-    """Carried with every event item and message, so one payment is one trace and one correlation id."""
+    """Carried with every event and message, so one payment is one trace and one correlation id."""
 
     traceparent: str | None = None
     correlation_id: str | None = None
 
 
-@dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+# ---------------------------------------------------------------------------------- idempotency
 
 
 @dataclass(frozen=True)
-class IdempotencyCompletion:
-    """Marks a claimed key completed with its response; written in the same transaction as the work."""
+class IdempotencyRecord:
+    """What a used Idempotency-Key remembers: which request it was (the fingerprint) and what that
+    request made (`ref`, the id of the object). The answer is rendered again from the object, so the
+    merchant's text is stored once, on the object itself."""
 
-    scope_key: str
-    lock_id: str
-    response: StoredResponse
-
-
-@dataclass(frozen=True)
-class Claimed:
-    lock_id: str
+    scope_key: str  # "<merchant id>#<key>"
+    fingerprint: str
+    ref: str
+    expires_at: int  # epoch seconds; a key past it is free again (DynamoDB TTL deletes it later)
 
 
-@dataclass(frozen=True)
-class Replay:
-    response: StoredResponse
+class KeyAlreadyUsed(Exception):
+    """The creating write lost to an earlier request with the same key: nothing was written."""
+
+    def __init__(self, existing: IdempotencyRecord) -> None:
+        super().__init__(f"idempotency key {existing.scope_key!r} was used already")
+        self.existing = existing
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    pass
+class KeyBusy(Exception):
+    """Another request with the same key is being written at this very moment (a transaction
+    conflict that outlasted its retries)."""
 
 
-@dataclass(frozen=True)
-class InProgress:
-    pass
-
-
-ClaimResult = Claimed | Replay | Mismatch | InProgress
-
-
-class IdempotencyStore(Protocol):
-    def claim(self, scope_key: str, fingerprint: str, lock_id: str, now: int) -> ClaimResult: ...
-    def release(self, scope_key: str, lock_id: str) -> None: ...
+# ---------------------------------------------------------------------------------- merchants
 
 
 class MerchantRepository(Protocol):
@@ -72,7 +62,8 @@ class MerchantRepository(Protocol):
 
 
 class EndpointRepository(Protocol):
-    def create(self, endpoint: WebhookEndpoint, completion: IdempotencyCompletion) -> None: ...
+    def create(self, endpoint: WebhookEndpoint, key: IdempotencyRecord, now: int) -> None:
+        """The endpoint and its idempotency key in one transaction; KeyAlreadyUsed when the key is taken."""
     def list(self, merchant_id: str) -> list[WebhookEndpoint]: ...
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None: ...
     def delete(self, merchant_id: str, endpoint_id: str) -> bool: ...
@@ -80,33 +71,63 @@ class EndpointRepository(Protocol):
     def failures(self, merchant_id: str, endpoint_id: str, limit: int) -> list[FailedDelivery]: ...
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event item as the outbox holds it: the event, the payment after it, and its metadata."""
+# ---------------------------------------------------------------------------------- payments
 
-    event: PaymentEvent
-    merchant_id: str
-    snapshot: dict[str, Any]
-    meta: EventMeta
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """Everything stored of one payment: its events in sequence (their fold is `payment`), the trace
+    context of the span that wrote each event, and the correlation id of the request that created it."""
+
+    payment: Payment
+    events: tuple[PaymentEvent, ...]
+    traces: tuple[str | None, ...]
+    correlation_id: str | None = None
+
+    def trace_of(self, sequence: int) -> str | None:
+        return self.traces[sequence - 1] if 0 < sequence <= len(self.traces) else None
+
+
+@dataclass(frozen=True)
+class PaymentChange:
+    """One write of a payment as the outbox (its table's stream) reports it: the events it added
+    (sequence above `previous_version`) and the whole record after it."""
+
+    position: str  # the stream record's sequence number: where a retry resumes
+    previous_version: int
+    record: PaymentRecord
+
+    @property
+    def new_events(self) -> tuple[PaymentEvent, ...]:
+        return tuple(e for e in self.record.events if e.sequence > self.previous_version)
 
 
 class PaymentRepository(Protocol):
-    def create(self, payment: Payment, event: PaymentEvent, meta: EventMeta,
-               completion: IdempotencyCompletion) -> None: ...
-    def append(self, payment: Payment, event: PaymentEvent, meta: EventMeta) -> None:
-        """Write the new state (conditioned on the previous version) and its event, atomically."""
-    def get(self, payment_id: str) -> Payment | None: ...
+    def create(self, record: PaymentRecord, key: IdempotencyRecord, now: int) -> None:
+        """The payment and its idempotency key in one transaction; KeyAlreadyUsed when the key is taken."""
+    def append(self, before: Payment, events: Sequence[PaymentEvent], after: Payment, meta: EventMeta) -> None:
+        """Add `events` (which take `before` to `after`) in one write conditioned on `before.version`;
+        ConcurrencyConflict when the payment moved on meanwhile."""
+    def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None: ...
     def list(self, merchant_id: str, *, limit: int, starting_after: Payment | None,
              status: str | None) -> tuple[list[Payment], bool]: ...
-    def events(self, payment_id: str) -> list[StoredEvent]: ...
+
+
+class ChangeDecoder(Protocol):
+    def changes(self, records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
+        """The payment writes among raw stream records (others, such as removals, are left out)."""
+
+
+# ---------------------------------------------------------------------------------- messaging
 
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    body: dict[str, Any]
-    group_id: str
-    deduplication_id: str
+    body: str
+    group_id: str | None = None  # FIFO queues only
+    deduplication_id: str | None = None  # FIFO queues only
     attributes: dict[str, str] = field(default_factory=dict)
+    delay_seconds: int = 0  # standard queues only
 
 
 class Publisher(Protocol):
@@ -115,6 +136,9 @@ class Publisher(Protocol):
 
 class QueueControl(Protocol):
     def retry_after(self, queue_url: str, receipt_handle: str, seconds: int) -> None: ...
+
+
+# ---------------------------------------------------------------------------------- provider
 
 
 @dataclass(frozen=True)
@@ -139,13 +163,25 @@ class PaymentProvider(Protocol):
         """The charge that took money for this reference (else a pending one, else None)."""
 
 
+# ---------------------------------------------------------------------------------- webhooks
+
+
 class WebhookTransport(Protocol):
     def post(self, url: str, body: str, headers: dict[str, str], timeout: float) -> int:
-        """POST and answer the status code; raise OSError-like errors (DeliveryError) on no answer."""
+        """POST and answer the status code; raise DeliveryError when there is no answer."""
 
 
 class DeliveryError(Exception):
     pass
+
+
+class DeliveryQueue(Protocol):
+    def schedule(self, deliveries: Sequence[tuple[WebhookDelivery, int]]) -> None:
+        """Publish deliveries to the webhooks queue, each after its delay (seconds, at most 900)."""
+    def dead_letter(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        """Publish deliveries whose attempts ran out to the dead-letter queue."""
+    def hold(self, receipt_handle: str, seconds: int) -> None:
+        """Keep a received message out of sight for `seconds` more (its visibility)."""
 
 
 class UrlGuard(Protocol):

@@ -1,20 +1,26 @@
-"""The processor: executes one command against one payment, through the payment provider.
+"""The processor: runs a payment's commands against the payment provider.
 
-Each step is its own command, started by the event of the step before (created -> start_processing,
-processing -> charge), so a crash between two steps never strands a payment: the event is in the
-outbox and its command comes again. A command carries the version it expects; any other version
-means a duplicate or a stale copy, which is acknowledged and does nothing.
+`process_payment` is the whole charge in one command: it reads the payment, charges it, and records
+PROCESSING together with the provider's answer in one write. PROCESSING is recorded on its own only
+when the answer is not final: the charge is pending at the provider, or the provider is unavailable
+and the command comes back later. A copy of the command that comes again (a crash, a redelivery)
+finds the payment where the last write left it and resumes from there; the payment id is the
+provider's idempotency key, so a charge is never made twice.
+
+Commands of one payment share a FIFO message group, so two of them never run at once; the
+conditional write (on the version read) still guards against any other writer.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from paygate.domain import payment as domain
-from paygate.domain.payment import Payment, PaymentStatus
+from paygate.domain.payment import Payment, PaymentEvent, PaymentStatus
 from paygate.ids import new_id, parse_time, utc_now
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import span
@@ -32,94 +38,7 @@ from paygate.services.ports import (
 
 IN_PROCESS_TRIES = 3
 MAX_BACKOFF_SECONDS = 900
-
-
-def backoff(attempt: int, base: int) -> int:
-    """Seconds before delivery `attempt + 1` of a command: base, 2*base, 4*base ... capped."""
-    return min(base * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
-
-
-def handle_command(
-    command: Command,
-    *,
-    attempt: int,
-    max_attempts: int,
-    backoff_base: int,
-    payments: PaymentRepository,
-    provider: PaymentProvider,
-    remaining_seconds: Callable[[], float] = lambda: 30.0,
-    provider_timeout: float = 10.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Outcome:
-    payment = payments.get(command.payment_id)
-    if payment is None:
-        logger.warning("command for an unknown payment", extra={"command": command.type})
-        return Done("unknown payment")
-    if payment.version != command.expected_version or payment.is_terminal:
-        logger.info("stale or duplicate command ignored",
-                    extra={"expected_version": command.expected_version, "version": payment.version})
-        metrics.add_metric(name="StaleCommands", unit=MetricUnit.Count, value=1)
-        return Done("stale")
-
-    with span(command.type, command.traceparent) as traceparent:
-        meta = EventMeta(traceparent, command.correlation_id)
-        try:
-            if command.type == "payment.start_processing":
-                return _start(payment, payments, meta)
-            return _charge(payment, payments, provider, meta, attempt=attempt, max_attempts=max_attempts,
-                           backoff_base=backoff_base, remaining_seconds=remaining_seconds,
-                           provider_timeout=provider_timeout, sleep=sleep)
-        except ConcurrencyConflict:
-            # Someone else moved this payment on first; their event drives what comes next.
-            return Done("lost a race; the newer version wins")
-
-
-def _start(payment: Payment, payments: PaymentRepository, meta: EventMeta) -> Outcome:
-    if payment.status != PaymentStatus.NEW:
-        return Done("already started")
-    new, event = domain.start_processing(payment, event_id=new_id("evt"), now=utc_now())
-    payments.append(new, event, meta)
-    return Done("processing")
-
-
-def _charge(
-    payment: Payment, payments: PaymentRepository, provider: PaymentProvider, meta: EventMeta, *,
-    attempt: int, max_attempts: int, backoff_base: int, remaining_seconds: Callable[[], float],
-    provider_timeout: float, sleep: Callable[[float], None],
-) -> Outcome:
-    if payment.status != PaymentStatus.PROCESSING:
-        return Done("not processing")
-    method = payment.payment_method
-    if remaining_seconds() < provider_timeout + 2:
-        # Earlier commands of this batch used the time up: come back at once rather than be cut off.
-        return RetryLater(0, "no time left in this invocation for a provider call")
-    if method.get("type") != "card":
-        return _finish(payment, payments, meta, failure=("payment_method_unsupported",
-                       f"payment method {method.get('type')!r} cannot be charged yet"))
-    try:
-        result = _charge_with_retries(payment, provider, remaining_seconds, provider_timeout, sleep)
-    except ProviderRejected as exc:
-        logger.error("provider refused the charge", extra={"reason": str(exc)})
-        return _finish(payment, payments, meta, failure=(
-            "provider_rejected", "the payment provider refused the charge request"))
-    except ProviderUnavailable as exc:
-        count_error("provider_unavailable")
-        if attempt >= max_attempts:
-            logger.error("provider unavailable on the last attempt", extra={"attempt": attempt})
-            return _settle_unknown(payment, payments, provider, meta, failure=(
-                "provider_unavailable", "the payment provider could not be reached; no charge was confirmed"))
-        delay = backoff(attempt, backoff_base)
-        logger.warning("provider unavailable, will retry", extra={"attempt": attempt, "delay": delay})
-        return RetryLater(delay, f"provider unavailable: {exc}")
-    if result.status == "succeeded":
-        return _finish(payment, payments, meta, charge_id=result.charge_id)
-    if result.status == "declined":
-        code = result.decline_code or "card_declined"
-        return _finish(payment, payments, meta, failure=(code, _DECLINE_MESSAGES.get(code, "the card was declined")),
-                       charge_id=result.charge_id)
-    logger.info("charge pending at the provider", extra={"charge_id": result.charge_id})
-    return Done("pending at the provider")
-
+WRITE_TRIES = 3  # re-read and decide again when another writer moved the payment first
 
 _DECLINE_MESSAGES = {
     "card_declined": "the card was declined",
@@ -127,83 +46,173 @@ _DECLINE_MESSAGES = {
 }
 
 
-def _charge_with_retries(
-    payment: Payment, provider: PaymentProvider, remaining_seconds: Callable[[], float],
-    provider_timeout: float, sleep: Callable[[float], None],
-) -> ChargeResult:
+@dataclass(frozen=True)
+class CommandContext:
+    """What a command needs besides the payment: its delivery, the provider, the limits of time."""
+
+    payments: PaymentRepository
+    provider: PaymentProvider
+    attempt: int = 1  # which delivery of the command this is (SQS's receive count, for a FIFO queue)
+    max_attempts: int = 5
+    backoff_base: int = 5
+    provider_timeout: float = 10.0
+    time_left: Callable[[], float] = lambda: 30.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+def backoff(attempt: int, base: int) -> int:
+    """Seconds before delivery `attempt + 1` of a command: base, 2*base, 4*base ... capped."""
+    return min(base * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+def process_payment(command: Command, ctx: CommandContext) -> Outcome:
+    for _ in range(WRITE_TRIES):
+        record = ctx.payments.get(command.payment_id)
+        if record is None:
+            logger.warning("command for an unknown payment", extra={"command": command.type})
+            return Done("unknown payment")
+        payment = record.payment
+        if payment.is_terminal or payment.version < command.expected_version:
+            # Terminal: a copy that comes after the work was done. Behind the command: cannot happen
+            # with one write per change, but never act on a state older than the command's.
+            logger.info("stale or duplicate command ignored",
+                        extra={"expected_version": command.expected_version, "version": payment.version,
+                               "status": str(payment.status)})
+            metrics.add_metric(name="StaleCommands", unit=MetricUnit.Count, value=1)
+            return Done("stale")
+        with span(command.type, command.traceparent) as traceparent:
+            meta = EventMeta(traceparent, command.correlation_id)
+            try:
+                return _charge(payment, ctx, meta)
+            except ConcurrencyConflict:
+                logger.info("the payment moved on while being processed; deciding again")
+    raise ConcurrencyConflict(f"payment {command.payment_id} kept changing")
+
+
+def _charge(payment: Payment, ctx: CommandContext, meta: EventMeta) -> Outcome:
+    if ctx.time_left() < ctx.provider_timeout + 2:
+        # Earlier commands of this batch used the time up: come back at once rather than be cut off.
+        return RetryLater(0, "no time left in this invocation for a provider call")
+    method = payment.payment_method
+    if method.get("type") != "card":
+        return _finish(payment, ctx, meta, failure=("payment_method_unsupported",
+                       f"payment method {method.get('type')!r} cannot be charged yet"))
+    try:
+        result = _charge_with_retries(payment, ctx)
+    except ProviderRejected as exc:
+        logger.error("provider refused the charge", extra={"reason": str(exc)})
+        return _finish(payment, ctx, meta, failure=(
+            "provider_rejected", "the payment provider refused the charge request"))
+    except ProviderUnavailable as exc:
+        count_error("provider_unavailable")
+        if ctx.attempt >= ctx.max_attempts:
+            logger.error("provider unavailable on the last attempt", extra={"attempt": ctx.attempt})
+            return settle_unknown(payment, ctx, meta, failure=(
+                "provider_unavailable", "the payment provider could not be reached; no charge was confirmed"))
+        delay = backoff(ctx.attempt, ctx.backoff_base)
+        logger.warning("provider unavailable, will retry", extra={"attempt": ctx.attempt, "delay": delay})
+        _record_processing(payment, ctx, meta)  # the merchant sees it in progress while we wait
+        return RetryLater(delay, f"provider unavailable: {exc}")
+    return _record_result(payment, result, ctx, meta)
+
+
+def _record_result(payment: Payment, result: ChargeResult, ctx: CommandContext, meta: EventMeta) -> Outcome:
+    if result.status == "succeeded":
+        return _finish(payment, ctx, meta, charge_id=result.charge_id)
+    if result.status == "declined":
+        code = result.decline_code or "card_declined"
+        return _finish(payment, ctx, meta, charge_id=result.charge_id,
+                       failure=(code, _DECLINE_MESSAGES.get(code, "the card was declined")))
+    logger.info("charge pending at the provider", extra={"charge_id": result.charge_id})
+    _record_processing(payment, ctx, meta)
+    return Done("pending at the provider")
+
+
+def _charge_with_retries(payment: Payment, ctx: CommandContext) -> ChargeResult:
     """A few quick tries for transient faults, while the invocation has time for another full call.
     The payment id is the provider's idempotency key, so a retry can never charge twice."""
     delay = 0.2
     for tries in range(1, IN_PROCESS_TRIES + 1):
         try:
-            return provider.charge(
+            return ctx.provider.charge(
                 reference=payment.id, amount=payment.amount, currency=payment.currency,
                 token=str(payment.payment_method.get("token")), idempotency_key=payment.id,
             )
         except ProviderUnavailable:
-            if tries == IN_PROCESS_TRIES or remaining_seconds() < provider_timeout + delay + 2:
+            if tries == IN_PROCESS_TRIES or ctx.time_left() < ctx.provider_timeout + delay + 2:
                 raise
             metrics.add_metric(name="ProviderRetries", unit=MetricUnit.Count, value=1)
-            sleep(delay)
+            ctx.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
 
 
-def _finish(
-    payment: Payment, payments: PaymentRepository, meta: EventMeta, *,
-    failure: tuple[str, str] | None = None, charge_id: str | None = None,
-) -> Outcome:
+def _processing_events(payment: Payment) -> tuple[Payment, list[PaymentEvent]]:
+    """PROCESSING, unless the payment is in it already."""
+    if payment.status == PaymentStatus.PROCESSING:
+        return payment, []
+    started, event = domain.start_processing(payment, event_id=new_id("evt"), now=utc_now())
+    return started, [event]
+
+
+def _record_processing(payment: Payment, ctx: CommandContext, meta: EventMeta) -> None:
+    started, events = _processing_events(payment)
+    if events:
+        ctx.payments.append(payment, events, started, meta)
+
+
+def _finish(payment: Payment, ctx: CommandContext, meta: EventMeta, *,
+            failure: tuple[str, str] | None = None, charge_id: str | None = None) -> Outcome:
+    """PROCESSING (if not recorded yet) and the outcome, in one write."""
+    started, events = _processing_events(payment)
     now = utc_now()
     if failure is None:
-        new, event = domain.complete(payment, event_id=new_id("evt"), now=now, charge_id=charge_id)
-        metrics.add_metric(name="PaymentsCompleted", unit=MetricUnit.Count, value=1)
+        final, event = domain.complete(started, event_id=new_id("evt"), now=now, charge_id=charge_id)
     else:
-        new, event = domain.fail(payment, event_id=new_id("evt"), now=now, code=failure[0],
-                                 message=failure[1], charge_id=charge_id)
-        metrics.add_metric(name="PaymentsFailed", unit=MetricUnit.Count, value=1)
-    payments.append(new, event, meta)
+        final, event = domain.fail(started, event_id=new_id("evt"), now=now, code=failure[0],
+                                   message=failure[1], charge_id=charge_id)
+    ctx.payments.append(payment, [*events, event], final, meta)
+    metrics.add_metric(name="PaymentsCompleted" if failure is None else "PaymentsFailed",
+                       unit=MetricUnit.Count, value=1)
     elapsed_ms = (parse_time(now) - parse_time(payment.created_at)).total_seconds() * 1000
     metrics.add_metric(name="ProcessingTime", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-    logger.info("payment finished", extra={"status": str(new.status),
+    logger.info("payment finished", extra={"status": str(final.status),
                                            "failure_code": failure[0] if failure else None})
-    return Done(str(new.status))
+    return Done(str(final.status))
 
 
-def _settle_unknown(payment: Payment, payments: PaymentRepository, provider: PaymentProvider,
-                    meta: EventMeta, *, failure: tuple[str, str]) -> Outcome:
+def settle_unknown(payment: Payment, ctx: CommandContext, meta: EventMeta, *, failure: tuple[str, str]) -> Outcome:
     """Before giving up on a payment, ask the provider whether it charged after all (a timeout can
     hide a charge): a charge found completes the payment, a pending one leaves it processing, and
     only when none is found, or the provider cannot even be asked, does it end FAILED."""
     try:
-        found = provider.find_charge(payment.id)
+        found = ctx.provider.find_charge(payment.id)
     except (ProviderUnavailable, ProviderRejected) as exc:
         logger.error("could not look the charge up before failing the payment", extra={"reason": str(exc)})
         found = None
     if found is not None and found.status == "succeeded":
         logger.warning("the provider had charged after all; completing", extra={"charge_id": found.charge_id})
-        return _finish(payment, payments, meta, charge_id=found.charge_id)
+        return _finish(payment, ctx, meta, charge_id=found.charge_id)
     if found is not None:
+        _record_processing(payment, ctx, meta)
         return Done("pending at the provider")
-    return _finish(payment, payments, meta, failure=failure)
+    return _finish(payment, ctx, meta, failure=failure)
 
 
-def fail_dead_command(command: Command, *, payments: PaymentRepository, provider: PaymentProvider) -> Outcome:
+def fail_dead_command(command: Command, ctx: CommandContext) -> Outcome:
     """A command that kept failing reached the dead-letter queue: end its payment, never stuck.
 
-    A payment still NEW never reached the provider; it goes through PROCESSING to FAILED, the only
-    way the transition table allows. One in PROCESSING is settled by what the provider knows."""
-    for _ in range(5):
-        payment = payments.get(command.payment_id)
-        if payment is None or payment.is_terminal:
+    What the provider knows decides: a charge found completes the payment, a pending one leaves it
+    processing, and only when there is none does it end FAILED `processing_error`."""
+    for _ in range(WRITE_TRIES):
+        record = ctx.payments.get(command.payment_id)
+        if record is None or record.payment.is_terminal:
             return Done("nothing to end")
         try:
             with span("payment.dead_letter", command.traceparent) as traceparent:
-                meta = EventMeta(traceparent, command.correlation_id)
-                if payment.status == PaymentStatus.NEW:
-                    payment, event = domain.start_processing(payment, event_id=new_id("evt"), now=utc_now())
-                    payments.append(payment, event, meta)
-                return _settle_unknown(payment, payments, provider, meta, failure=(
-                    "processing_error", "the payment could not be processed; no charge was confirmed"))
+                return settle_unknown(record.payment, ctx, EventMeta(traceparent, command.correlation_id),
+                                      failure=("processing_error",
+                                               "the payment could not be processed; no charge was confirmed"))
         except ConcurrencyConflict:
             continue
     raise ConcurrencyConflict(f"payment {command.payment_id} kept changing")

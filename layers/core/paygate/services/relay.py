@@ -1,112 +1,99 @@
-"""The outbox relay: each new event item becomes the commands it asks for and one webhook message
-per subscribed endpoint. Publishing twice is harmless (deduplication ids, idempotent consumers)."""
+"""The outbox relay: each write of a payment, as its table's stream reports it, becomes the commands
+its new events ask for (the workflow table) and one webhook delivery per payment carrying those
+events, in sequence. Publishing twice is harmless (FIFO deduplication ids for commands, webhook-id
+for merchants, idempotent consumers), so a batch that failed half-way is simply sent again.
+
+The relay reads nothing: which endpoints receive an event is decided when it is delivered.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
 
-from paygate.domain.accounts import WebhookEndpoint
-from paygate.domain.payment import EventType
-from paygate.domain.webhooks import subscribes
+from paygate.domain.payment import PaymentEvent, snapshots
+from paygate.domain.workflow import next_step
+from paygate.observability import count_error, logger
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.services.ports import (
-    EndpointRepository,
-    OutboundMessage,
-    Publisher,
-    StoredEvent,
-)
+from paygate.schemas.responses import webhook_event
+from paygate.services.ports import ChangeDecoder, EventMeta, OutboundMessage, PaymentChange, Publisher
 
 SQS_BATCH = 10
 
-# Which event asks the processor for which next step.
-NEXT_COMMAND: dict[EventType, str] = {
-    EventType.CREATED: "payment.start_processing",
-    EventType.PROCESSING: "payment.charge",
-}
+
+@dataclass
+class _Outbound:
+    """Messages for one queue, each with the index of the earliest change it carries."""
+
+    queue_url: str
+    messages: list[tuple[int, OutboundMessage]] = field(default_factory=list)
 
 
-def _attributes(stored: StoredEvent) -> dict[str, str]:
-    attrs = {"payment_id": stored.event.payment_id, "event_type": str(stored.event.type)}
-    if stored.meta.traceparent:
-        attrs["traceparent"] = stored.meta.traceparent
-    if stored.meta.correlation_id:
-        attrs["correlation_id"] = stored.meta.correlation_id
-    return attrs
+def command_message(event: PaymentEvent, meta: EventMeta) -> OutboundMessage | None:
+    step = next_step(event.type)
+    if step is None:
+        return None
+    command = Command(type=str(step.command), payment_id=event.payment_id, expected_version=event.sequence,
+                      event_id=event.event_id, traceparent=meta.traceparent, correlation_id=meta.correlation_id)
+    # One group per payment: its commands run one at a time, in order. The event id deduplicates.
+    return OutboundMessage(command.to_json(), group_id=event.payment_id,
+                           deduplication_id=f"{event.event_id}:{step.command}", attributes=command.attributes())
 
 
-def commands_for(stored: StoredEvent) -> list[OutboundMessage]:
-    command_type = NEXT_COMMAND.get(stored.event.type)
-    if command_type is None:
-        return []
-    command = Command(
-        type=command_type,  # type: ignore[arg-type]
-        payment_id=stored.event.payment_id,
-        expected_version=stored.event.sequence,
-        event_id=stored.event.event_id,
-        traceparent=stored.meta.traceparent,
-        correlation_id=stored.meta.correlation_id,
-    )
-    return [OutboundMessage(command.model_dump(), stored.event.payment_id, stored.event.event_id,
-                            _attributes(stored))]
+def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
+         webhooks_queue_url: str) -> list[_Outbound]:
+    """What a batch of changes asks to publish, in stream order."""
+    commands = _Outbound(commands_queue_url)
+    deliveries: dict[str, tuple[int, WebhookDelivery]] = {}  # payment id -> (first change, delivery)
+    for index, change in enumerate(changes):
+        record = change.record
+        states = snapshots(record.events)
+        for event in change.new_events:
+            meta = EventMeta(record.trace_of(event.sequence), record.correlation_id)
+            message = command_message(event, meta)
+            if message is not None:
+                commands.messages.append((index, message))
+            envelope = webhook_event(event, states[event.sequence - 1])
+            if event.payment_id in deliveries:
+                first, delivery = deliveries[event.payment_id]
+                deliveries[event.payment_id] = (first, replace(delivery, events=(*delivery.events, envelope)))
+            else:
+                deliveries[event.payment_id] = (index, WebhookDelivery(
+                    merchant_id=record.payment.merchant_id, events=(envelope,),
+                    traceparent=meta.traceparent, correlation_id=meta.correlation_id))
+    hooks = _Outbound(webhooks_queue_url, [
+        (first, OutboundMessage(d.to_json(), attributes=d.attributes()))
+        for first, d in sorted(deliveries.values(), key=lambda item: item[0])
+    ])
+    return [commands, hooks]
 
 
-def webhooks_for(stored: StoredEvent, endpoints: Sequence[WebhookEndpoint]) -> list[OutboundMessage]:
-    messages = []
-    for endpoint in endpoints:
-        if not subscribes(endpoint.enabled_events, str(stored.event.type)):
-            continue
-        delivery = WebhookDelivery(
-            event_id=stored.event.event_id,
-            event_type=str(stored.event.type),
-            created_at=stored.event.occurred_at,
-            merchant_id=stored.merchant_id,
-            endpoint_id=endpoint.id,
-            object=stored.snapshot,
-            traceparent=stored.meta.traceparent,
-            correlation_id=stored.meta.correlation_id,
-        )
-        # One group per endpoint and payment: a failing endpoint holds back only its own events.
-        messages.append(OutboundMessage(
-            delivery.model_dump(),
-            group_id=f"{endpoint.id}:{stored.event.payment_id}",
-            deduplication_id=f"{stored.event.event_id}:{endpoint.id}",
-            attributes=_attributes(stored),
-        ))
-    return messages
-
-
-def relay_batch(
-    events: Sequence[StoredEvent],
-    *,
-    endpoints: EndpointRepository,
-    publisher: Publisher,
-    commands_queue_url: str,
-    webhooks_queue_url: str,
-) -> int | None:
-    """Publish what a batch of events asks for, in order; answers the position of the first event
-    whose messages were not all sent (None when everything went out).
-
-    One look-up of endpoints per merchant per batch and up to ten messages per SQS call: the relay
-    is the one serial stage of the pipeline (one stream shard), so its calls are what bound
-    throughput. Messages of one group keep their order within and across SQS batch calls.
-    """
-    by_merchant: dict[str, list[WebhookEndpoint]] = {}
-    commands: list[tuple[int, OutboundMessage]] = []
-    hooks: list[tuple[int, OutboundMessage]] = []
-    for position, stored in enumerate(events):
-        if stored.merchant_id not in by_merchant:
-            by_merchant[stored.merchant_id] = endpoints.list(stored.merchant_id)
-        commands += [(position, m) for m in commands_for(stored)]
-        hooks += [(position, m) for m in webhooks_for(stored, by_merchant[stored.merchant_id])]
+def relay(records: Sequence[dict[str, Any]], *, decoder: ChangeDecoder, publisher: Publisher,
+          commands_queue_url: str, webhooks_queue_url: str) -> str | None:
+    """Publish what a batch of stream records asks for. Answers the position (stream sequence number)
+    of the first change whose messages were not all sent, from where Lambda retries the batch
+    (ReportBatchItemFailures), or None when everything went out."""
+    changes = decoder.changes(records)
     first_unsent: int | None = None
-    for queue_url, outbound in ((commands_queue_url, commands), (webhooks_queue_url, hooks)):
-        for start in range(0, len(outbound), SQS_BATCH):
-            chunk = outbound[start:start + SQS_BATCH]
+    for outbound in plan(changes, commands_queue_url, webhooks_queue_url):
+        for start in range(0, len(outbound.messages), SQS_BATCH):
+            chunk = outbound.messages[start:start + SQS_BATCH]
             if first_unsent is not None and chunk[0][0] >= first_unsent:
-                break  # everything from there on is retried anyway
+                break  # everything from there on is sent again anyway
             try:
-                publisher.publish(queue_url, [m for _, m in chunk])
+                publisher.publish(outbound.queue_url, [m for _, m in chunk])
             except Exception:
-                first_unsent = chunk[0][0] if first_unsent is None else min(first_unsent, chunk[0][0])
+                logger.exception("publishing failed; the batch is retried from its first unsent change")
+                first_unsent = min(i for i, _ in chunk) if first_unsent is None else min(
+                    first_unsent, *(i for i, _ in chunk))
                 break
-    return first_unsent
+    for index, change in enumerate(changes):
+        for event in change.new_events:
+            sent = first_unsent is None or index < first_unsent
+            logger.info("event relayed" if sent else "event not relayed; the batch is retried from it",
+                        extra={"payment_id": event.payment_id, "event_type": str(event.type),
+                               "sequence": event.sequence, "correlation_id": change.record.correlation_id})
+    if first_unsent is None:
+        return None
+    count_error("relay_publish_failed")
+    return changes[first_unsent].position

@@ -1,0 +1,47 @@
+"""/v1/webhook_endpoints: where a merchant's events go, and what never arrived."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from paygate import edge
+from paygate.container import get_container
+from paygate.schemas.requests import CreateWebhookEndpoint, NoQuery
+from paygate.schemas.responses import failed_delivery_object, list_object, webhook_endpoint_object
+from paygate.services import endpoints
+from routes.common import creating_request, merchant_of, query_of, respond
+
+router = Router()
+
+
+@router.post("/v1/webhook_endpoints")
+def create_webhook_endpoint() -> Response:
+    merchant, body, request = creating_request(router.current_event, CreateWebhookEndpoint, "/v1/webhook_endpoints")
+    c = get_container()
+    created = endpoints.create_endpoint(c.endpoints, c.url_guard, merchant=merchant, request=request, body=body)
+    return respond(201, webhook_endpoint_object(created.endpoint, include_secret=True),
+                   edge.replay_headers(created.replayed))
+
+
+@router.get("/v1/webhook_endpoints")
+def list_webhook_endpoints() -> Response:
+    event = router.current_event
+    merchant = merchant_of(event)
+    query_of(event, NoQuery)
+    found = endpoints.list_endpoints(get_container().endpoints, merchant)
+    return respond(200, list_object([webhook_endpoint_object(e) for e in found], False, "/v1/webhook_endpoints"))
+
+
+@router.delete("/v1/webhook_endpoints/<endpoint_id>")
+def delete_webhook_endpoint(endpoint_id: str) -> Response:
+    deleted = endpoints.delete_endpoint(get_container().endpoints, merchant_of(router.current_event), endpoint_id)
+    return respond(200, {"id": deleted, "object": "webhook_endpoint", "deleted": True})
+
+
+@router.get("/v1/webhook_endpoints/<endpoint_id>/failed_deliveries")
+def list_failed_deliveries(endpoint_id: str) -> Response:
+    merchant = merchant_of(router.current_event)
+    found, has_more = endpoints.list_failed_deliveries(get_container().endpoints, merchant, endpoint_id)
+    return respond(200, list_object([failed_delivery_object(f) for f in found], has_more,
+                                    f"/v1/webhook_endpoints/{endpoint_id}/failed_deliveries"))

@@ -1,0 +1,46 @@
+"""The workflow: which command each event asks for, and which service function runs that command.
+
+This is the one table. The relay reads it to publish commands, the message schema takes its command
+names from it, and the processor runs the function it names. Every event is also published to the
+merchant's webhook endpoints; that needs no row here.
+
+The service function is named rather than imported ("module.function" under `paygate.services`), so
+that the pure domain depends on nothing above it; `paygate.services.commands` resolves the names and
+a unit test checks that each one exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Mapping
+
+from paygate.domain.payment import EventType
+
+
+class CommandType(StrEnum):
+    PROCESS_PAYMENT = "payment.process"
+
+
+@dataclass(frozen=True)
+class Step:
+    command: CommandType
+    runs: str  # the service function that carries the command out: "module.function"
+
+
+WORKFLOW: Mapping[str, Step] = {
+    # A new payment is charged: PROCESSING and the provider's answer are recorded by one command.
+    EventType.CREATED: Step(CommandType.PROCESS_PAYMENT, runs="processing.process_payment"),
+}
+
+
+def next_step(event_type: str) -> Step | None:
+    """The command an event asks for, if any (most events only notify)."""
+    return WORKFLOW.get(event_type)
+
+
+def step_for(command: str) -> Step:
+    for step in WORKFLOW.values():
+        if step.command == command:
+            return step
+    raise KeyError(f"no workflow step runs {command!r}")

@@ -1,0 +1,33 @@
+"""Runs a command with the service function the workflow table names for it."""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Callable
+
+from paygate.domain.workflow import WORKFLOW, step_for
+from paygate.schemas.messages import Command
+from paygate.services.outcomes import Outcome
+from paygate.services.processing import CommandContext
+
+Runner = Callable[[Command, CommandContext], Outcome]
+
+
+@lru_cache(maxsize=None)
+def runner(name: str) -> Runner:
+    """'processing.process_payment' -> paygate.services.processing.process_payment."""
+    module, _, function = name.rpartition(".")
+    found = getattr(importlib.import_module(f"paygate.services.{module}"), function, None)
+    if not callable(found):
+        raise LookupError(f"the workflow names {name!r}, which is not a service function")
+    return found
+
+
+def run_command(command: Command, ctx: CommandContext) -> Outcome:
+    return runner(step_for(command.type).runs)(command, ctx)
+
+
+def runners() -> dict[str, Runner]:
+    """Every command of the workflow with the function that runs it (resolving them all checks the table)."""
+    return {str(step.command): runner(step.runs) for step in WORKFLOW.values()}
