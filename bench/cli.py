@@ -69,7 +69,10 @@ def options_of(args: argparse.Namespace) -> Options:
 
 def make_run(label: str, gateway: Gateway | None, state_dir: Path, options: Options) -> Run:
     info = gateway.info if gateway else json.loads((state_dir / "dev.json").read_text())
-    meter_dir = gateway.meter_dir if gateway and gateway.metering != "off" else None
+    if gateway is not None:
+        meter_dir = gateway.meter_dir if gateway.metering != "off" else None
+    else:  # a gateway started by hand: metered if it was started with PAYGATE_METER=1
+        meter_dir = state_dir / "meter" if (state_dir / "meter" / "runtime.json").exists() else None
     logs_dir = Path(info["logs_dir"]) if info.get("logs_dir") else None
     return Run(label, info["api_url"], info["api_key"], meter_dir, logs_dir, options, gateway)
 
@@ -94,7 +97,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         except (OSError, ValueError, KeyError) as err:
             raise BenchError(f"{args.state_dir}/dev.json: {err}") from None
         run_all(run)
-        return {"tree": str(args.state_dir), "metering": "off", **run.summary()}
+        return {"tree": str(args.state_dir), "metering": "native" if run.meter_dir else "off", **run.summary()}
     tree = args.tree.resolve()
     with tempfile.TemporaryDirectory(prefix="paygate-bench-") as state_dir:
         with Gateway(tree, Path(state_dir), meter=args.meter) as gateway:

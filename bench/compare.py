@@ -24,7 +24,7 @@ from typing import Any
 from . import report
 from .cli import add_common_arguments, guarded, make_run, options_of
 from .scenarios import Run
-from .system import THIS_TREE, Gateway, cold_imports, import_targets
+from .system import THIS_TREE, Gateway, ImportTarget, import_targets, probe_import, summarize_imports
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -79,19 +79,16 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             "this": summaries[1], "passed": all(s["passed"] for s in summaries)}
 
 
-def _interleaved_imports(targets: list[list[Any]], runs: int) -> list[dict[str, Any]]:
-    """Both trees' cold imports, one fresh process each, alternating run by run."""
-    per_run = [[cold_imports(t, 1) for t in targets] for _ in range(runs)]
-    results = []
-    for index in range(len(targets)):
-        samples = [r[index] for r in per_run]
-        labels = samples[0]["median_ms"].keys()
-        medians = {label: sorted(s["median_ms"][label] for s in samples)[len(samples) // 2] for label in labels}
-        base = medians.get("baseline")
-        results.append({**samples[0], "runs": runs, "median_ms": medians,
-                        "ratio": {label: round(ms / base, 2) for label, ms in medians.items()
-                                  if base and label != "baseline"}})
-    return results
+def _interleaved_imports(targets: list[list[ImportTarget]], runs: int) -> list[dict[str, Any]]:
+    """Both trees' cold imports, one fresh process per sample, each target of one tree next to the same
+    target of the other, run after run (so that both see the same moments of the machine's noise)."""
+    samples: list[dict[str, list[float]]] = [{t.label: [] for t in tree} for tree in targets]
+    for _ in range(runs):
+        for position in range(max(len(tree) for tree in targets)):
+            for index, tree in enumerate(targets):
+                if position < len(tree):
+                    samples[index][tree[position].label].append(probe_import(tree[position]))
+    return [summarize_imports(tree, per_label, runs) for tree, per_label in zip(targets, samples, strict=True)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,13 +33,17 @@ def _add(into: dict[str, Any], other: dict[str, Any]) -> None:
             into.setdefault(key, value)
 
 
+def empty_snapshot() -> dict[str, Any]:
+    return {"runtime": None, "workers": {}, "capacity": {}, "interpreters": {}}
+
+
 def read_meter_dir(path: Path) -> dict[str, Any]:
     """Every meter file under ``path`` summed into one snapshot.
 
     ``{"runtime": {...} | None, "workers": {function name: {"calls": {...}, "sqs": {...}}},
        "capacity": {table: {index: {operation: {...}}}}, "interpreters": {function name: {...}}}``
     """
-    snapshot: dict[str, Any] = {"runtime": None, "workers": {}, "capacity": {}, "interpreters": {}}
+    snapshot = empty_snapshot()
     if not path.is_dir():
         return snapshot
     for file in sorted(path.glob("*.json")):
@@ -138,7 +142,9 @@ class Usage:
     invocations: dict[str, float] = field(default_factory=dict)  # logical id -> invocations
     records_per_invocation: dict[str, float] = field(default_factory=dict)
     mean_duration_ms: dict[str, float] = field(default_factory=dict)
-    gb_seconds: float | None = None
+    memory_mb: dict[str, float] = field(default_factory=dict)
+    gb_seconds: float | None = None  # measured: what the local workers took
+    gb_seconds_priced: float | None = None  # when set, what the price uses instead (see scaled_gb_seconds)
     api_requests: float | None = None
     log_bytes: float | None = None
     transfer_out_bytes: float | None = None
@@ -156,7 +162,7 @@ class Usage:
         return {
             "api_requests": self.api_requests,
             "lambda_requests": self.total_invocations if self.runtime_metered else None,
-            "lambda_gb_seconds": self.gb_seconds,
+            "lambda_gb_seconds": self.gb_seconds if self.gb_seconds_priced is None else self.gb_seconds_priced,
             "dynamodb_wru": self.wru if self.metered else None,
             "dynamodb_rru": self.rru if self.metered else None,
             "sqs_fifo_requests": self.sqs_requests["fifo"] if self.metered else None,
@@ -213,6 +219,7 @@ def usage(delta: dict[str, Any], payments: int, *, log_bytes_delta: int | None =
             result.records_per_invocation[logical_id] = entry.get("records", 0) / invocations
             result.mean_duration_ms[logical_id] = entry.get("duration_ms", 0.0) / invocations
             memory = entry.get("memory_mb") or default_memory_mb
+            result.memory_mb[logical_id] = memory
             gb_seconds += entry.get("billed_ms", 0) / 1000 * memory / 1024
         result.gb_seconds = gb_seconds / n
         result.api_requests = (runtime.get("api") or {}).get("requests", 0) / n
@@ -229,3 +236,27 @@ def usage(delta: dict[str, Any], payments: int, *, log_bytes_delta: int | None =
     if transfer_out_bytes is not None:
         result.transfer_out_bytes = transfer_out_bytes / n
     return result
+
+
+def scaled_gb_seconds(reference: Usage, target: Usage) -> float | None:
+    """GB-s per payment of ``target`` (a run at load) with ``reference``'s durations (one at a time).
+
+    On this 2-core machine an invocation at load mostly waits for a core, which it would not do on
+    Lambda. So each function is priced at the duration per record it took one payment at a time,
+    times the records its invocations carried at load (its duration per invocation when it takes no
+    records, as the API); batching then saves requests and receives, not compute.
+    """
+    if not (reference.runtime_metered and target.runtime_metered):
+        return None
+    gb_seconds = 0.0
+    for fn, invocations in target.invocations.items():
+        memory_gb = target.memory_mb.get(fn, 512) / 1024
+        if fn not in reference.invocations:
+            ms = target.mean_duration_ms[fn]
+        elif reference.records_per_invocation.get(fn):
+            per_record = reference.mean_duration_ms[fn] / reference.records_per_invocation[fn]
+            ms = per_record * target.records_per_invocation.get(fn, 0)
+        else:
+            ms = reference.mean_duration_ms[fn]
+        gb_seconds += invocations * ms / 1000 * memory_gb
+    return gb_seconds

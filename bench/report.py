@@ -91,7 +91,9 @@ def scenario_rows(columns: Sequence[dict[str, Any] | None]) -> list[Row]:
         rows.append(row(f"  {fn}", lambda f, fn=fn: _invocation_cell(f, fn)))
     rows += [
         row("API Gateway requests per payment", used(lambda u: u["api_requests"], 2)),
-        row("Lambda GB-s per payment (512 MB)", used(lambda u: u["gb_seconds"], 4)),
+        row("Lambda GB-s per payment, measured here", used(lambda u: u["gb_seconds"], 4)),
+        row("Lambda GB-s per payment, priced", used(lambda u: u["gb_seconds"] if u["gb_seconds_priced"] is None
+                                                    else u["gb_seconds_priced"], 4)),
     ]
     return rows
 
@@ -149,6 +151,7 @@ def render(summary: dict[str, Any]) -> str:
         parts += ["", "DynamoDB per payment, one at a time",
                   table(capacity, ("table/index", "operation", "requests", "WRU", "RRU"))]
     parts += ["", *idle_lines(summary.get("idle")), *import_lines(summary.get("imports")),
+              *(f"note: {note}" for note in summary.get("notes", [])),
               "", price_note(), "", "result: " + ("PASS" if summary.get("passed") else "FAIL")]
     return "\n".join(parts)
 
@@ -174,7 +177,9 @@ def import_lines(imports: dict[str, Any] | None) -> list[str]:
 
 def price_note() -> str:
     return (f"Prices: {pricing.REGION}, checked {pricing.PRICES_CHECKED} (bench/pricing.py lists the sources). "
-            f"Not priced: {pricing.NOT_PRICED}. Lambda durations are the local workers'.")
+            f"Not priced: {pricing.NOT_PRICED}. Lambda duration: one at a time, the local workers'; at "
+            "load, each function's duration per record one at a time times the records it carried (here, "
+            "under load, an invocation mostly waits for one of 2 cores).")
 
 
 def render_compare(result: dict[str, Any]) -> str:

@@ -39,9 +39,10 @@ class Run:
         self._snapshot: dict[str, Any] | None = None
         self._logs = 0
         self._webhook_bytes = 0
+        self._usages: dict[str, metering.Usage] = {}
 
     def read(self) -> dict[str, Any]:
-        return metering.read_meter_dir(self.meter_dir) if self.meter_dir else metering.read_meter_dir(Path("/nonexistent"))
+        return metering.read_meter_dir(self.meter_dir) if self.meter_dir else metering.empty_snapshot()
 
     def open(self) -> None:
         self.client.__enter__()
@@ -52,11 +53,13 @@ class Run:
     def warm_up(self) -> None:
         """A few payments first, not measured: every function has run once, its clients are made."""
         if self.options.warmup:
-            self._check(self.client.run_sequential(self.options.warmup, self.options.timeout), record=False)
+            self._check(self.client.run_sequential(self.options.warmup, self.options.timeout))
         self._mark()
 
     def _mark(self) -> None:
         self._snapshot, settled = metering.settle(self.read)
+        if not settled:
+            self.results.setdefault("notes", []).append("the meter counters were still moving after 20 s")
         self._logs = metering.log_bytes(self.logs_dir)
         self._webhook_bytes = self.client.webhook_bytes
 
@@ -65,7 +68,7 @@ class Run:
 
     def load(self) -> None:
         self._measure("load", self.client.run_load(self.options.payments, self.options.concurrency,
-                                                   self.options.timeout))
+                                                   self.options.timeout), reference=self._usages.get("sequential"))
 
     def idle(self) -> None:
         if self.gateway is None or self.options.idle_seconds <= 0:
@@ -79,7 +82,7 @@ class Run:
         self.results["idle"] = {"seconds": self.options.idle_seconds, "cpu_percent": cpu,
                                 "poller_sqs_requests_per_s": round(requests / elapsed, 2) if delta.get("runtime") else None}
 
-    def _check(self, scenario: Scenario, record: bool = True) -> dict[str, Any]:
+    def _check(self, scenario: Scenario) -> dict[str, Any]:
         figures = scenario.figures()
         failed = (figures["webhooks_missing"] or figures["post_errors"]
                   or self.client.receiver.signature_failures)
@@ -87,7 +90,7 @@ class Run:
             self.passed = False
         return figures
 
-    def _measure(self, name: str, scenario: Scenario) -> None:
+    def _measure(self, name: str, scenario: Scenario, reference: metering.Usage | None = None) -> None:
         figures = self._check(scenario)
         before, logs_before, webhooks_before = self._snapshot or self.read(), self._logs, self._webhook_bytes
         self._mark()
@@ -95,6 +98,9 @@ class Run:
         transfer = (scenario.response_bytes + self.client.webhook_bytes - webhooks_before)
         usage = metering.usage(delta, scenario.accepted, log_bytes_delta=self._logs - logs_before,
                                transfer_out_bytes=transfer)
+        if reference is not None:
+            usage.gb_seconds_priced = metering.scaled_gb_seconds(reference, usage)
+        self._usages[name] = usage
         lines = pricing.cost_lines(usage.quantities())
         figures["usage"] = {**asdict(usage), "total_calls": usage.total_calls,
                             "total_invocations": usage.total_invocations}

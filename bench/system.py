@@ -279,13 +279,16 @@ def cold_imports(targets: list[ImportTarget], runs: int) -> dict[str, Any]:
     for _ in range(runs):
         for target in targets:
             samples[target.label].append(probe_import(target))
-    medians = {label: statistics.median(values) for label, values in samples.items()}
+    return summarize_imports(targets, samples, runs)
+
+
+def summarize_imports(targets: list[ImportTarget], samples: dict[str, list[float]], runs: int) -> dict[str, Any]:
+    medians = {label: statistics.median(values) for label, values in samples.items() if values}
     base = medians.get("baseline")
-    python = {t.label: t.python for t in targets}
     return {
         "runs": runs,
         "baseline_statement": BASELINE_IMPORT,
-        "python": python.get("baseline"),
+        "python": next((t.python for t in targets if t.label == "baseline"), None),
         "median_ms": {label: round(value * 1000, 1) for label, value in medians.items()},
         "ratio": {label: round(value / base, 2) for label, value in medians.items() if base and label != "baseline"},
     }

@@ -141,3 +141,29 @@ def test_tables_align_columns_and_names_lose_their_shared_stack_prefix() -> None
     assert report.short("paygate-AggregatesTable", names) == "AggregatesTable"
     assert report.short("t", ["t", "paygate-x"]) == "t"
     assert report.num(0.5) == "0.5" and report.num(2.0) == "2" and report.num(None) == "n/a"
+
+
+def test_at_load_lambda_is_priced_at_the_uncontended_duration_per_record() -> None:
+    # One at a time: the relay takes 20 ms for its 2 records, the API 30 ms a request.
+    reference = metering.Usage(payments=10, runtime_metered=True,
+                               invocations={"RelayFunction": 3.0, "ApiFunction": 1.0},
+                               records_per_invocation={"RelayFunction": 2.0, "ApiFunction": 0.0},
+                               mean_duration_ms={"RelayFunction": 20.0, "ApiFunction": 30.0})
+    # At load: batches of 10 records took 400 ms waiting for a core; a dead-letter run appeared too.
+    target = metering.Usage(payments=100, runtime_metered=True,
+                            invocations={"RelayFunction": 0.6, "ApiFunction": 1.0, "DeadLetterFunction": 0.01},
+                            records_per_invocation={"RelayFunction": 10.0, "ApiFunction": 0.0,
+                                                    "DeadLetterFunction": 1.0},
+                            mean_duration_ms={"RelayFunction": 400.0, "ApiFunction": 300.0,
+                                              "DeadLetterFunction": 50.0},
+                            memory_mb={"RelayFunction": 512, "ApiFunction": 1024, "DeadLetterFunction": 512})
+
+    gb_seconds = metering.scaled_gb_seconds(reference, target)
+
+    relay = 0.6 * (20.0 / 2 * 10) / 1000 * 0.5  # 10 ms a record
+    api = 1.0 * 30.0 / 1000 * 1.0  # the uncontended duration of a request
+    dead_letter = 0.01 * 50.0 / 1000 * 0.5  # not seen one at a time: as measured
+    assert gb_seconds == pytest.approx(relay + api + dead_letter)
+    target.gb_seconds, target.gb_seconds_priced = 9.9, gb_seconds
+    assert target.quantities()["lambda_gb_seconds"] == gb_seconds
+    assert metering.scaled_gb_seconds(metering.Usage(payments=1), target) is None
