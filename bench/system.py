@@ -128,7 +128,8 @@ class Gateway:
 
     # ------------------------------------------------------------------ the process tree
 
-    def _tree(self) -> list[psutil.Process]:
+    def processes(self) -> list[psutil.Process]:
+        """The gateway process and all its descendants (workers, their children), alive now."""
         if self.process is None or self.process.poll() is not None:
             return []
         try:
@@ -140,7 +141,7 @@ class Gateway:
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the whole process tree so far, reaped children included."""
         total = 0.0
-        for index, proc in enumerate(self._tree()):
+        for index, proc in enumerate(self.processes()):
             try:
                 times = proc.cpu_times()
             except psutil.NoSuchProcess:
@@ -152,7 +153,7 @@ class Gateway:
 
     def pause(self) -> None:
         """Freeze the whole tree (SIGSTOP), so that it takes no CPU while the other gateway is measured."""
-        for proc in reversed(self._tree()):
+        for proc in reversed(self.processes()):
             try:
                 proc.send_signal(signal.SIGSTOP)
             except psutil.NoSuchProcess:
@@ -160,7 +161,7 @@ class Gateway:
         self.paused = True
 
     def resume(self) -> None:
-        for proc in self._tree():
+        for proc in self.processes():
             try:
                 proc.send_signal(signal.SIGCONT)
             except psutil.NoSuchProcess:
