@@ -2,7 +2,8 @@
 
     python -m bench.cli [--payments 200] [--concurrency 8] [--sequential 30] [--idle-seconds 20]
                         [--import-runs 5] [--meter auto|native|inject|off] [--tree DIR] [--json]
-    python -m bench.cli --state-dir .paygate    # a gateway already running (make run): no idle, no meter
+    python -m bench.cli --state-dir .paygate    # a gateway already running (make run): no idle CPU,
+                                                # meter figures if it runs with PAYGATE_METER=1
 
 Scenarios, in order: a warm-up (2 payments, not counted); ``--sequential`` payments one at a time
 (POST one, wait for its ``payment.completed`` webhook, then the next); ``--payments`` payments from

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -84,6 +85,7 @@ class Gateway:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         dev_file = self.state_dir / "dev.json"
         dev_file.unlink(missing_ok=True)
+        shutil.rmtree(self.meter_dir, ignore_errors=True)  # nothing left from an earlier attempt
         dev_args = ["dev", "--port", "0", "--state-dir", str(self.state_dir),
                     "--template", str(self.tree / "template.yaml")]
         env = {k: v for k, v in os.environ.items() if k not in ("PAYGATE_METER", "PAYGATE_METER_DIR")}
