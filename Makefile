@@ -11,7 +11,7 @@ BACKEND ?= moto
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint bench lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint bench bench-compare lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,8 +53,12 @@ lint: setup ## ruff on the Python code, cfn-lint on the SAM template
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 
-bench: setup ## start paygate dev, create N payments, print throughput and POST-to-webhook latency
+bench: setup ## paygate dev end to end: payments/s, webhook latency, AWS calls, WRU/RRU, $ per 1M payments, idle CPU, cold imports (BENCH_ARGS="--help")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-compare: setup ## the same, side by side with another tree in one run (BASELINE=/path/to/tree with its own .venv)
+	@test -n "$(BASELINE)" || { echo "usage: make bench-compare BASELINE=/path/to/tree"; exit 2; }
+	$(BIN)/python -m bench.compare --baseline $(BASELINE) $(BENCH_ARGS)
 
 lock: ## re-pin every dependency into requirements.lock (after changing pyproject.toml)
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -e '.[dev]'

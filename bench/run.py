@@ -1,29 +1,18 @@
-"""`make bench`: start `paygate dev` on a free port, run bench/bench.py against it, stop it.
+"""`make bench` (and `python bench/run.py ...`): the bench package's command line, from a script path.
 
-Extra arguments go to bench.py (e.g. `make bench BENCH_ARGS="--payments 500 --concurrency 16"`).
-With `--state-dir DIR` of a gateway already running (`make run`), it benchmarks that one instead.
+Everything is in bench/cli.py (`python -m bench.cli --help` lists the options).
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run as a script, this file's directory comes first on sys.path; the package needs the tree's root.
+ROOT = str(Path(__file__).resolve().parents[1])
+sys.path[:] = [ROOT, *(p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent)]
 
-import bench  # noqa: E402
-from paygate_local.devprocess import DevProcess  # noqa: E402
-
-
-def main(argv: list[str]) -> int:
-    if "--state-dir" in argv:
-        return bench.main(argv)
-    with tempfile.TemporaryDirectory(prefix="paygate-bench-") as state_dir:
-        with DevProcess(state_dir) as dev:
-            print(f"paygate dev ready at {dev.info['api_url']} (logs: {state_dir}/logs)", flush=True)
-            return bench.main(["--state-dir", state_dir, *argv])
-
+from bench.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
