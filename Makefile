@@ -29,7 +29,7 @@ run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127
 	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
 
 test: setup ## every test that needs no Docker: unit, integration (moto) and e2e (paygate dev)
-	$(BIN)/python -m pytest tests --ignore=tests/integration/test_localstack_host.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore-glob='tests/integration/test_localstack_*.py' $(PYTEST_ARGS)
 
 test-unit: setup ## pure domain and service tests, no sockets
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -43,8 +43,9 @@ test-e2e: setup ## the whole stack over HTTP on the local runtime
 localstack-setup: ## prepare LocalStack host mode: Python 3.13 venv, DynamoDB Local, kinesis-mock (once, ~75 s)
 	bash localstack/setup-host.sh
 
-test-localstack: setup localstack-setup ## LocalStack host-mode tests, then the same e2e suite against LocalStack (no Docker)
-	PAYGATE_LOCALSTACK=1 PAYGATE_E2E_BACKEND=localstack $(BIN)/python -m pytest tests/integration/test_localstack_host.py tests/e2e $(PYTEST_ARGS)
+test-localstack: setup localstack-setup ## LocalStack host-mode and setup tests, then the same e2e suite against LocalStack (no Docker)
+	PAYGATE_LOCALSTACK=1 PAYGATE_E2E_BACKEND=localstack $(BIN)/python -m pytest tests/integration/test_localstack_host.py \
+		tests/integration/test_localstack_setup.py tests/e2e $(PYTEST_ARGS)
 
 clean-localstack: ## remove the LocalStack host-mode install (localstack/.state)
 	rm -rf localstack/.state
