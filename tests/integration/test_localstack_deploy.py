@@ -37,6 +37,7 @@ if os.environ.get("PAYGATE_LOCALSTACK") != "1":  # one line in `pytest -ra`, not
                 allow_module_level=True)
 
 import boto3  # noqa: E402
+from proc_info import alive, listening_sockets  # noqa: E402
 
 from paygate_local.localstack_host import _descendants, _kill, _signal_group, localstack_home  # noqa: E402
 from paygate_local.sandbox import SandboxProvider  # noqa: E402
@@ -83,6 +84,7 @@ class MiniStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.root = root
         self.log_path = root / "ministack.log"
+        self.sockets: set[tuple[str, int]] = set()  # what its process tree listened on, seen at stop()
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ") if k in os.environ}
         env.update({
             "BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(self.port),
@@ -119,6 +121,7 @@ class MiniStack:
         """SIGTERM the group (MiniStack ends its function processes), then SIGKILL what is left.
         Returns the pids still alive afterwards (none expected)."""
         tree = _descendants(self.process.pid)
+        self.sockets = listening_sockets([self.process.pid, *tree])
         _signal_group(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
@@ -126,23 +129,15 @@ class MiniStack:
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while [pid for pid in tree if _alive(pid)] and time.monotonic() < deadline:
+        while [pid for pid in tree if alive(pid)] and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid in tree:
             _kill(pid, signal.SIGKILL)
-        return [pid for pid in tree if _alive(pid)]
+        return [pid for pid in tree if alive(pid)]
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
                             aws_secret_access_key="test")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +149,8 @@ def ministack(tools: Path, tmp_path_factory: pytest.TempPathFactory):
     finally:
         left = server.stop()
     assert left == [], f"MiniStack left processes behind: {left}"
+    assert ("127.0.0.1", server.port) in server.sockets
+    assert all(address in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for address, _ in server.sockets), server.sockets
 
 
 @pytest.fixture(scope="module")
