@@ -29,7 +29,7 @@ run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127
 	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
 
 test: setup ## every test that needs no Docker: unit, integration (moto) and e2e (paygate dev)
-	$(BIN)/python -m pytest tests --ignore=tests/integration/test_localstack_host.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore-glob='tests/integration/test_localstack_*.py' $(PYTEST_ARGS)
 
 test-unit: setup ## pure domain and service tests, no sockets
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -40,13 +40,15 @@ test-integration: setup ## handlers against moto, tables and queues from templat
 test-e2e: setup ## the whole stack over HTTP on the local runtime
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
-localstack-setup: ## prepare LocalStack host mode: Python 3.13 venv, DynamoDB Local, kinesis-mock (once, ~75 s)
+localstack-setup: ## prepare LocalStack host mode (Python 3.13 venv, DynamoDB Local, kinesis-mock) and the deployer with MiniStack (Python 3.12 venvs); once, ~2.5 min
 	bash localstack/setup-host.sh
+	bash localstack/setup-deployer.sh
 
-test-localstack: setup localstack-setup ## LocalStack host-mode tests, then the same e2e suite against LocalStack (no Docker)
-	PAYGATE_LOCALSTACK=1 PAYGATE_E2E_BACKEND=localstack $(BIN)/python -m pytest tests/integration/test_localstack_host.py tests/e2e $(PYTEST_ARGS)
+test-localstack: setup localstack-setup ## LocalStack host-mode and setup tests, deploy.py into MiniStack's CloudFormation, then the e2e suite against LocalStack (no Docker)
+	PAYGATE_LOCALSTACK=1 PAYGATE_E2E_BACKEND=localstack $(BIN)/python -m pytest tests/integration/test_localstack_host.py \
+		tests/integration/test_localstack_setup.py tests/integration/test_localstack_deploy.py tests/e2e $(PYTEST_ARGS)
 
-clean-localstack: ## remove the LocalStack host-mode install (localstack/.state)
+clean-localstack: ## remove the LocalStack host-mode install, the deployer and MiniStack (localstack/.state)
 	rm -rf localstack/.state
 
 lint: setup ## ruff on the Python code, cfn-lint on the SAM template

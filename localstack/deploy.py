@@ -9,14 +9,18 @@
    CLI works; the deprecated ``samlocal`` wrapper is not needed): LocalStack's CloudFormation
    applies the SAM transform and creates the functions, the layer, the REST API, the tables, the
    queues and the event source mappings;
-3. checks that every function, table, queue and layer of the template is in the stack;
+3. checks that every function, table, queue and layer of the template is in the stack and complete,
+   matching them by type (the SAM transform turns an ``AWS::Serverless::Function`` into an
+   ``AWS::Lambda::Function`` and renames a LayerVersion ``CoreLayer`` to ``CoreLayer<hash>``);
 4. creates a merchant named "sandbox" (``paygate merchants create`` does the same: its two items
    in the merchants table, the key stored as a hash) and prints the API's URL and the key, also
    written to ``--out`` as JSON (the fields of ``paygate dev``'s dev.json).
 
 Needs aws-sam-cli, cfn-flip and the layer's requirements (localstack/deploy.sh installs them from
-localstack/requirements-deployer.txt). Nothing here talks to real AWS: every
-client gets the LocalStack endpoint and the dummy credentials ``test``/``test``.
+localstack/requirements-deployer.txt; so does localstack/setup-deployer.sh, into
+localstack/.state/deployer). Nothing here talks to real AWS: every client gets the given endpoint and
+the dummy credentials ``test``/``test``. tests/integration/test_localstack_deploy.py runs it against
+MiniStack's CloudFormation, without Docker.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "core")]
 
 DEFAULT_PARAMETERS = {"Mode": "dev"}
+MERCHANTS_TABLE_OUTPUT = "MerchantsTableName"  # the template's output that names the merchants table
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 
 
@@ -127,8 +133,57 @@ def build_and_deploy(args: argparse.Namespace, build_dir: Path) -> None:
           "--parameter-overrides", *overrides], env)
 
 
+# What a template type is in the stack once CloudFormation has applied the SAM transform.
+DEPLOYED_TYPES = {
+    "AWS::Serverless::Function": "AWS::Lambda::Function",
+    "AWS::Serverless::LayerVersion": "AWS::Lambda::LayerVersion",
+    "AWS::Serverless::SimpleTable": "AWS::DynamoDB::Table",
+    "AWS::Serverless::Api": "AWS::ApiGateway::RestApi",
+}
+REST_API_TYPE = "AWS::ApiGateway::RestApi"
+
+
+def deployed_type(template_type: str) -> str:
+    return DEPLOYED_TYPES.get(template_type, template_type)
+
+
+def match_resources(expected: dict[str, str], resources: list[dict]) -> tuple[dict[str, dict], list[str]]:
+    """Pair each expected resource (logical id -> template type) with the stack resource that is it.
+
+    Resources are matched by type (the type the SAM transform turns the template's into), then
+    by logical id: the same one, else one the transform derived from it (it renames a LayerVersion
+    ``CoreLayer`` to ``CoreLayer<hex hash>``, so that each version of the layer is a resource of its
+    own), else the only resource of that type left when only one expected resource of that type is
+    left. Returns (logical id -> stack resource, logical ids with no resource).
+    """
+    left: dict[str, list[dict]] = {}
+    for resource in resources:
+        left.setdefault(resource["ResourceType"], []).append(resource)
+    found: dict[str, dict] = {}
+    rules = (lambda lid, rid: rid == lid,
+             lambda lid, rid: re.fullmatch(re.escape(lid) + "[0-9a-f]{6,}", rid) is not None)
+    for rule in rules:
+        for lid, template_type in expected.items():
+            if lid in found:
+                continue
+            candidates = left.get(deployed_type(template_type), [])
+            match = next((r for r in candidates if rule(lid, r["LogicalResourceId"])), None)
+            if match is not None:
+                found[lid] = match
+                candidates.remove(match)
+    unmatched = [lid for lid in expected if lid not in found]
+    for rtype in {deployed_type(expected[lid]) for lid in unmatched}:
+        wanted = [lid for lid in unmatched if deployed_type(expected[lid]) == rtype]
+        if len(wanted) == 1 and len(left.get(rtype, [])) == 1:
+            found[wanted[0]] = left[rtype].pop()
+    return found, [lid for lid in expected if lid not in found]
+
+
 def check_stack(cloudformation: Any, stack_name: str, expected: dict[str, str], timeout: float = 300) -> dict:
-    """Wait for the stack to settle; fail unless every expected resource is in it, complete."""
+    """Wait for the stack to settle; fail unless every expected resource is in it, complete.
+
+    Returns the stack, its resources by logical id, and ``matched``: expected logical id -> the
+    stack's resource (see ``match_resources``)."""
     deadline = time.monotonic() + timeout
     while True:
         stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
@@ -140,15 +195,31 @@ def check_stack(cloudformation: Any, stack_name: str, expected: dict[str, str], 
         reasons = "\n".join(f"  {e['LogicalResourceId']}: {e['ResourceStatus']} {e.get('ResourceStatusReason', '')}"
                             for e in events)
         raise SystemExit(f"deploy: stack {stack_name} is {stack['StackStatus']}\n{reasons}")
-    resources = {r["LogicalResourceId"]: r for r in
-                 cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]}
-    missing = sorted(lid for lid in expected if lid not in resources)
-    failed = sorted(lid for lid in expected if lid in resources
-                    and not resources[lid]["ResourceStatus"].endswith("_COMPLETE"))
+    listed = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    matched, missing = match_resources(expected, listed)
+    failed = sorted(f"{lid} ({r['LogicalResourceId']}: {r['ResourceStatus']})" for lid, r in matched.items()
+                    if not r["ResourceStatus"].endswith("_COMPLETE"))
     if missing or failed:
-        raise SystemExit(f"deploy: not deployed: {', '.join(missing)}; not complete: {', '.join(failed)}")
-    print(f"deploy: stack {stack_name} {stack['StackStatus']}: " + ", ".join(sorted(expected)), flush=True)
-    return {"stack": stack, "resources": resources}
+        present = ", ".join(sorted(f"{r['LogicalResourceId']} ({r['ResourceType']})" for r in listed)) or "nothing"
+        raise SystemExit(f"deploy: stack {stack_name} is {stack['StackStatus']} but "
+                         + "; ".join(filter(None, [
+                             missing and "not deployed: " + ", ".join(f"{lid} ({expected[lid]})" for lid in missing),
+                             failed and "not complete: " + ", ".join(failed)]))
+                         + f"\n  the stack has: {present}")
+    print(f"deploy: stack {stack_name} {stack['StackStatus']}: " + ", ".join(
+        lid if matched[lid]["LogicalResourceId"] == lid else f"{lid} (as {matched[lid]['LogicalResourceId']})"
+        for lid in sorted(expected)), flush=True)
+    return {"stack": stack, "resources": {r["LogicalResourceId"]: r for r in listed}, "matched": matched}
+
+
+def rest_api_id(resources: dict[str, dict]) -> str:
+    """The stack's REST API (SAM's implicit API, or the one the template declares), found by type."""
+    apis = sorted((r for r in resources.values() if r["ResourceType"] == REST_API_TYPE),
+                  key=lambda r: r["LogicalResourceId"])
+    if len(apis) != 1:
+        raise SystemExit(f"deploy: expected one {REST_API_TYPE} in the stack, found "
+                         f"{[r['LogicalResourceId'] for r in apis] or 'none'}")
+    return apis[0]["PhysicalResourceId"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,12 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     cloudformation = _client("cloudformation", args.endpoint, args.region)
     deployed = check_stack(cloudformation, args.stack_name, expected)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in deployed["stack"].get("Outputs", [])}
-    rest_api = deployed["resources"]["ServerlessRestApi"]["PhysicalResourceId"]
+    rest_api = rest_api_id(deployed["resources"])
+    merchants_table = outputs.get(MERCHANTS_TABLE_OUTPUT)
+    if not merchants_table:
+        raise SystemExit(f"deploy: stack {args.stack_name} has no output {MERCHANTS_TABLE_OUTPUT} (the merchants "
+                         f"table, where the sandbox merchant goes); its outputs: {sorted(outputs) or 'none'}")
 
     from paygate_local.cli import create_merchant
 
-    merchant = create_merchant("sandbox", merchants_table=outputs["MerchantsTableName"], endpoint=args.endpoint,
-                               region=args.region)
+    merchant = create_merchant("sandbox", merchants_table=merchants_table, endpoint=args.endpoint, region=args.region)
     info = {
         "api_url": api_url(public, rest_api, stage_name(template)),
         "api_key": merchant["api_key"],
@@ -209,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "provider_url": args.public_provider_url or args.parameters.get("ProviderUrl"),
         "region": args.region,
         "stack_name": args.stack_name,
-        "merchants_table": outputs["MerchantsTableName"],
+        "merchants_table": merchants_table,
         "rest_api_id": rest_api,
         # logical id -> function name, for `awslocal logs tail /aws/lambda/<name>` and `awslocal lambda invoke`
         "functions": {lid: r["PhysicalResourceId"] for lid, r in sorted(deployed["resources"].items())

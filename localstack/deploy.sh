@@ -7,8 +7,9 @@
 # in localstack/requirements-deployer.txt) go into a venv on a cached volume: installed on the
 # first `docker compose up`, reused afterwards. Everything else is localstack/deploy.py.
 #
-# By hand, against any LocalStack (needs sam and python3.12 on PATH):
-#   AWS_ENDPOINT_URL=http://localhost:4566 python localstack/deploy.py --template template.yaml
+# By hand, against any LocalStack (or MiniStack), with the same tools in localstack/.state/deployer:
+#   bash localstack/setup-deployer.sh
+#   PATH="$PWD/localstack/.state/deployer/bin:$PATH" python localstack/deploy.py --endpoint http://127.0.0.1:4566
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

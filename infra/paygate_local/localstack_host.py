@@ -28,12 +28,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,16 @@ LOCALSTACK_DIR = REPO_ROOT / "localstack"
 SETUP_SCRIPT = LOCALSTACK_DIR / "setup-host.sh"
 # The files setup-host.sh installs from, in the order its fingerprint() reads them.
 SETUP_INPUTS = ("setup-host.sh", "requirements-host.lock", "host/loopback_bind.c", "host/NoopAgent.java",
-                "host/log4j2.xml")
+                "host/log4j2.xml", "host/common.sh")
+SETUP_TAIL_LINES = 60  # of setup-host.sh's output, in the error when it fails
+_STDERR = object()  # LocalStackHost(progress=...)'s default: sys.stderr when the host is made
 
-# The environment variables a LocalStack host process keeps from ours; nothing else leaks in
+# The environment variables the LocalStack process keeps from ours; nothing else leaks in
 # (a developer's PYTHONPATH, AWS profile or LOCALSTACK_AUTH_TOKEN has no business there).
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "LOGNAME")
+# What the install step (setup-host.sh) does not get of ours: they describe this process's Python
+# (paygate's venv), and would break pip in LocalStack's Python 3.13 venv.
+_NOT_FOR_INSTALL = ("PYTHONPATH", "PYTHONHOME")
 
 
 class LocalStackError(RuntimeError):
@@ -74,6 +81,18 @@ def setup_fingerprint(localstack_dir: Path = LOCALSTACK_DIR) -> str:
     for name in SETUP_INPUTS:
         digest.update((localstack_dir / name).read_bytes())
     return digest.hexdigest()
+
+
+def install_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the install step: the user's own, as their pip, npm and curl would see it.
+
+    CA bundles (NODE_EXTRA_CA_CERTS, PIP_CERT, SSL_CERT_FILE...), proxies (HTTPS_PROXY, NO_PROXY...)
+    and registry settings (npm_config_*, PIP_INDEX_URL...) all stay: behind a TLS-intercepting proxy
+    npm fails with SELF_SIGNED_CERT_IN_CHAIN without them. Only ``_NOT_FOR_INSTALL`` is left out.
+    LocalStack itself runs with a controlled environment instead (``LocalStackHost.environment``).
+    """
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if k not in _NOT_FOR_INSTALL}
 
 
 def health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -111,6 +130,7 @@ class LocalStackHost:
         setup_timeout: float = 900.0,
         streams_provider: str = "v1",
         extra_env: dict[str, str] | None = None,
+        progress: TextIO | None | object = _STDERR,
     ):
         self.state_root = Path(state_root).resolve()
         self.port = int(port)
@@ -121,6 +141,8 @@ class LocalStackHost:
             raise ValueError(f"streams_provider must be 'v1' or 'v2', got {streams_provider!r}")
         self.streams_provider = streams_provider
         self.extra_env = dict(extra_env or {})
+        # Where setup-host.sh's lines are shown as they come: our stderr unless told (None: nowhere).
+        self.progress = sys.stderr if progress is _STDERR else progress
         self.home = localstack_home()
         self.process: subprocess.Popen | None = None
         self.startup_seconds: float | None = None
@@ -162,19 +184,50 @@ class LocalStackHost:
         return not (done and self.venv_python.exists() and (self.home / "build" / "loopback_bind.so").exists())
 
     def setup(self) -> None:
-        """Run localstack/setup-host.sh for this state root (a minute or two on a fresh machine)."""
+        """Run localstack/setup-host.sh for this state root (a minute or two on a fresh machine).
+
+        It runs in the user's environment (``install_environment``), its progress lines are shown on
+        ``progress`` as they come, and when it fails the error carries the last lines it printed,
+        which include what the failing installer (pip, npm...) said.
+        """
         log.info("preparing LocalStack host mode: %s %s", SETUP_SCRIPT, self.state_root)
-        env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
-        env.update({k: os.environ[k] for k in ("PAYGATE_LOCALSTACK_HOME", "PAYGATE_PYTHON313", "JAVA_HOME",
-                                                 "PYENV_ROOT", "CC") if k in os.environ})
+        env = install_environment()
         env["PAYGATE_LOCALSTACK_HOME"] = str(self.home)
+        tail: deque[str] = deque(maxlen=SETUP_TAIL_LINES)
+        timed_out = threading.Event()
+        # Not a session of its own: a Ctrl-C in the terminal reaches the script and its installers.
+        process = subprocess.Popen(["bash", str(SETUP_SCRIPT), str(self.state_root)], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace")
+
+        def expire() -> None:
+            timed_out.set()
+            for pid in _descendants(process.pid):
+                _kill(pid, signal.SIGKILL)
+            _kill(process.pid, signal.SIGKILL)
+
+        timer = threading.Timer(self.setup_timeout, expire)
+        timer.daemon = True
+        timer.start()
         try:
-            result = subprocess.run(["bash", str(SETUP_SCRIPT), str(self.state_root)], env=env,
-                                    capture_output=True, text=True, timeout=self.setup_timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise LocalStackError(f"{SETUP_SCRIPT} did not finish in {self.setup_timeout:.0f} s") from exc
-        if result.returncode != 0:
-            raise LocalStackError(f"{SETUP_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+            with process.stdout:
+                for line in process.stdout:
+                    line = line.rstrip("\n")
+                    tail.append(line)
+                    log.info("%s", line)
+                    if self.progress is not None:
+                        print(line, file=self.progress, flush=True)
+            returncode = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                expire()
+                process.wait()
+        said = "\n".join(tail)
+        if timed_out.is_set():
+            raise LocalStackError(f"{SETUP_SCRIPT} did not finish in {self.setup_timeout:.0f} s; its last lines:\n{said}")
+        if returncode != 0:
+            raise LocalStackError(f"{SETUP_SCRIPT} failed ({returncode}); its last lines:\n{said}")
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -29,6 +29,7 @@ if os.environ.get("PAYGATE_LOCALSTACK") != "1":  # one line in `pytest -ra`, not
                 allow_module_level=True)
 
 from botocore.exceptions import ClientError  # noqa: E402
+from proc_info import alive, listening_sockets  # noqa: E402
 
 from paygate_local.backend import Backend  # noqa: E402
 from paygate_local.localstack_host import (  # noqa: E402
@@ -40,7 +41,7 @@ from paygate_local.localstack_host import (  # noqa: E402
     wait_table_stream_ready,
 )
 from paygate_local.provision import provision  # noqa: E402
-from paygate_local.template import Stack  # noqa: E402
+from paygate_local.template import Stack, TableSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -89,43 +90,6 @@ def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return exc.value.response["Error"]["Code"]
 
 
-def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket in LISTEN state that one of ``pids`` holds."""
-    inodes: set[str] = set()
-    for pid in pids:
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                try:
-                    target = os.readlink(fd)
-                except OSError:
-                    continue
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
-                continue
-            address, port = local.split(":")
-            raw = bytes.fromhex(address)
-            # /proc prints each 32-bit word in host (little-endian) order
-            words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-            found.add((socket.inet_ntop(socket.AF_INET if width == 8 else socket.AF_INET6, words), int(port, 16)))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has ended; only its exit status waits for its parent
-
-
 # ------------------------------------------------------------------------------------ the host
 
 
@@ -161,23 +125,42 @@ def test_stop_ends_localstack_and_everything_it_started(tmp_path: Path):
     assert len(tree) >= 2, "DynamoDB Local runs as a child process"
     host.stop()
     assert host.process is None and not host.owned
-    assert [pid for pid in tree if _alive(pid)] == []
+    assert [pid for pid in tree if alive(pid)] == []
     assert health(host.url) is None
 
 
 # ------------------------------------------------------------------------------------ DynamoDB
 
 
+def streamed_table(stack: Stack) -> TableSpec:
+    """The template's table with a stream (the outbox)."""
+    (table,) = [t for t in stack.tables() if "StreamSpecification" in t.properties]
+    return table
+
+
 def test_the_template_tables_are_provisioned_with_stream_gsi_and_ttl(stack: Stack, backend: Backend):
+    # What the template declares, whatever it declares: a stream of its view type, each index with
+    # its projection, TTL on its attribute, on-demand billing.
     dynamodb = backend.client("dynamodb")
-    tables = {t.logical_id: t for t in stack.tables()}
-    aggregates = dynamodb.describe_table(TableName=tables["AggregatesTable"].name)["Table"]
-    assert aggregates["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
-    assert aggregates["LatestStreamArn"].startswith(f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/")
-    assert [(i["IndexName"], i["IndexStatus"]) for i in aggregates["GlobalSecondaryIndexes"]] == [("gsi1", "ACTIVE")]
-    assert aggregates["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    ttl = dynamodb.describe_time_to_live(TableName=tables["IdempotencyTable"].name)["TimeToLiveDescription"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    seen = set()
+    for table in stack.tables():
+        props, described = table.properties, dynamodb.describe_table(TableName=table.name)["Table"]
+        assert described["BillingModeSummary"]["BillingMode"] == props.get("BillingMode", "PROVISIONED")
+        if "StreamSpecification" in props:
+            seen.add("stream")
+            assert described["StreamSpecification"] == {
+                "StreamEnabled": True, "StreamViewType": props["StreamSpecification"]["StreamViewType"]}
+            assert described["LatestStreamArn"].startswith(f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/")
+        declared = {i["IndexName"]: i["Projection"]["ProjectionType"] for i in props.get("GlobalSecondaryIndexes", [])}
+        seen |= {"index"} if declared else set()
+        assert {i["IndexName"]: (i["Projection"]["ProjectionType"], i["IndexStatus"])
+                for i in described.get("GlobalSecondaryIndexes", [])} == {
+            name: (projection, "ACTIVE") for name, projection in declared.items()}
+        if (props.get("TimeToLiveSpecification") or {}).get("Enabled"):
+            seen.add("ttl")
+            ttl = dynamodb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+            assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]}
+    assert seen == {"stream", "index", "ttl"}, f"the template no longer declares all of these: {seen}"
     # Provisioning again (a restart against a running LocalStack) keeps everything.
     provision(stack, backend)
 
@@ -196,7 +179,7 @@ def _payment_items(table: str, idempotency_table: str, pk: str) -> list[dict[str
 
 def test_transact_write_items_with_conditions(stack: Stack, backend: Backend):
     dynamodb = backend.client("dynamodb")
-    aggregates, idempotency = stack.ref("AggregatesTable"), stack.ref("IdempotencyTable")
+    aggregates, idempotency = streamed_table(stack).name, stack.ref("IdempotencyTable")
     pk = f"PAY#{uuid.uuid4().hex}"
     dynamodb.transact_write_items(TransactItems=_payment_items(aggregates, idempotency, pk))
 
@@ -250,7 +233,8 @@ def _read_stream(streams: Any, arn: str, **iterator: Any) -> list[dict[str, Any]
 
 def test_the_stream_carries_each_transaction_in_order(stack: Stack, backend: Backend):
     dynamodb, streams = backend.client("dynamodb"), backend.client("dynamodbstreams")
-    aggregates = stack.ref("AggregatesTable")
+    aggregates = streamed_table(stack).name
+    view = streamed_table(stack).properties["StreamSpecification"]["StreamViewType"]
     arn = dynamodb.describe_table(TableName=aggregates)["Table"]["LatestStreamArn"]
     pk = f"PAY#{uuid.uuid4().hex}"
     dynamodb.transact_write_items(TransactItems=_payment_items(aggregates, stack.ref("IdempotencyTable"), pk))
@@ -267,9 +251,15 @@ def test_the_stream_carries_each_transaction_in_order(stack: Stack, backend: Bac
         ("INSERT", "STATE"), ("INSERT", "EVENT#000001"), ("MODIFY", "STATE")]
     first = mine[0]
     assert first["eventSource"] == "aws:dynamodb" and first["awsRegion"] == REGION
-    assert first["dynamodb"]["StreamViewType"] == "NEW_IMAGE"
-    assert first["dynamodb"]["NewImage"]["gsi1pk"] == {"S": "MERCHANT#m1"}
-    assert "OldImage" not in mine[2]["dynamodb"]
+    assert first["dynamodb"]["StreamViewType"] == view
+    if view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+        assert first["dynamodb"]["NewImage"]["gsi1pk"] == {"S": "MERCHANT#m1"}
+        assert mine[2]["dynamodb"]["NewImage"]["version"] == {"N": "2"}
+    assert "OldImage" not in first["dynamodb"]  # an insert has no old image
+    if view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
+        assert mine[2]["dynamodb"]["OldImage"]["version"] == {"N": "1"}
+    else:
+        assert "OldImage" not in mine[2]["dynamodb"]
     numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in mine]
     assert numbers == sorted(numbers) and len(set(numbers)) == 3
 
@@ -313,7 +303,7 @@ def test_stream_images_keep_every_attribute_type(stack: Stack, backend: Backend)
     # streams (DynamoDB Local's own) turn {"M": {}} into {}, which no deserializer accepts: this is
     # why host mode keeps the kinesis-backed v1 streams.
     dynamodb, streams = backend.client("dynamodb"), backend.client("dynamodbstreams")
-    aggregates = stack.ref("AggregatesTable")
+    aggregates = streamed_table(stack).name
     arn = dynamodb.describe_table(TableName=aggregates)["Table"]["LatestStreamArn"]
     pk = f"TYPES#{uuid.uuid4().hex}"
     item = {"pk": {"S": pk}, "sk": {"S": "EVENT#000001"}, "metadata": {"M": {}}, "failure": {"NULL": True},
@@ -349,16 +339,20 @@ def _receive(sqs: Any, url: str, wait: int = 0) -> list[dict[str, Any]]:
 
 
 def test_fifo_queue_order_visibility_and_redrive_to_the_dlq(stack: Stack, backend: Backend):
+    # The template's FIFO queue with a dead-letter queue (the commands; CommandMaxAttempts=2 here).
     sqs = backend.client("sqs")
-    commands, dlq = stack.ref("CommandsQueue"), stack.ref("CommandsDLQ")
-    assert commands == f"{backend.url}/queue/{REGION}/{ACCOUNT_ID}/{stack.physical_name('CommandsQueue')}"
+    queue = next(q for q in stack.queues() if q.fifo and "RedrivePolicy" in q.properties)
+    redrive = queue.properties["RedrivePolicy"]
+    (dead_letter,) = [q for q in stack.queues() if q.arn == redrive["deadLetterTargetArn"]]
+    commands, dlq = stack.ref(queue.logical_id), stack.ref(dead_letter.logical_id)
+    max_receives = int(redrive["maxReceiveCount"])
+    assert commands == f"{backend.url}/queue/{REGION}/{ACCOUNT_ID}/{queue.name}"
     attributes = sqs.get_queue_attributes(QueueUrl=commands, AttributeNames=["All"])["Attributes"]
-    assert attributes["QueueArn"] == stack.get_att("CommandsQueue", "Arn")  # the template's account
-    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": stack.get_att("CommandsDLQ", "Arn"),
-                                                       "maxReceiveCount": 2}
-    declared = next(q for q in stack.queues() if q.logical_id == "CommandsQueue").properties
+    assert attributes["QueueArn"] == queue.arn  # the template's account
+    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dead_letter.arn,
+                                                       "maxReceiveCount": max_receives}
     assert attributes["FifoQueue"] == "true"
-    assert attributes["VisibilityTimeout"] == str(declared["VisibilityTimeout"])
+    assert attributes["VisibilityTimeout"] == str(queue.properties["VisibilityTimeout"])
 
     group_a, group_b = f"pay_{uuid.uuid4().hex}", f"pay_{uuid.uuid4().hex}"
     for body, group in (("a1", group_a), ("a2", group_a), ("b1", group_b)):
@@ -375,30 +369,35 @@ def test_fifo_queue_order_visibility_and_redrive_to_the_dlq(stack: Stack, backen
     sqs.change_message_visibility(QueueUrl=commands, ReceiptHandle=by_body["a2"]["ReceiptHandle"],
                                   VisibilityTimeout=0)
     sqs.delete_message(QueueUrl=commands, ReceiptHandle=by_body["b1"]["ReceiptHandle"])
-    second = _receive(sqs, commands)
-    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in second] == [("a1", "2"), ("a2", "2")]
+    for count in range(2, max_receives + 1):
+        again = _receive(sqs, commands)
+        assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [
+            ("a1", str(count)), ("a2", str(count))]
+        for m in again:
+            sqs.change_message_visibility(QueueUrl=commands, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
 
-    # Third receive: past maxReceiveCount (2), both move to the DLQ on this receive, in order,
-    # with their group and their receive count.
-    for m in second:
-        sqs.change_message_visibility(QueueUrl=commands, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    # The next receive is past maxReceiveCount: both move to the DLQ on it, in order, with their
+    # group and their receive count.
     assert _receive(sqs, commands) == []
     dead = _receive(sqs, dlq, wait=2)
     assert [(m["Body"], m["Attributes"]["MessageGroupId"]) for m in dead] == [("a1", group_a), ("a2", group_a)]
-    assert {m["Attributes"]["ApproximateReceiveCount"] for m in dead} == {"3"}
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in dead} == {str(max_receives + 1)}
 
 
-def test_fifo_deduplication_holds_after_delete(stack: Stack, backend: Backend):
+def test_fifo_deduplication_holds_after_delete(backend: Backend):
     # AWS keeps a deduplication id for 5 minutes even after the message was deleted; LocalStack
     # does too; moto does not (the design's "known moto gaps").
     sqs = backend.client("sqs")
-    url = stack.ref("WebhooksQueue")
-    dedup = uuid.uuid4().hex
-    sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId=dedup)
-    (message,) = _receive(sqs, url)
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId=dedup)
-    assert _receive(sqs, url) == []
+    url = sqs.create_queue(QueueName=f"dedup-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    try:
+        dedup = uuid.uuid4().hex
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId=dedup)
+        (message,) = _receive(sqs, url)
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId=dedup)
+        assert _receive(sqs, url) == []
+    finally:
+        sqs.delete_queue(QueueUrl=url)
 
 
 def test_sqs_error_codes(backend: Backend):
