@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .metering import Meter
 from .template import ApiRoute
 from .workers import InvocationResult
 
@@ -291,6 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         gateway = self.server.gateway
+        gateway.meter.count("api_requests", "total")
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         split = urlsplit(self.path)
@@ -435,8 +437,9 @@ class ApiGateway:
 
     def __init__(self, routes: list[ApiRoute], invoke: Invoke, *, host: str = "127.0.0.1",
                  port: int = 3000, stage: str = "Prod", account_id: str = "123456789012",
-                 access_log_path: Path | None = None):
+                 access_log_path: Path | None = None, meter: Meter | None = None):
         self.router = Router(routes)
+        self.meter = meter or Meter()
         self.invoke = invoke
         self.stage = stage
         self.account_id = account_id

@@ -1,11 +1,15 @@
 """The AWS API backend: moto's threaded server in this process, or an endpoint that already runs.
 
+moto runs under ``moto_patches.patched()`` for as long as the server does: its fixes, and the
+hooks the in-process pollers wait on (``in_process`` says those can be used).
+
 Everything talks to the backend with fixed dummy credentials and no shared config files, so a
 developer's real AWS profile can never be used by accident.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -44,6 +48,7 @@ class Backend:
         self._host = host
         self._port = port
         self._server: Any = None
+        self._patches = contextlib.ExitStack()
         self._lock = threading.Lock()  # boto3 sessions are not thread-safe when making clients
         self.url: str | None = backend_url_for(spec)
         self._session = boto3.session.Session(
@@ -59,6 +64,11 @@ class Backend:
 
     @property
     def started_here(self) -> bool:
+        return self._server is not None
+
+    @property
+    def in_process(self) -> bool:
+        """moto's backend objects are in this process (with the patches' hooks) and may be read directly."""
         return self._server is not None
 
     @property
@@ -79,7 +89,7 @@ class Backend:
 
             from paygate_local import moto_patches
 
-            moto_patches.apply()
+            self._patches.enter_context(moto_patches.patched())
 
             werkzeug_log = logging.getLogger("werkzeug")
             if werkzeug_log.level == logging.NOTSET:
@@ -98,6 +108,7 @@ class Backend:
         if self._server is not None:
             server, self._server = self._server, None
             server.stop()
+        self._patches.close()
 
     def client(self, service: str, **overrides: Any):
         if self.url is None:

@@ -1,8 +1,8 @@
 """The local Lambda service: warm worker processes per function, invoked over a socket pair.
 
 Each function gets a small pool of worker processes (fresh Python interpreters running
-``worker_main.py``), each with the function's own environment and sys.path, its handler imported
-once and kept warm. A pool grows on demand up to a cap, because the API receives concurrent
+``worker_main.py``: the one its ``Runtime`` names, see ``lambda_envs.py``), each with the
+function's own environment and sys.path, its handler imported once and kept warm. A pool grows on demand up to a cap, because the API receives concurrent
 requests. A worker still busy at the function's Timeout is killed (with its process group) and the
 invocation reports Lambda's timeout error; the next invocation starts a fresh worker.
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .metering import Meter
 from .template import FunctionSpec
 from .worker_main import recv_message, send_message
 
@@ -69,15 +70,18 @@ def _log_line(log_path: Path, level: str, message: str, **fields: Any) -> None:
 class Worker:
     """One warm worker process. Not thread-safe: a pool hands it to one caller at a time."""
 
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path):
-        """Start the process; ``init`` then imports the handler."""
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
+                 python: str = sys.executable):
+        """Start the process on ``python``; ``init`` then imports the handler."""
         self.spec = spec
         self.log_path = log_path
         self._sock, child = socket.socketpair()
         try:
             with open(log_path, "ab") as log_file:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-u", WORKER_MAIN, str(child.fileno())],
+                    # -s: no user site-packages, as on Lambda (sys.path is the code, the layers and
+                    # the interpreter's own environment).
+                    [python, "-u", "-s", WORKER_MAIN, str(child.fileno())],
                     env=env,
                     cwd=str(spec.code_dir),
                     stdin=subprocess.DEVNULL,
@@ -193,8 +197,10 @@ class FunctionPool:
     """Warm workers of one function: up to ``max_workers`` invocations run at once."""
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
-                 max_workers: int = 4, init_timeout: float = DEFAULT_INIT_TIMEOUT):
+                 max_workers: int = 4, init_timeout: float = DEFAULT_INIT_TIMEOUT,
+                 python: str = sys.executable):
         self.spec = spec
+        self.python = python
         self.env = env
         self.log_path = log_path
         self.max_workers = max_workers
@@ -273,7 +279,7 @@ class FunctionPool:
         The worker is registered before its (slow) init so that ``close`` can kill it meanwhile.
         """
         try:
-            worker = Worker(self.spec, self.env, self.log_path)
+            worker = Worker(self.spec, self.env, self.log_path, self.python)
         except BaseException:
             with self._cond:
                 self._starting -= 1
@@ -323,8 +329,9 @@ class FunctionPool:
 class LambdaService:
     """All functions' pools, by logical id."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: Meter | None = None) -> None:
         self.pools: dict[str, FunctionPool] = {}
+        self.meter = meter or Meter()
 
     def add(self, pool: FunctionPool) -> None:
         self.pools[pool.spec.logical_id] = pool
@@ -334,6 +341,7 @@ class LambdaService:
             pool = self.pools[logical_id]
         except KeyError:
             raise KeyError(f"no function {logical_id!r}; known: {sorted(self.pools)}") from None
+        self.meter.count("invocations", logical_id)
         return pool.invoke(event, request_id)
 
     def pids(self) -> dict[str, list[int]]:
