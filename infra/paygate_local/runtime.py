@@ -45,7 +45,7 @@ from .template import (
     Stack,
     TemplateError,
 )
-from .transports import BotoSender, BotoSqs, BotoStreams, MotoSender, MotoSqs, MotoStreams
+from .transports import LONG_POLL_SECONDS, BotoSender, BotoSqs, BotoStreams, MotoSender, MotoSqs, MotoStreams
 from .workers import FunctionPool, InvocationResult, LambdaService
 
 log = logging.getLogger("paygate_local")
@@ -79,6 +79,7 @@ class LocalRuntime:
         max_workers_per_function: int = DEFAULT_MAX_WORKERS,
         prewarm: bool = True,
         lambda_envs_dir: str | Path | None = None,
+        long_poll_seconds: int = LONG_POLL_SECONDS,
     ):
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
@@ -90,6 +91,7 @@ class LocalRuntime:
         self.max_workers_per_function = max_workers_per_function
         self.prewarm = prewarm
         self.lambda_envs_dir = Path(lambda_envs_dir) if lambda_envs_dir else None
+        self.long_poll_seconds = long_poll_seconds  # SQS WaitTimeSeconds against a remote backend
         self.interpreters: dict[str, lambda_envs.Interpreter] = {}  # logical id -> what it runs on
         if backend == "localstack" and account_id == DEFAULT_ACCOUNT_ID:
             # LocalStack keeps everything in account 000000000000 (access key "test"): ARNs resolved
@@ -150,8 +152,9 @@ class LocalRuntime:
         if self.api is not None:
             self.api.stop()
         self.lambda_service.close()  # in-flight invocations fail fast instead of running on
+        deadline = time.monotonic() + 10
         for poller in self.pollers:
-            poller.join(timeout=10)
+            poller.join(timeout=max(0.0, deadline - time.monotonic()))
             if poller.is_alive():
                 # A remote long poll ends on its own within 20 s, and its thread is a daemon.
                 log.warning("poller %s is still in a request; it ends by itself", poller.name)
@@ -341,7 +344,8 @@ class LocalRuntime:
                 if url is None:
                     raise TemplateError(f"{spec.logical_id}.{mapping.event}: no queue {mapping.queue_arn}")
                 transport = (MotoSqs(mapping.queue_arn, self.meter) if in_process
-                             else BotoSqs(self.backend.client("sqs"), url, mapping.queue_arn, self.meter))
+                             else BotoSqs(self.backend.client("sqs"), url, mapping.queue_arn, self.meter,
+                                          self.long_poll_seconds))
                 initial, most = self._sqs_concurrency(mapping)
                 self.pollers.append(SqsEventSource(
                     mapping, transport, invoke=self.lambda_service.invoke, region=self.region,

@@ -70,12 +70,14 @@ class SqsSender(Protocol):
 class BotoSqs:
     """A queue read through boto3: what Lambda does on AWS."""
 
-    def __init__(self, client: Any, queue_url: str, queue_arn: str, meter: Meter):
+    def __init__(self, client: Any, queue_url: str, queue_arn: str, meter: Meter,
+                 long_poll_seconds: int = LONG_POLL_SECONDS):
         self.client, self.queue_url, self.queue_arn, self.meter = client, queue_url, queue_arn, meter
         self.fifo = queue_arn.endswith(".fifo")
+        self.long_poll_seconds = long_poll_seconds
 
     def receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
-        whole = max(0, min(LONG_POLL_SECONDS, int(wait_seconds)))  # SQS takes whole seconds
+        whole = max(0, min(self.long_poll_seconds, int(wait_seconds)))  # SQS takes whole seconds
         self.meter.count("sqs_requests", "ReceiveMessage")
         response = self.client.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=whole,
@@ -105,7 +107,7 @@ class BotoSqs:
         return failures
 
     def wake(self) -> None:
-        pass  # a long poll in flight ends by itself within LONG_POLL_SECONDS
+        pass  # a long poll in flight ends by itself within long_poll_seconds
 
 
 class BotoSender:
