@@ -1,4 +1,4 @@
-"""The AWS API backend: moto's threaded server in this process, or an endpoint that already runs.
+"""The AWS API backend: moto's server in this process (``motoserver.py``), or an endpoint that already runs.
 
 moto runs under ``moto_patches.patched()`` for as long as the server does: its fixes, and the
 hooks the in-process pollers wait on (``in_process`` says those can be used).
@@ -85,16 +85,11 @@ class Backend:
             return self.url
         if self.url is None:
             # Imported here: moto is heavy and not needed when an endpoint is given.
-            from moto.server import ThreadedMotoServer
-
-            from paygate_local import moto_patches
+            from . import moto_patches
+            from .motoserver import MotoServer
 
             self._patches.enter_context(moto_patches.patched())
-
-            werkzeug_log = logging.getLogger("werkzeug")
-            if werkzeug_log.level == logging.NOTSET:
-                werkzeug_log.setLevel(logging.WARNING)  # one line per request otherwise
-            self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+            self._server = MotoServer(self._host, self._port)
             self._server.start()
             host, port = self._server.get_host_and_port()
             self.url = f"http://{host}:{port}"

@@ -171,6 +171,17 @@ def _install() -> None:
     modules = tuple(backends.list_of_moto_modules())
     _set(backends, "list_of_moto_modules", lambda: modules)
 
+    # Two pure functions moto calls on every request (and, for SQS, on every queue attribute
+    # read): the list of a response class's methods (inspect.getmembers, ~300 members) and the
+    # snake_case of an action name. Their answers never change, so they are remembered.
+    from moto.core import responses, utils
+    from moto.sqs import models as sqs_models
+
+    _set(responses, "method_names_from_class", functools.lru_cache(maxsize=None)(utils.method_names_from_class))
+    snake_case = functools.lru_cache(maxsize=4096)(utils.camelcase_to_underscores)
+    _set(responses, "camelcase_to_underscores", snake_case)
+    _set(sqs_models, "camelcase_to_underscores", snake_case)
+
     _set(DynamoDBBackend, "transact_write_items", _transact_write_items)
     for name in _SERIALIZED:
         _set(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), _dynamodb_lock))

@@ -454,7 +454,8 @@ class StreamPoller(_Loop):
         if records:
             if not shard.buffer:
                 shard.buffered_since = time.monotonic()
-            shard.buffer.extend(stream_record(r, self.stream_arn, self.region) for r in records)
+            json_ready = self.transport.json_ready
+            shard.buffer.extend(stream_record(r, self.stream_arn, self.region, json_ready) for r in records)
             shard.last_fetched = records[-1]["dynamodb"]["SequenceNumber"]
         if shard.iterator is None:
             shard.closed = True
@@ -583,9 +584,12 @@ def stream_failure(result: InvocationResult, batch: list[dict],
                           "itemIdentifiers": [f["itemIdentifier"] for f in failures]}
 
 
-def stream_record(record: dict, stream_arn: str, region: str) -> dict:
-    """A stream record (boto3's, or moto's own) -> a Lambda DynamoDB event record (JSON-ready)."""
-    out = _jsonable(record)
+def stream_record(record: dict, stream_arn: str, region: str, json_ready: bool = False) -> dict:
+    """A stream record (boto3's, or moto's own) -> a Lambda DynamoDB event record (JSON-ready).
+
+    ``json_ready``: the record holds JSON types only (the in-process transport's): copied shallowly
+    instead of walked, since nothing below the top level is changed."""
+    out = dict(record) if json_ready else _jsonable(record)
     out.setdefault("eventSource", "aws:dynamodb")
     out.setdefault("eventVersion", "1.1")
     out["awsRegion"] = out.get("awsRegion") or region

@@ -18,6 +18,7 @@ AWS would bill it (one long poll is one ReceiveMessage, however long it waited).
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from dataclasses import dataclass
@@ -249,6 +250,7 @@ class ShardInfo:
 
 class StreamTransport(Protocol):
     stream_arn: str
+    json_ready: bool  # records hold JSON types only (no datetimes, no bytes)
 
     def shards(self) -> list[ShardInfo]: ...
 
@@ -275,6 +277,8 @@ class TrimmedPosition(Exception):
 
 
 class BotoStreams:
+    json_ready = False  # boto3 gives datetimes and bytes
+
     def __init__(self, client: Any, stream_arn: str, meter: Meter):
         self.client, self.stream_arn, self.meter = client, stream_arn, meter
         self._next_refresh = 0.0
@@ -330,6 +334,8 @@ class MotoStreams:
     """A table's stream in the moto backend of this process. moto keeps one shard per table that
     never closes; a position is the sequence number of the next record to read."""
 
+    json_ready = True  # read() converts the one datetime of each record
+
     def __init__(self, stream_arn: str, meter: Meter):
         from moto.dynamodb.models import dynamodb_backends
 
@@ -377,7 +383,7 @@ class MotoStreams:
         start = int(iterator) - shard.starting_sequence_number
         # The records are never changed once appended (a transaction rolled back truncates the
         # list, under the DynamoDB lock): a slice read without that lock is consistent.
-        records = [r.to_json() for r in shard.items[start:start + limit]]
+        records = [_json_ready(r.to_json()) for r in shard.items[start:start + limit]]
         return records, int(iterator) + len(records)
 
     def version(self) -> int:
@@ -389,3 +395,16 @@ class MotoStreams:
 
     def wake(self) -> None:
         self.channel.notify()
+
+
+def _json_ready(record: dict) -> dict:
+    """moto's stream record with its creation time as epoch seconds (what Lambda sends); the
+    images are shared with moto's record, which nothing changes."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime.datetime):
+        if created.tzinfo is None:  # moto's naive UTC
+            created = created.replace(tzinfo=datetime.timezone.utc)
+        stamp = created.timestamp()
+        change["ApproximateCreationDateTime"] = int(stamp) if stamp.is_integer() else stamp
+    return {**record, "dynamodb": change}

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 WORKER_MAIN = str(Path(__file__).with_name("worker_main.py"))
 DEFAULT_INIT_TIMEOUT = 60.0  # importing boto3 + powertools on a busy 2-core machine takes seconds
+SPAWN_DELAY = 0.1  # how long an invocation waits for a busy worker before another one is started
 
 
 @dataclass
@@ -253,6 +254,11 @@ class FunctionPool:
             self._release(worker)
 
     def _acquire(self) -> Worker:
+        # A new worker costs a cold start (half a second of CPU or more); when every worker is
+        # busy, one is often free again within milliseconds. So a caller waits a moment for one
+        # before starting another: a burst of short invocations is served by the warm workers,
+        # while a backlog, or a slow invocation, still gets a new worker after SPAWN_DELAY.
+        spawn_at: float | None = None
         with self._cond:
             while True:
                 if self._closed:
@@ -268,8 +274,16 @@ class FunctionPool:
                     self._cond.wait()  # two cold starts at once would only slow each other down
                     continue
                 if len(self._all) + self._starting < self.max_workers:
-                    self._starting += 1
-                    break
+                    if not self._all and not self._starting:
+                        self._starting += 1  # nothing to wait for
+                        break
+                    now = time.monotonic()
+                    spawn_at = spawn_at or now + SPAWN_DELAY
+                    if now >= spawn_at:
+                        self._starting += 1
+                        break
+                    self._cond.wait(spawn_at - now)
+                    continue
                 self._cond.wait()
         return self._spawn()
 
