@@ -21,12 +21,19 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .httpserver import HOP_BY_HOP, BadLength, BodyTooLarge, IncompleteBody, TrackingHTTPServer, read_body
+from .httpserver import (
+    HOP_BY_HOP,
+    BadLength,
+    BodyTooLarge,
+    IncompleteBody,
+    KeepAliveHandler,
+    TrackingHTTPServer,
+    read_body,
+)
 from .metering import Meter
 from .template import ApiRoute
 from .workers import InvocationResult
@@ -234,31 +241,14 @@ def error_body(code: str, message: str, type_: str = "invalid_request_error") ->
 # ------------------------------------------------------------------------------------ server
 
 
-class _Server(TrackingHTTPServer):
-    def __init__(self, address: tuple[str, int], gateway: ApiGateway):
-        self.gateway = gateway
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, the body waits for a delayed ACK (40 ms).
-    disable_nagle_algorithm = True
+class _Handler(KeepAliveHandler):
     timeout = REQUEST_SOCKET_TIMEOUT
-    server: _Server
+    server: TrackingHTTPServer  # .owner: the ApiGateway
     server_version = "paygate-local-apigw"
     sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
-
     def _serve(self) -> None:
-        gateway = self.server.gateway
+        gateway: ApiGateway = self.server.owner
         gateway.meter.count("api_requests", "total")
         started = time.monotonic()
         request_id = str(uuid.uuid4())
@@ -363,7 +353,7 @@ class ApiGateway:
         self._access_lock = threading.Lock()
         # Opened once: an open and a close per request cost more than writing the line.
         self._access_file = open(access_log_path, "a", encoding="utf-8", buffering=1) if access_log_path else None
-        self._server = _Server((host, port), self)
+        self._server = TrackingHTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
 
     @property

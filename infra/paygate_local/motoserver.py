@@ -17,11 +17,18 @@ import io
 import logging
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .httpserver import HOP_BY_HOP, BadLength, BodyTooLarge, IncompleteBody, TrackingHTTPServer, read_body
+from .httpserver import (
+    HOP_BY_HOP,
+    BadLength,
+    BodyTooLarge,
+    IncompleteBody,
+    KeepAliveHandler,
+    TrackingHTTPServer,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +36,9 @@ MAX_BODY = 64 * 1024 * 1024  # far above any DynamoDB or SQS request
 IDLE_CONNECTION_SECONDS = 60.0  # a client's idle keep-alive connection is closed after this
 
 
-class _WsgiServer(TrackingHTTPServer):
-    def __init__(self, address: tuple[str, int], app: Any):
-        self.app = app
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(KeepAliveHandler):
     timeout = IDLE_CONNECTION_SECONDS
-    server: _WsgiServer
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
+    server: TrackingHTTPServer  # .owner: the WSGI application
 
     def _serve(self) -> None:
         try:
@@ -98,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
             return lambda data: chunks.append(data)
 
         chunks: list[bytes] = []
-        result = self.server.app(environ, start_response)
+        result = self.server.owner(environ, start_response)
         try:
             chunks.extend(result)
         finally:
@@ -127,13 +118,13 @@ class MotoServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self._address = (host, port)
-        self._server: _WsgiServer | None = None
+        self._server: TrackingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        self._server = _WsgiServer(self._address, DomainDispatcherApplication(create_backend_app))
+        self._server = TrackingHTTPServer(self._address, _Handler, DomainDispatcherApplication(create_backend_app))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="moto-server", daemon=True)
         self._thread.start()
