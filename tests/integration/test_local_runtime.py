@@ -575,3 +575,60 @@ def test_stop_ends_every_thread_and_worker(tmp_path: Path, capsys: pytest.Captur
              what="the runtime's threads to end")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", api_port), timeout=1).close()
+
+
+# ------------------------------------------------------------------------------ worker pools
+
+
+def toy_pool(tmp_path: Path, code: str, *, fork: bool, handler: str = "app.handler"):
+    """A pool of one function written here, outside any template (no backend needed)."""
+    from paygate_local.template import FunctionSpec
+    from paygate_local.workers import FunctionPool
+
+    code_dir = tmp_path / "toy"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    (code_dir / "app.py").write_text(code)
+    spec = FunctionSpec(logical_id="Toy", name="toy", arn="arn:aws:lambda:us-east-1:1:function:toy",
+                        code_dir=code_dir, handler=handler, runtime=None, timeout=5.0, memory_size=128,
+                        layer_dirs=[], environment={})
+    pool = FunctionPool(spec, {"PATH": os.environ.get("PATH", "")},
+                        tmp_path / "toy.log", max_workers=2)
+    pool._use_template = fork
+    return pool
+
+
+TOY = """
+import os
+IMPORTED_IN = os.getpid()
+
+
+def handler(event, context):
+    if event.get("crash"):
+        os._exit(3)
+    return {"pid": os.getpid(), "imported_in": IMPORTED_IN}
+"""
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
+def test_a_worker_that_dies_is_replaced_and_a_bad_handler_is_an_init_error(tmp_path: Path, fork: bool) -> None:
+    pool = toy_pool(tmp_path, TOY, fork=fork)
+    try:
+        first = pool.invoke({}).payload
+        # Forked workers were initialised once, in the template: the handler module was imported
+        # in another process than the one that runs it.
+        assert (first["imported_in"] != first["pid"]) is fork
+        crashed = pool.invoke({"crash": True})
+        assert crashed.error["errorType"] == "Runtime.ExitError"
+        wait_for(lambda: first["pid"] not in pool.pids, timeout=10, what="the dead worker to be gone")
+        assert pool.invoke({}).payload["pid"] != first["pid"]
+    finally:
+        pool.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(first["pid"], 0)
+
+    broken = toy_pool(tmp_path / "broken", TOY, fork=fork, handler="app.missing")
+    try:
+        error = broken.invoke({}).error
+        assert error["errorType"] == "Runtime.ImportModuleError" and "missing" in error["errorMessage"]
+    finally:
+        broken.close()
