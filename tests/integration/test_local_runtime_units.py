@@ -212,3 +212,34 @@ def test_a_missing_interpreter_falls_back_to_this_one_and_says_why(tmp_path) -> 
     other = lambda_envs.select("nodejs22.x", tmp_path)
     assert other.python == sys.executable and "nodejs22.x" in other.note
     assert lambda_envs.select(None, tmp_path) == lambda_envs.Interpreter(None, sys.executable, None)
+
+
+# ------------------------------------------------------------------------------ CPU of a process tree
+
+
+def test_cpu_of_a_process_tree_counts_its_children_and_not_its_sleep() -> None:
+    import subprocess
+    import sys
+
+    import psutil
+    from polling import wait_for
+
+    from paygate_local.cpu import measure_cpu
+
+    # A parent that sleeps, with a child that spins: the tree uses about one core.
+    spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {spin!r}]); "
+                               "time.sleep(30)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        wait_for(lambda: psutil.Process(parent.pid).children(), timeout=10, what="the spinning child")
+        assert measure_cpu(parent.pid, 1.0) > 20  # a loaded 2-core machine still gives it a good share
+        assert measure_cpu(sleeper.pid, 1.0) < 5
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        sleeper.kill()
+        parent.wait(10)
+        sleeper.wait(10)
