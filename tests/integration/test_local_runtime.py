@@ -469,7 +469,8 @@ def test_functions_run_on_the_interpreter_their_runtime_names(rt: LocalRuntime) 
     if lambda_envs.find_interpreter("python3.12"):
         # make setup made .venv/lambda/python3.12: the function sees Python 3.12 with its layer's
         # dependencies and boto3, and none of the dev venv's tools.
-        assert chosen.note is None and python["version"] == "3.12"
+        assert chosen.note is None, chosen.note
+        assert python["version"] == "3.12"
         assert not python["moto"] and not python["pytest"]
     else:
         assert chosen.python == sys.executable and "python3.12" in chosen.note
