@@ -32,6 +32,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -194,6 +195,12 @@ def _fork_on_request(control: socket.socket, handler: Any) -> int:
         if not data:
             return 0
         if not fds:
+            continue
+        if threading.active_count() > 1:
+            # The handler's import started a thread: a fork would copy the locks it holds but not
+            # the thread, and could deadlock. The parent then starts fresh workers instead.
+            os.close(fds[0])
+            send_message(control, {"type": "refused", "reason": "the handler started threads at import"})
             continue
         sys.stdout.flush()
         sys.stderr.flush()

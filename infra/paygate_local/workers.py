@@ -382,6 +382,9 @@ class FunctionPool:
                 log.warning("%s: forking a worker failed (%s); starting fresh workers from now on",
                             self.spec.logical_id, exc)
                 self._use_template = False
+                template, self._template = self._template, None
+                if template is not None:
+                    template.close()
                 forked = None
             if forked is not None:
                 with self._cond:

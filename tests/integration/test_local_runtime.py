@@ -633,3 +633,17 @@ def test_a_worker_that_dies_is_replaced_and_a_bad_handler_is_an_init_error(tmp_p
         assert error["errorType"] == "Runtime.ImportModuleError" and "missing" in error["errorMessage"]
     finally:
         broken.close()
+
+
+def test_a_handler_that_starts_a_thread_at_import_gets_fresh_workers_not_forks(tmp_path: Path) -> None:
+    # Forking a process with a thread could deadlock the child: the template refuses, the pool
+    # falls back to starting each worker fresh, and the function works all the same.
+    pool = toy_pool(tmp_path, "import threading, time\n"
+                              "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n" + TOY,
+                    fork=True)
+    try:
+        first = pool.invoke({}).payload
+        assert first["imported_in"] == first["pid"]
+        assert not pool._use_template
+    finally:
+        pool.close()
