@@ -53,8 +53,13 @@ def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: s
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from paygate_local.moto_patches import UnsupportedMotoVersion
+
     try:
         return _run_dev(args)
+    except UnsupportedMotoVersion as exc:
+        print(f"paygate dev: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
