@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAMBDA_ENVS := $(VENV)/lambda
+LAMBDA_STAMP := $(LAMBDA_ENVS)/.installed
 STATE_DIR ?= .paygate
 PORT ?= 3000
 PYTEST_ARGS ?=
@@ -23,7 +25,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv with the pinned dependencies and the `paygate` command
+# The functions' own environments (.venv/lambda/python3.12, ...): the interpreter each Runtime of
+# template.yaml names, with the layer's requirements and boto3 pinned by requirements.lock. Without
+# that interpreter on the machine it says so, and paygate dev runs the functions on the venv's Python.
+$(LAMBDA_STAMP): $(STAMP) layers/core/requirements.txt template.yaml tests/fixtures/runtime/template.yaml
+	$(BIN)/python -m paygate_local.lambda_envs
+	$(BIN)/python -m paygate_local.lambda_envs --template tests/fixtures/runtime/template.yaml
+	@touch $(LAMBDA_STAMP)
+
+setup: $(STAMP) $(LAMBDA_STAMP) ## create .venv with the pinned dependencies and the `paygate` command (+ .venv/lambda)
 
 run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:3000 (PORT=..., BACKEND=localstack)
 	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)

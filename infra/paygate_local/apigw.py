@@ -21,11 +21,20 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .httpserver import (
+    HOP_BY_HOP,
+    BadLength,
+    BodyTooLarge,
+    IncompleteBody,
+    KeepAliveHandler,
+    TrackingHTTPServer,
+    read_body,
+)
+from .metering import Meter
 from .template import ApiRoute
 from .workers import InvocationResult
 
@@ -33,8 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 REQUEST_SOCKET_TIMEOUT = 30.0  # a client that stops sending mid-request is dropped after this
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
-               "proxy-connection", "te", "trailer"}
 
 Invoke = Callable[[str, dict], InvocationResult]
 
@@ -234,63 +241,15 @@ def error_body(code: str, message: str, type_: str = "invalid_request_error") ->
 # ------------------------------------------------------------------------------------ server
 
 
-class _Server(ThreadingHTTPServer):
-    """Keeps track of open connections so that stopping also ends idle keep-alive connections
-    (and with them their handler threads) instead of waiting for the socket timeout."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], gateway: ApiGateway):
-        self.gateway = gateway
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, the body waits for a delayed ACK (40 ms).
-    disable_nagle_algorithm = True
+class _Handler(KeepAliveHandler):
     timeout = REQUEST_SOCKET_TIMEOUT
-    server: _Server
+    server: TrackingHTTPServer  # .owner: the ApiGateway
     server_version = "paygate-local-apigw"
     sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
-
     def _serve(self) -> None:
-        gateway = self.server.gateway
+        gateway: ApiGateway = self.server.owner
+        gateway.meter.count("api_requests", "total")
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         split = urlsplit(self.path)
@@ -299,13 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             route, params, allowed = gateway.router.match(self.command, path)
             try:
-                body = self._read_body()
-            except _BadLength:
+                body = read_body(self, MAX_BODY)
+            except BadLength:
                 status = self._send_error(400, "invalid_content_length",
                                           "Content-Length is not a valid length.", request_id,
                                           close=True)
                 return
-            except _BodyTooLarge:
+            except BodyTooLarge:
                 status = self._send_error(413, "body_too_large",
                                           f"The request body is larger than {MAX_BODY} bytes.",
                                           request_id, close=True)
@@ -326,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
                 account_id=gateway.account_id, request_id=request_id)
             result = gateway.invoke(route.function, event)
             status = self._send_result(result, request_id)
-        except (socket.timeout, TimeoutError, ConnectionError, _IncompleteBody):
+        except (socket.timeout, TimeoutError, ConnectionError, IncompleteBody):
             self.close_connection = True  # the client went away or stalled; nothing to answer
         except Exception:  # a bug here must not leave the client waiting for an answer
             log.exception("API gateway failed on %s %s", self.command, self.path)
@@ -339,49 +298,6 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             gateway.access_log(self.command, self.path, status, request_id,
                                (time.monotonic() - started) * 1000)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            return b""
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise _BadLength from None
-        if length > MAX_BODY:
-            raise _BodyTooLarge
-        data = self.rfile.read(length)
-        if len(data) != length:
-            raise _IncompleteBody
-        return data
-
-    def _read_chunked(self) -> bytes:
-        chunks = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            if not line.endswith(b"\n"):
-                raise _IncompleteBody
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _IncompleteBody from None
-            if size == 0:
-                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks)
-            total += size
-            if total > MAX_BODY:
-                raise _BodyTooLarge
-            data = self.rfile.read(size)
-            if len(data) != size:
-                raise _IncompleteBody
-            chunks.append(data)
-            self.rfile.readline(8)  # the CRLF after the chunk
 
     def _send_result(self, result: InvocationResult, request_id: str) -> int:
         if not result.ok:
@@ -411,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> int:
         self.send_response(status)
         for name, value in headers:
-            if name.lower() not in _HOP_BY_HOP:
+            if name.lower() not in HOP_BY_HOP:
                 self.send_header(name, value)
         self.send_header("x-amzn-RequestId", request_id)
         self.send_header("Content-Length", str(len(body)))
@@ -422,27 +338,22 @@ class _Handler(BaseHTTPRequestHandler):
         return status
 
 
-class _IncompleteBody(Exception):
-    """The request body is shorter than announced or malformed: drop the connection."""
-
-
-class _BadLength(Exception):
-    """Content-Length is not a non-negative integer: a 400, then close."""
-
-
 class ApiGateway:
     """The HTTP server; ``invoke(logical_id, event)`` is the Lambda service."""
 
     def __init__(self, routes: list[ApiRoute], invoke: Invoke, *, host: str = "127.0.0.1",
                  port: int = 3000, stage: str = "Prod", account_id: str = "123456789012",
-                 access_log_path: Path | None = None):
+                 access_log_path: Path | None = None, meter: Meter | None = None):
         self.router = Router(routes)
+        self.meter = meter or Meter()
         self.invoke = invoke
         self.stage = stage
         self.account_id = account_id
         self._access_log_path = access_log_path
         self._access_lock = threading.Lock()
-        self._server = _Server((host, port), self)
+        # Opened once: an open and a close per request cost more than writing the line.
+        self._access_file = open(access_log_path, "a", encoding="utf-8", buffering=1) if access_log_path else None
+        self._server = TrackingHTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
 
     @property
@@ -466,6 +377,10 @@ class ApiGateway:
             self._thread = None
         self._server.server_close()
         self._server.close_connections()
+        with self._access_lock:
+            if self._access_file is not None:
+                self._access_file.close()
+                self._access_file = None
 
     def access_log(self, method: str, path: str, status: int, request_id: str, ms: float) -> None:
         if self._access_log_path is None:
@@ -473,5 +388,6 @@ class ApiGateway:
         line = json.dumps({"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "method": method, "path": path, "status": status,
                            "requestId": request_id, "durationMs": round(ms, 1)})
-        with self._access_lock, open(self._access_log_path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with self._access_lock:
+            if self._access_file is not None:  # None once stopped
+                self._access_file.write(line + "\n")

@@ -1,4 +1,7 @@
-"""The AWS API backend: moto's threaded server in this process, or an endpoint that already runs.
+"""The AWS API backend: moto's server in this process (``motoserver.py``), or an endpoint that already runs.
+
+moto runs under ``moto_patches.patched()`` for as long as the server does: its fixes, and the
+hooks the in-process pollers wait on (``in_process`` says those can be used).
 
 Everything talks to the backend with fixed dummy credentials and no shared config files, so a
 developer's real AWS profile can never be used by accident.
@@ -6,6 +9,7 @@ developer's real AWS profile can never be used by accident.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -44,6 +48,7 @@ class Backend:
         self._host = host
         self._port = port
         self._server: Any = None
+        self._patches = contextlib.ExitStack()
         self._lock = threading.Lock()  # boto3 sessions are not thread-safe when making clients
         self.url: str | None = backend_url_for(spec)
         self._session = boto3.session.Session(
@@ -62,6 +67,11 @@ class Backend:
         return self._server is not None
 
     @property
+    def in_process(self) -> bool:
+        """moto's backend objects are in this process (with the patches' hooks) and may be read directly."""
+        return self._server is not None
+
+    @property
     def is_localstack(self) -> bool:
         return self.spec == "localstack"
 
@@ -75,16 +85,11 @@ class Backend:
             return self.url
         if self.url is None:
             # Imported here: moto is heavy and not needed when an endpoint is given.
-            from moto.server import ThreadedMotoServer
+            from . import moto_patches
+            from .motoserver import MotoServer
 
-            from paygate_local import moto_patches
-
-            moto_patches.apply()
-
-            werkzeug_log = logging.getLogger("werkzeug")
-            if werkzeug_log.level == logging.NOTSET:
-                werkzeug_log.setLevel(logging.WARNING)  # one line per request otherwise
-            self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+            self._patches.enter_context(moto_patches.patched())
+            self._server = MotoServer(self._host, self._port)
             self._server.start()
             host, port = self._server.get_host_and_port()
             self.url = f"http://{host}:{port}"
@@ -98,6 +103,7 @@ class Backend:
         if self._server is not None:
             server, self._server = self._server, None
             server.stop()
+        self._patches.close()
 
     def client(self, service: str, **overrides: Any):
         if self.url is None:

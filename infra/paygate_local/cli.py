@@ -53,8 +53,13 @@ def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: s
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from paygate_local.moto_patches import UnsupportedMotoVersion
+
     try:
         return _run_dev(args)
+    except UnsupportedMotoVersion as exc:
+        print(f"paygate dev: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -78,8 +83,9 @@ def _run_dev(args: argparse.Namespace) -> int:
     template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
     with SandboxProvider(port=args.provider_port) as sandbox:
         overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **dict(args.parameter or [])}
+        sizing = {"max_workers_per_function": args.max_workers} if args.max_workers else {}
         runtime = LocalRuntime(template, state_dir, backend=args.backend, parameter_overrides=overrides,
-                               api_port=args.port)
+                               api_port=args.port, **sizing)
         with runtime:
             env = runtime.env_for(runtime.api_function_ids()[0])
             region = env.get("AWS_REGION", "us-east-1")
@@ -146,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--backend", default="moto", help="moto (in-process), localstack, or an endpoint URL")
     dev.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
     dev.add_argument("--provider-port", type=int, default=0, help="sandbox provider port (0: a free one)")
+    dev.add_argument("--max-workers", type=int, default=None,
+                     help="concurrent invocations of an API function (default 8, or PAYGATE_DEV_MAX_WORKERS); "
+                          "functions behind queues get at least what their pollers need")
     dev.add_argument("--parameter", action="append", type=_pair, metavar="Name=Value",
                      help="a template parameter override (repeatable)")
     dev.set_defaults(func=cmd_dev)

@@ -1,11 +1,13 @@
-"""Work-arounds for moto behaviour that would make the local runtime unusable, applied in-process.
+"""Work-arounds for moto behaviour that would make the local runtime unusable, and the hooks its
+pollers wait on: all applied by one context manager, ``patched()``, the same way by ``paygate dev``
+and by the tests.
 
 moto's DynamoDB backend has no locking: two threads of its server can both find an item missing
 and both write it, so a conditional write is not atomic, and a reader can see half a transaction.
 DynamoDB guarantees both; here every DynamoDB operation holds one lock. Its SQS backend has the same
 race: two pollers of one FIFO queue could receive one message, or two messages of one group, at
 once; SQS operations on a queue are serialized too (a long poll, which waits inside the call, is not:
-only standard queues, which promise at-least-once delivery anyway, are long-polled here).
+only standard queues, which promise at-least-once delivery anyway, are long-polled over HTTP).
 
 moto's server lists its own package directory (about 150 stat calls) on every request to find the
 service a request is for; the list never changes while it runs, so it is computed once.
@@ -16,17 +18,99 @@ so the cost of a write grows with everything written before it: after a few hund
 write takes hundreds of milliseconds. Here the transaction is done the way DynamoDB defines it:
 every condition is checked first, against the state before the transaction, and nothing is written
 unless all pass; the rare failure while writing is undone item by item.
+
+Hooks: a queue's channel in ``changes`` is notified when a message is added to it (sent, or moved
+there by a redrive), deleted from it, or has its visibility changed; a table's channel when its
+stream gets a record. The in-process pollers (``transports.py``) wait on these instead of polling.
+
+Every patch reaches into moto's internals, so ``patched()`` refuses a moto version it was not
+written for (``UnsupportedMotoVersion``) rather than misbehave quietly: re-check the patches against
+the new version's code, then add it to ``SUPPORTED_MOTO_VERSIONS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import threading
-from typing import Any
+import time
+from typing import Any, Callable, Iterator
 
-_applied = False
+SUPPORTED_MOTO_VERSIONS = ("5.2.5",)  # requirements.lock pins moto==5.2.5
+
+
+class UnsupportedMotoVersion(RuntimeError):
+    """The installed moto is not one these patches were written for."""
+
+
+def check_moto_version(version: str | None = None) -> None:
+    """Raise ``UnsupportedMotoVersion`` unless ``version`` (default: the installed moto's) is supported."""
+    if version is None:
+        import moto
+
+        version = moto.__version__
+    if version not in SUPPORTED_MOTO_VERSIONS:
+        raise UnsupportedMotoVersion(
+            f"paygate_local.moto_patches was written for moto {', '.join(SUPPORTED_MOTO_VERSIONS)}, "
+            f"but moto {version} is installed: reinstall the pinned version (make setup; "
+            f"requirements.lock pins moto), or review the patches against moto {version}'s code")
+
+
+# ------------------------------------------------------------------------------------ notifications
+
+
+class Channel:
+    """A change counter with a condition: ``wait(seen, timeout)`` returns once the counter is no
+    longer ``seen`` (or the timeout passes). Reading ``version`` before looking at the backend and
+    waiting on that value means a change in between is never missed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self.version = 0
+
+    def notify(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float | None) -> int:
+        with self._cond:
+            if self.version == seen and (timeout is None or timeout > 0):
+                self._cond.wait_for(lambda: self.version != seen, timeout)
+            return self.version
+
+
+class Notifier:
+    """Channels by key: ``("sqs", queue_arn)`` or ``("stream", table_arn)``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[tuple[str, str], Channel] = {}
+
+    def channel(self, key: tuple[str, str]) -> Channel:
+        with self._lock:
+            found = self._channels.get(key)
+            if found is None:
+                found = self._channels[key] = Channel()
+            return found
+
+    def notify(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            found = self._channels.get(key)
+        if found is not None:  # nobody waits on a channel that was never asked for
+            found.notify()
+
+
+changes = Notifier()
+
+# ------------------------------------------------------------------------------------ patching
+
 _dynamodb_lock = threading.RLock()
+sqs_lock = threading.RLock()  # also taken by the in-process SQS transport to read a queue's state
+_state_lock = threading.Lock()
+_depth = 0
+_undo_patches: list[tuple[Any, str, Any]] = []
 
 # Every DynamoDB backend operation the gateway or the runtime's pollers use.
 _SERIALIZED = (
@@ -34,36 +118,115 @@ _SERIALIZED = (
     "batch_get_item", "transact_write_items", "transact_get_items", "create_table", "delete_table",
     "update_table", "describe_table",
 )
+_SQS_SERIALIZED = ("send_message", "send_message_batch", "delete_message", "delete_message_batch",
+                   "change_message_visibility", "change_message_visibility_batch")
 
 
-def apply() -> None:
-    global _applied
-    if _applied:
-        return
+@contextlib.contextmanager
+def patched() -> Iterator[Notifier]:
+    """Apply every patch for the duration of the block (nested blocks share one application);
+    yields ``changes``, the notifier the hooks signal. Raises ``UnsupportedMotoVersion`` first."""
+    global _depth
+    check_moto_version()
+    with _state_lock:
+        if _depth == 0:
+            _install()
+        _depth += 1
+    try:
+        yield changes
+    finally:
+        with _state_lock:
+            _depth -= 1
+            if _depth == 0:
+                _uninstall()
+
+
+def active() -> bool:
+    """True inside ``patched()`` (the in-process transports need the hooks)."""
+    return _depth > 0
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    _undo_patches.append((owner, name, owner.__dict__[name] if name in owner.__dict__ else _MISSING))
+    setattr(owner, name, value)
+
+
+_MISSING = object()
+
+
+def _uninstall() -> None:
+    while _undo_patches:
+        owner, name, original = _undo_patches.pop()
+        if original is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+
+
+def _install() -> None:
     from moto import backends
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
 
     modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
-    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
-    for name, method in serialized_dynamodb_methods().items():
-        setattr(DynamoDBBackend, name, method)
-    _serialize_sqs()
-    _applied = True
+    _set(backends, "list_of_moto_modules", lambda: modules)
+
+    # Two pure functions moto calls on every request (and, for SQS, on every queue attribute
+    # read): the list of a response class's methods (inspect.getmembers, ~300 members) and the
+    # snake_case of an action name. Their answers never change, so they are remembered.
+    from moto.core import responses, utils
+    from moto.sqs import models as sqs_models
+
+    _set(responses, "method_names_from_class", functools.lru_cache(maxsize=None)(utils.method_names_from_class))
+    snake_case = functools.lru_cache(maxsize=4096)(utils.camelcase_to_underscores)
+    _set(responses, "camelcase_to_underscores", snake_case)
+    _set(sqs_models, "camelcase_to_underscores", snake_case)
+
+    _set(DynamoDBBackend, "transact_write_items", _transact_write_items)
+    for name in _SERIALIZED:
+        _set(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), _dynamodb_lock))
+
+    add = StreamShard.add
+
+    @functools.wraps(add)
+    def add_and_notify(self: Any, old: Any, new: Any) -> None:
+        add(self, old, new)
+        changes.notify(("stream", self.table.table_arn))
+    _set(StreamShard, "add", add_and_notify)
+
+    _patch_sqs()
 
 
-_sqs_lock = threading.RLock()
+def _unix_time(dt: Any) -> float:
+    from moto.core.utils import unix_time
+
+    return unix_time(dt)
 
 
-def _serialize_sqs() -> None:
-    from moto.sqs.models import SQSBackend
+def _locked(method: Callable[..., Any], lock: Any) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+    return run
 
-    def locked(method: Any) -> Any:
-        @functools.wraps(method)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with _sqs_lock:
-                return method(*args, **kwargs)
-        return run
+
+def _patch_sqs() -> None:
+    from moto.sqs import models
+    from moto.sqs.models import Queue, SQSBackend
+
+    # moto's SQS reads the clock as datetime arithmetic (two datetimes built per call), once per
+    # message per check of its visibility, and a receive checks every message of the queue a few
+    # times over (through Queue.attributes, for each message it returns): under load that was a
+    # third of the backend's CPU. time.time() is the same number.
+    _set(models, "unix_time", lambda dt=None: time.time() if dt is None else _unix_time(dt))
+    _set(models, "unix_time_millis", lambda dt=None: time.time() * 1000.0 if dt is None else _unix_time(dt) * 1000.0)
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        # The same test as moto's, without building every attribute of the queue to read one.
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > time.time()
+    _set(SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period)
 
     receive = SQSBackend.receive_message
 
@@ -72,30 +235,37 @@ def _serialize_sqs() -> None:
                         **kwargs: Any) -> Any:
         if wait_seconds_timeout:
             return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
-        with _sqs_lock:
+        with sqs_lock:
             return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+    _set(SQSBackend, "receive_message", receive_message)
 
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-    for name in ("send_message", "send_message_batch", "delete_message", "delete_message_batch",
-                 "change_message_visibility", "change_message_visibility_batch"):
-        if hasattr(SQSBackend, name):
-            setattr(SQSBackend, name, locked(getattr(SQSBackend, name)))
+    for name in _SQS_SERIALIZED:
+        _set(SQSBackend, name, _locked(getattr(SQSBackend, name), sqs_lock))
 
-
-def serialized_dynamodb_methods() -> dict[str, Any]:
-    """DynamoDB backend methods wrapped to run one at a time (also used by tests under mock_aws)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    def locked(method: Any) -> Any:
+    # The hooks. A message added (sent, or redriven to this queue as its DLQ) may be received now
+    # or at its DelaySeconds; a delete can unblock its FIFO group; a visibility change moves the
+    # moment it comes back.
+    def notify_after(method: Callable[..., Any], queue_of: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with _dynamodb_lock:
-                return method(*args, **kwargs)
-        run.__paygate_locked__ = True  # type: ignore[attr-defined]
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                queue = queue_of(self, *args, **kwargs)
+                if queue is not None:
+                    changes.notify(("sqs", queue.queue_arn))
         return run
 
-    return {name: locked(getattr(DynamoDBBackend, name)) for name in _SERIALIZED
-            if hasattr(DynamoDBBackend, name) and not getattr(getattr(DynamoDBBackend, name), "__paygate_locked__", False)}
+    def itself(queue: Any, *args: Any, **kwargs: Any) -> Any:
+        return queue
+
+    def by_name(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        return backend.queues.get(queue_name)
+
+    _set(Queue, "add_message", notify_after(Queue.add_message, itself))
+    _set(Queue, "delete_message", notify_after(Queue.delete_message, itself))
+    _set(SQSBackend, "change_message_visibility",
+         notify_after(SQSBackend.change_message_visibility, by_name))
 
 
 def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:

@@ -1,24 +1,33 @@
-"""Event source mappings with Lambda's semantics, as poller threads.
+"""Event source mappings with Lambda's semantics, as poller threads over a transport
+(``transports.py``: moto's backend in process, woken by its hooks; or boto3 against any endpoint).
 
 We poll the backend ourselves instead of creating mappings in it: moto's own mapping deletes
 messages and clears the stream behind our backs.
 
-SQS (``SqsPoller``): receive a batch, invoke, delete what succeeded. With
+SQS (``SqsEventSource``, one per mapping, with its ``SqsPoller`` threads): receive a batch (up to
+BatchSize, gathering for MaximumBatchingWindowInSeconds), invoke, delete what succeeded. With
 ``ReportBatchItemFailures`` the listed messages stay; on a function error nothing is deleted.
 Messages that stay come back after their visibility timeout and move to the DLQ through the queue's
-own redrive policy (``maxReceiveCount``). For FIFO queues we work around a moto gap: when several
-messages of one group were in flight, their redelivery after the visibility timeout can come out
-of order. So for each group the first failed message is left alone (the function may have set its
-visibility itself, as a retry backoff) and the group's later failed messages are made visible
-again at once: the group stays blocked behind its first message, and comes back in order.
+own redrive policy (``maxReceiveCount``). Like Lambda, a mapping runs several pollers at once: a
+standard queue starts with five and grows while every poller is busy and messages keep coming, so
+one slow batch never holds up the others; a FIFO queue starts with one and grows the same way,
+and since SQS hands each message group to one receiver at a time, the pollers that do work are
+at most the groups that have messages. Extra pollers retire after an idle long poll.
 
-DynamoDB Streams (``StreamPoller``): read every shard in order (parents before children), four
-times a second, and keep an in-memory checkpoint per shard. A batch that fails is retried
-(``MaximumRetryAttempts``; -1 = forever); with ``ReportBatchItemFailures`` the reported sequence
-number means "retry from this record"; with ``BisectBatchOnFunctionError`` a batch whose invocation
-fails is split in halves (recursively, using up no retry) until the bad record is alone, and only
-then do retries count. When retries run out, a failure record goes to the on-failure destination and the
-poller moves on. No record is ever skipped without that record (or at least a log line) saying so.
+For FIFO queues we work around a moto gap: when several messages of one group were in flight,
+their redelivery after the visibility timeout can come out of order. So for each group the first
+failed message is left alone (the function may have set its visibility itself, as a retry backoff)
+and the group's later failed messages are made visible again at once: the group stays blocked
+behind its first message, and comes back in order.
+
+DynamoDB Streams (``StreamPoller``): read every shard in order (parents before children) and keep
+an in-memory checkpoint per shard; in process a new record wakes the poller at once, remotely it
+reads four times a second. A batch that fails is retried (``MaximumRetryAttempts``; -1 = forever);
+with ``ReportBatchItemFailures`` the reported sequence number means "retry from this record"; with
+``BisectBatchOnFunctionError`` a batch whose invocation fails is split in halves (recursively,
+using up no retry) until the bad record is alone, and only then do retries count. When retries run
+out, a failure record goes to the on-failure destination and the poller moves on. No record is
+ever skipped without that record (or at least a log line) saying so.
 """
 
 from __future__ import annotations
@@ -35,21 +44,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from botocore.exceptions import ClientError
-
 from .template import SqsMapping, StreamMapping
+from .transports import (
+    LONG_POLL_SECONDS,
+    MAX_IDLE_WAIT,
+    SqsSender,
+    SqsTransport,
+    StreamTransport,
+    TrimmedPosition,
+)
 from .workers import InvocationResult
 
 log = logging.getLogger(__name__)
 
 Invoke = Callable[[str, dict], InvocationResult]
 
-STREAM_POLL_INTERVAL = 0.25  # Lambda polls a DynamoDB stream shard four times a second
-SHARD_REFRESH_INTERVAL = 5.0
-FIFO_SHORT_POLL_INTERVAL = 0.2
-# Extra pollers of one queue (index > 0) are there for bursts; while the queue is empty they poll
-# less often, since every empty poll costs the in-process backend CPU that the busy stages need.
-IDLE_EXTRA_POLLER_INTERVAL = 1.0
+# Lambda starts five pollers on a standard queue and adds more while the backlog lasts.
+STANDARD_INITIAL_POLLERS = 5
+STANDARD_MAX_POLLERS = 10
+FIFO_MAX_POLLERS = 5
+# An extra poller retires after this long without a message.
+EXTRA_POLLER_IDLE_SECONDS = float(LONG_POLL_SECONDS)
 
 
 def _log_to(path: Path | None, level: str, message: str, **fields: Any) -> None:
@@ -67,9 +82,10 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Poller:
+class _Loop:
     """A loop in its own thread until ``stop`` is set (composition, not a Thread subclass, so
-    that our method names cannot clash with Thread's private ones)."""
+    that our method names cannot clash with Thread's private ones). ``step`` returns False to end
+    the loop early."""
 
     def __init__(self, name: str, stop: threading.Event, log_path: Path | None):
         self.name = name
@@ -89,7 +105,8 @@ class _Poller:
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
-                self.poll_once()
+                if self.step() is False:
+                    return
             except Exception as exc:  # the backend hiccupped or is going away: keep polling
                 if self._stop_event.is_set():
                     return
@@ -97,88 +114,149 @@ class _Poller:
                 _log_to(self.log_path, "ERROR", f"{self.name}: poll failed: {exc!r}")
                 self._stop_event.wait(1.0)
 
-    def poll_once(self) -> None:
+    def step(self) -> bool | None:
         raise NotImplementedError
 
 
 # ------------------------------------------------------------------------------------ SQS
 
 
-class SqsPoller(_Poller):
-    """One poller of one SQS event of one function (several may run for a standard queue)."""
+class SqsEventSource:
+    """One SQS event of one function: its pollers, started with ``initial`` and grown up to
+    ``maximum`` while all of them are busy."""
 
-    def __init__(self, mapping: SqsMapping, *, queue_url: str, fifo: bool, invoke: Invoke,
-                 sqs: Any, region: str, stop: threading.Event, log_path: Path | None = None,
-                 long_poll: bool = True, index: int = 0):
-        super().__init__(f"sqs-{mapping.function}-{mapping.event}-{index}", stop, log_path)
+    def __init__(self, mapping: SqsMapping, transport: SqsTransport, *, invoke: Invoke, region: str,
+                 stop: threading.Event, log_path: Path | None = None, initial: int = 1, maximum: int = 1):
         self.mapping = mapping
-        self.queue_url = queue_url
-        self.fifo = fifo
+        self.transport = transport
+        self.fifo = transport.fifo
         self.invoke = invoke
-        self.sqs = sqs
         self.region = region
-        # moto busy-loops a long poll while a FIFO queue holds visible messages of blocked groups;
-        # short polls with a pause between empty ones cost far less CPU there.
-        self.long_poll = long_poll
-        self.idle_interval = FIFO_SHORT_POLL_INTERVAL if index == 0 else IDLE_EXTRA_POLLER_INTERVAL
+        self.stop_event = stop
+        self.log_path = log_path
+        self.initial = max(1, min(initial, maximum))
+        self.maximum = max(1, maximum)
+        self.name = f"sqs-{mapping.function}-{mapping.event}"
+        self._lock = threading.Lock()
+        self._pollers: list[SqsPoller] = []
+        self._busy = 0
+        self._next_index = 0
         self.invocations = 0
+        self.peak_pollers = 0
 
-    def poll_once(self) -> None:
+    def start(self) -> None:
+        for _ in range(self.initial):
+            self._spawn(extra=False)
+
+    def _spawn(self, extra: bool) -> None:
+        with self._lock:
+            poller = SqsPoller(self, self._next_index, extra)
+            self._next_index += 1
+            self._pollers.append(poller)
+            self.peak_pollers = max(self.peak_pollers, len(self._pollers))
+        poller.start()
+
+    @property
+    def pollers(self) -> list[SqsPoller]:
+        with self._lock:
+            return list(self._pollers)
+
+    def batch_started(self) -> None:
+        """A poller has messages: if every poller is now busy, there is a backlog to scale for."""
+        with self._lock:
+            self._busy += 1
+            grow = self._busy >= len(self._pollers) < self.maximum
+        if grow and not self.stop_event.is_set():
+            self._spawn(extra=True)
+
+    def batch_done(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            self.invocations += 1
+
+    def retire(self, poller: SqsPoller) -> bool:
+        """An idle extra poller asks to end; the initial ones always stay."""
+        with self._lock:
+            if len(self._pollers) <= self.initial:
+                return False
+            self._pollers.remove(poller)
+            return True
+
+    def wake(self) -> None:
+        self.transport.wake()
+
+    def join(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for poller in self.pollers:
+            poller.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def is_alive(self) -> bool:
+        return any(p.is_alive() for p in self.pollers)
+
+
+class SqsPoller(_Loop):
+    """One poller thread of an ``SqsEventSource``."""
+
+    def __init__(self, source: SqsEventSource, index: int, extra: bool):
+        super().__init__(f"{source.name}-{index}", source.stop_event, source.log_path)
+        self.source = source
+        self.extra = extra
+        self._idle_since = time.monotonic()
+
+    def step(self) -> bool | None:
+        source = self.source
         messages = self._receive()
         if not messages:
-            if not self.long_poll:
-                self._stop_event.wait(self.idle_interval)
-            return
-        event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in messages]}
-        result = self.invoke(self.mapping.function, event)
-        self.invocations += 1
-        failed = failed_message_ids(result, messages, self.mapping.report_batch_item_failures)
-        if not result.ok:
-            _log_to(self.log_path, "WARNING", "SQS batch failed; messages stay on the queue",
-                    event=self.mapping.event, error=result.error)
-        self._delete([m for m in messages if m["MessageId"] not in failed])
-        if self.fifo and failed:
-            self._keep_group_order(messages, failed)
+            if self.extra and time.monotonic() - self._idle_since >= EXTRA_POLLER_IDLE_SECONDS:
+                return not source.retire(self)
+            return None
+        if self._stop_event.is_set():
+            self._release(messages)
+            return False
+        source.batch_started()
+        try:
+            self._process(messages)
+        finally:
+            source.batch_done()
+            self._idle_since = time.monotonic()
+        return None
 
     def _receive(self) -> list[dict]:
-        wanted = self.mapping.batch_size
-        window = self.mapping.batching_window
-        messages = self._receive_some(min(wanted, 10), 1 if self.long_poll else 0)
+        mapping, transport = self.source.mapping, self.source.transport
+        wanted = mapping.batch_size
+        messages = transport.receive(min(wanted, 10), LONG_POLL_SECONDS, self._stop_event)
+        window = mapping.batching_window
         if messages and window > 0:
             deadline = time.monotonic() + window
             while len(messages) < wanted and not self._stop_event.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                more = self._receive_some(min(wanted - len(messages), 10),
-                                          min(1, int(left)) if self.long_poll else 0)
-                if not more and not self.long_poll:
-                    self._stop_event.wait(min(left, FIFO_SHORT_POLL_INTERVAL))
-                messages.extend(more)
+                messages.extend(transport.receive(min(wanted - len(messages), 10), left, self._stop_event))
         return messages
 
-    def _receive_some(self, count: int, wait: int) -> list[dict]:
-        response = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=count,
-            WaitTimeSeconds=wait,
-            AttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        return response.get("Messages") or []
+    def _process(self, messages: list[dict]) -> None:
+        source = self.source
+        mapping = source.mapping
+        event = {"Records": [sqs_record(m, mapping.queue_arn, source.region) for m in messages]}
+        result = source.invoke(mapping.function, event)
+        failed = failed_message_ids(result, messages, mapping.report_batch_item_failures)
+        if not result.ok:
+            _log_to(self.log_path, "WARNING", "SQS batch failed; messages stay on the queue",
+                    event=mapping.event, error=result.error)
+        done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
+        if done:
+            for failure in source.transport.delete(done):
+                _log_to(self.log_path, "ERROR", "could not delete a processed SQS message", failure=failure)
+        if source.fifo and failed:
+            self._keep_group_order(messages, failed)
 
-    def _delete(self, messages: list[dict]) -> None:
-        for start in range(0, len(messages), 10):
-            chunk = messages[start:start + 10]
-            response = self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(chunk)],
-            )
-            for failure in response.get("Failed") or []:
-                _log_to(self.log_path, "ERROR", "could not delete a processed SQS message",
-                        failure=failure)
+    def _release(self, messages: list[dict]) -> None:
+        """Received while stopping: hand them back rather than hide them for a visibility timeout."""
+        try:
+            self.source.transport.change_visibility([(m["ReceiptHandle"], 0) for m in messages])
+        except Exception:  # the backend may be going away too; they come back after the timeout
+            log.debug("%s: could not release messages received while stopping", self.name, exc_info=True)
 
     def _keep_group_order(self, messages: list[dict], failed: set[str]) -> None:
         """Leave each group's first failed message as it is; release the group's later ones."""
@@ -189,17 +267,11 @@ class SqsPoller(_Poller):
                 continue
             group = (message.get("Attributes") or {}).get("MessageGroupId")
             if group in seen_groups:
-                release.append(message)
+                release.append((message["ReceiptHandle"], 0))
             else:
                 seen_groups.add(group)
-        for start in range(0, len(release), 10):
-            chunk = release[start:start + 10]
-            response = self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                         for i, m in enumerate(chunk)],
-            )
-            for failure in response.get("Failed") or []:
+        if release:
+            for failure in self.source.transport.change_visibility(release):
                 log.warning("%s: could not release a skipped FIFO message: %s", self.name, failure)
 
 
@@ -271,7 +343,7 @@ class _Shard:
     shard_id: str
     parent_id: str | None
     iterator_type: str
-    iterator: str | None = None
+    iterator: Any = None
     started: bool = False
     closed: bool = False  # the stream said there is nothing more after the buffer
     buffer: list[dict] = field(default_factory=list)
@@ -284,24 +356,22 @@ class _Shard:
         return self.closed and not self.buffer
 
 
-class StreamPoller(_Poller):
+class StreamPoller(_Loop):
     """One poller of one DynamoDB event of one function."""
 
-    def __init__(self, mapping: StreamMapping, *, stream_arn: str, invoke: Invoke, streams: Any,
-                 sqs: Any, region: str, function_arn: str, stop: threading.Event,
-                 resolve_queue_url: Callable[[str], str | None], log_path: Path | None = None):
+    def __init__(self, mapping: StreamMapping, transport: StreamTransport, *, invoke: Invoke,
+                 sender: SqsSender, region: str, function_arn: str, stop: threading.Event,
+                 log_path: Path | None = None):
         super().__init__(f"stream-{mapping.function}-{mapping.event}", stop, log_path)
         self.mapping = mapping
-        self.stream_arn = stream_arn
+        self.transport = transport
+        self.stream_arn = transport.stream_arn
         self.invoke = invoke
-        self.streams = streams
-        self.sqs = sqs
+        self.sender = sender
         self.region = region
         self.function_arn = function_arn
-        self.resolve_queue_url = resolve_queue_url
         self.shards: dict[str, _Shard] = {}
         self._discovered = False
-        self._next_refresh = 0.0
         self.invocations = 0
         self.failures_sent = 0
 
@@ -309,95 +379,84 @@ class StreamPoller(_Poller):
     def checkpoints(self) -> dict[str, str | None]:
         return {sid: s.checkpoint for sid, s in self.shards.items()}
 
-    def poll_once(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_refresh:
+    def wake(self) -> None:
+        self.transport.wake()
+
+    def step(self) -> None:
+        seen = self.transport.version()  # before reading: a record appended from now on wakes us
+        if self.transport.refresh_due():
             self._refresh_shards()
-            self._next_refresh = now + SHARD_REFRESH_INTERVAL
+        wait = MAX_IDLE_WAIT
         for shard in list(self.shards.values()):
             if self._stop_event.is_set():
                 return
             if shard.done or not self._parent_done(shard):
                 continue
-            self._poll_shard(shard)
-        self._stop_event.wait(STREAM_POLL_INTERVAL)
+            wait = min(wait, self._poll_shard(shard))
+        self.transport.wait(seen, wait, self._stop_event)
 
     def _parent_done(self, shard: _Shard) -> bool:
         parent = self.shards.get(shard.parent_id) if shard.parent_id else None
         return parent is None or parent.done
 
     def _refresh_shards(self) -> None:
-        shards: list[dict] = []
-        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
-        while True:
-            description = self.streams.describe_stream(**kwargs)["StreamDescription"]
-            shards.extend(description.get("Shards") or [])
-            last = description.get("LastEvaluatedShardId")
-            if not last:
-                break
-            kwargs["ExclusiveStartShardId"] = last
-        for info in shards:
-            shard_id = info["ShardId"]
-            if shard_id in self.shards:
+        for info in self.transport.shards():
+            if info.shard_id in self.shards:
                 continue
-            is_open = "EndingSequenceNumber" not in (info.get("SequenceNumberRange") or {})
             if not self._discovered and self.mapping.starting_position == "LATEST":
-                if not is_open:
+                if not info.open:
                     continue  # history before the mapping existed
                 iterator_type = "LATEST"
             else:
                 iterator_type = "TRIM_HORIZON"  # shards that appear later are read from the start
-            self.shards[shard_id] = _Shard(shard_id, info.get("ParentShardId"), iterator_type)
+            self.shards[info.shard_id] = _Shard(info.shard_id, info.parent_id, iterator_type)
         self._discovered = True
 
-    def _poll_shard(self, shard: _Shard) -> None:
+    def _poll_shard(self, shard: _Shard) -> float:
+        """Deliver what the shard has; returns how long until it needs looking at again (the rest
+        of a batching window) or MAX_IDLE_WAIT when only a new record can change anything."""
         if not shard.started:
             shard.iterator = self._iterator(shard)
             shard.started = True
-        if len(shard.buffer) < self.mapping.batch_size and shard.iterator and not shard.closed:
+        if len(shard.buffer) < self.mapping.batch_size and shard.iterator is not None and not shard.closed:
             self._fetch(shard)
         while shard.buffer and not self._stop_event.is_set():
-            if not self._window_elapsed(shard):
-                return
+            left = self._window_left(shard)
+            if left > 0:
+                return left
             batch = shard.buffer[: self.mapping.batch_size]
             if not self._deliver(shard, batch, self.mapping.maximum_retry_attempts):
-                return  # stopping: the rest stays unacknowledged
+                return 0  # stopping: the rest stays unacknowledged
             del shard.buffer[: len(batch)]
             shard.buffered_since = time.monotonic() if shard.buffer else None
-            if len(shard.buffer) < self.mapping.batch_size and shard.iterator:
+            if len(shard.buffer) < self.mapping.batch_size and shard.iterator is not None:
                 self._fetch(shard)
+        return MAX_IDLE_WAIT
 
-    def _window_elapsed(self, shard: _Shard) -> bool:
+    def _window_left(self, shard: _Shard) -> float:
         window = self.mapping.batching_window
         if window <= 0 or len(shard.buffer) >= self.mapping.batch_size or shard.closed:
-            return True
-        return shard.buffered_since is not None and time.monotonic() - shard.buffered_since >= window
+            return 0
+        return max(0.0, window - (time.monotonic() - (shard.buffered_since or 0)))
 
-    def _iterator(self, shard: _Shard) -> str | None:
-        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard.shard_id}
+    def _iterator(self, shard: _Shard) -> Any:
         resume_from = shard.last_fetched or shard.checkpoint
         if resume_from:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=resume_from)
-        else:
-            kwargs["ShardIteratorType"] = shard.iterator_type
-        return self.streams.get_shard_iterator(**kwargs).get("ShardIterator")
+            return self.transport.iterator(shard.shard_id, "AFTER_SEQUENCE_NUMBER", resume_from)
+        return self.transport.iterator(shard.shard_id, shard.iterator_type)
 
     def _fetch(self, shard: _Shard) -> None:
         try:
-            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=1000)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("ExpiredIteratorException",
-                                                 "TrimmedDataAccessException"):
-                shard.iterator = self._iterator(shard)
-                return
-            raise
-        records = response.get("Records") or []
+            records, shard.iterator = self.transport.read(shard.iterator, 1000)
+        except TrimmedPosition:
+            shard.iterator = self._iterator(shard)
+            return
         if records:
             if not shard.buffer:
                 shard.buffered_since = time.monotonic()
-            shard.buffer.extend(stream_record(r, self.stream_arn, self.region) for r in records)
+            json_ready = self.transport.json_ready
+            shard.buffer.extend(stream_record(r, self.stream_arn, self.region, json_ready) for r in records)
             shard.last_fetched = records[-1]["dynamodb"]["SequenceNumber"]
-        shard.iterator = response.get("NextShardIterator")
         if shard.iterator is None:
             shard.closed = True
 
@@ -477,17 +536,18 @@ class StreamPoller(_Poller):
             _log_to(self.log_path, "ERROR", "retries exhausted and no on-failure destination: "
                     "records discarded", shard=shard.shard_id, sequenceNumbers=sequence_numbers)
             return
-        url = self.resolve_queue_url(destination) if ":sqs:" in destination else None
-        if url is None:
-            _log_to(self.log_path, "ERROR", f"on-failure destination {destination} is not an SQS "
-                    "queue known locally: records discarded", sequenceNumbers=sequence_numbers)
-            return
-        kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": json.dumps(message, default=str)}
+        group = dedup = None
         if destination.endswith(".fifo"):
-            kwargs.update(MessageGroupId=shard.shard_id,
-                          MessageDeduplicationId=hashlib.sha256(
-                              f"{shard.shard_id}:{first['SequenceNumber']}".encode()).hexdigest())
-        self.sqs.send_message(**kwargs)
+            group = shard.shard_id
+            dedup = hashlib.sha256(f"{shard.shard_id}:{first['SequenceNumber']}".encode()).hexdigest()
+        try:
+            if ":sqs:" not in destination:
+                raise LookupError(f"{destination} is not an SQS queue")
+            self.sender.send(destination, json.dumps(message, default=str), group, dedup)
+        except LookupError as exc:
+            _log_to(self.log_path, "ERROR", f"on-failure destination {destination} is not an SQS "
+                    f"queue known locally ({exc}): records discarded", sequenceNumbers=sequence_numbers)
+            return
         self.failures_sent += 1
         _log_to(self.log_path, "ERROR", "retries exhausted: batch sent to the on-failure destination",
                 destination=destination, shard=shard.shard_id, sequenceNumbers=sequence_numbers)
@@ -524,9 +584,12 @@ def stream_failure(result: InvocationResult, batch: list[dict],
                           "itemIdentifiers": [f["itemIdentifier"] for f in failures]}
 
 
-def stream_record(record: dict, stream_arn: str, region: str) -> dict:
-    """A boto3 stream record -> a Lambda DynamoDB event record (JSON-ready)."""
-    out = _jsonable(record)
+def stream_record(record: dict, stream_arn: str, region: str, json_ready: bool = False) -> dict:
+    """A stream record (boto3's, or moto's own) -> a Lambda DynamoDB event record (JSON-ready).
+
+    ``json_ready``: the record holds JSON types only (the in-process transport's): copied shallowly
+    instead of walked, since nothing below the top level is changed."""
+    out = dict(record) if json_ready else _jsonable(record)
     out.setdefault("eventSource", "aws:dynamodb")
     out.setdefault("eventVersion", "1.1")
     out["awsRegion"] = out.get("awsRegion") or region
@@ -540,6 +603,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # moto's own records carry naive UTC datetimes
+            value = value.replace(tzinfo=dt.timezone.utc)
         ts = value.timestamp()
         return int(ts) if ts.is_integer() else ts
     if isinstance(value, (bytes, bytearray)):

@@ -1,9 +1,12 @@
 """``LocalRuntime``: the whole SAM template on one machine, no Docker, no network.
 
 Start order: backend (moto in-process, or a given endpoint) -> tables and queues from the
-template -> one worker pool per function -> the API Gateway server -> one poller thread per
+template -> one worker pool per function -> the API Gateway server -> the pollers of each
 SQS/DynamoDB event. Stop order is the reverse, and every thread and worker process ends.
 Everything listens on 127.0.0.1.
+
+With moto in this process the pollers read its backend objects directly and sleep until its hooks
+say something changed; with any other backend they use boto3 as Lambda does (``transports.py``).
 """
 
 from __future__ import annotations
@@ -11,14 +14,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from . import lambda_envs
 from .apigw import ApiGateway
 from .backend import Backend
-from .pollers import SqsPoller, StreamPoller
+from .metering import Meter
+from .pollers import (
+    FIFO_MAX_POLLERS,
+    STANDARD_INITIAL_POLLERS,
+    STANDARD_MAX_POLLERS,
+    SqsEventSource,
+    StreamPoller,
+)
 from .provision import provision
 from .template import (
     DEFAULT_ACCOUNT_ID,
@@ -29,17 +41,19 @@ from .template import (
     QUEUE_TYPE,
     TABLE_TYPES,
     FunctionSpec,
+    SqsMapping,
     Stack,
     TemplateError,
 )
+from .transports import LONG_POLL_SECONDS, BotoSender, BotoSqs, BotoStreams, MotoSender, MotoSqs, MotoStreams
 from .workers import FunctionPool, InvocationResult, LambdaService
 
 log = logging.getLogger("paygate_local")
 
-# Pollers per SQS event. Lambda scales a FIFO mapping with the number of active message groups;
-# SQS hands each in-flight group to one receiver only, so several pollers keep each group in order.
-STANDARD_QUEUE_POLLERS = 2
-FIFO_QUEUE_POLLERS = 3
+# Concurrent invocations of one function that serves the API (each is a warm worker process,
+# started on demand). A function behind event source mappings gets at least as many as its
+# mappings can run at once, so that neither the pollers nor the API wait for a worker.
+DEFAULT_MAX_WORKERS = int(os.environ.get("PAYGATE_DEV_MAX_WORKERS", "8"))
 
 
 class LocalRuntime:
@@ -62,8 +76,10 @@ class LocalRuntime:
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
         host: str = "127.0.0.1",
-        max_workers_per_function: int = 4,
+        max_workers_per_function: int = DEFAULT_MAX_WORKERS,
         prewarm: bool = True,
+        lambda_envs_dir: str | Path | None = None,
+        long_poll_seconds: int = LONG_POLL_SECONDS,
     ):
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
@@ -74,6 +90,9 @@ class LocalRuntime:
         self.api_port = api_port
         self.max_workers_per_function = max_workers_per_function
         self.prewarm = prewarm
+        self.lambda_envs_dir = Path(lambda_envs_dir) if lambda_envs_dir else None
+        self.long_poll_seconds = long_poll_seconds  # SQS WaitTimeSeconds against a remote backend
+        self.interpreters: dict[str, lambda_envs.Interpreter] = {}  # logical id -> what it runs on
         if backend == "localstack" and account_id == DEFAULT_ACCOUNT_ID:
             # LocalStack keeps everything in account 000000000000 (access key "test"): ARNs resolved
             # from the template (a RedrivePolicy's DLQ above all) must name that account.
@@ -84,10 +103,11 @@ class LocalRuntime:
         self.stack = Stack.from_file(self.template_path, stack_name=stack_name, region=region,
                                      account_id=account_id, parameter_overrides=parameter_overrides)
         self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir)
-        self.lambda_service = LambdaService()
+        self.meter = Meter()
+        self.lambda_service = LambdaService(self.meter)
         self.functions: dict[str, FunctionSpec] = {}
         self.api: ApiGateway | None = None
-        self.pollers: list[SqsPoller | StreamPoller] = []
+        self.pollers: list[SqsEventSource | StreamPoller] = []
         self._stop = threading.Event()
         self._queue_urls: dict[str, str] = {}  # queue ARN -> URL, filled after provisioning
         self._log_handler: logging.Handler | None = None
@@ -106,11 +126,13 @@ class LocalRuntime:
             self.backend.start()
             provision(self.stack, self.backend)
             self.functions = {f.logical_id: f for f in self.stack.functions()}
+            self._select_interpreters()
             for spec in self.functions.values():
                 self._check_function(spec)
                 self.lambda_service.add(FunctionPool(
                     spec, self.env_for(spec.logical_id), self.function_log(spec.logical_id),
-                    max_workers=self.max_workers_per_function))
+                    max_workers=self._pool_size(spec),
+                    python=self.interpreters[spec.logical_id].python))
             self._start_api()
             self._start_pollers()
             if self.prewarm:
@@ -125,13 +147,17 @@ class LocalRuntime:
     def stop(self) -> None:
         """Stop pollers, the API server, every worker process and the backend we started."""
         self._stop.set()
+        for poller in self.pollers:
+            poller.wake()
         if self.api is not None:
             self.api.stop()
         self.lambda_service.close()  # in-flight invocations fail fast instead of running on
+        deadline = time.monotonic() + 10
         for poller in self.pollers:
-            poller.join(timeout=10)
+            poller.join(timeout=max(0.0, deadline - time.monotonic()))
             if poller.is_alive():
-                log.error("poller %s did not stop", poller.name)
+                # A remote long poll ends on its own within 20 s, and its thread is a daemon.
+                log.warning("poller %s is still in a request; it ends by itself", poller.name)
         self.pollers = []
         self.backend.stop()
         if self._log_handler is not None:
@@ -231,6 +257,15 @@ class LocalRuntime:
         """Invoke a function directly (RequestResponse); ``.payload`` or ``.error`` on the result."""
         return self.lambda_service.invoke(logical_id, event)
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """What the runtime did for the stack so far: ``invocations`` by function logical id,
+        ``sqs_requests`` and ``streams_requests`` the pollers made, by AWS operation (as AWS bills
+        them: one long poll is one ReceiveMessage), ``api_requests`` (``{"total": n}``)."""
+        counts = self.meter.snapshot()
+        for category in ("invocations", "sqs_requests", "streams_requests", "api_requests"):
+            counts.setdefault(category, {})
+        return counts
+
     # ---------------------------------------------------------------- internals
 
     def _attach_log_file(self) -> None:
@@ -240,6 +275,30 @@ class LocalRuntime:
             log.setLevel(logging.INFO)
         log.addHandler(handler)
         self._log_handler = handler
+
+    def _select_interpreters(self) -> None:
+        """Each function on its Runtime's interpreter; a missing one is said once per runtime."""
+        said: set[str | None] = set()
+        for spec in self.functions.values():
+            chosen = lambda_envs.select(spec.runtime, self.lambda_envs_dir)
+            self.interpreters[spec.logical_id] = chosen
+            if chosen.note and spec.runtime not in said:
+                said.add(spec.runtime)
+                log.warning("%s", chosen.note)
+                print(f"paygate dev: note: {chosen.note}", file=sys.stderr, flush=True)
+
+    def _sqs_concurrency(self, mapping: SqsMapping) -> tuple[int, int]:
+        """(pollers to start, most pollers) for one SQS event, like Lambda's scaling."""
+        fifo = mapping.queue_arn.endswith(".fifo")
+        most = FIFO_MAX_POLLERS if fifo else STANDARD_MAX_POLLERS
+        if mapping.maximum_concurrency:
+            most = min(most, mapping.maximum_concurrency)
+        return (1 if fifo else min(STANDARD_INITIAL_POLLERS, most)), most
+
+    def _pool_size(self, spec: FunctionSpec) -> int:
+        mappings = sum(self._sqs_concurrency(m)[1] for m in spec.sqs_mappings if m.enabled)
+        mappings += sum(1 for m in spec.stream_mappings if m.enabled)
+        return max(self.max_workers_per_function if spec.api_routes or not mappings else 1, mappings)
 
     def _check_function(self, spec: FunctionSpec) -> None:
         if not spec.code_dir.is_dir():
@@ -257,7 +316,7 @@ class LocalRuntime:
         self.api = ApiGateway(routes, self.lambda_service.invoke, host=self.host,
                               port=self.api_port, stage=str(self.stack.resolve(stage) or "Prod"),
                               account_id=self.account_id,
-                              access_log_path=self.log_dir / "api.log")
+                              access_log_path=self.log_dir / "api.log", meter=self.meter)
         self.api.start()
         self.api_port = self.api.port  # the one actually chosen when 0 was asked for
 
@@ -273,6 +332,9 @@ class LocalRuntime:
         self._queue_urls = {q.arn: self.stack.get_att(q.logical_id, "QueueUrl")
                             for q in self.stack.queues()}
         streams_with_tables = self._tables_with_streams()
+        in_process = self.backend.in_process
+        sender = (MotoSender(self.meter) if in_process
+                  else BotoSender(self.backend.client("sqs"), self._queue_url_for_arn, self.meter))
         for spec in self.functions.values():
             log_path = self.function_log(spec.logical_id)
             for mapping in spec.sqs_mappings:
@@ -281,26 +343,25 @@ class LocalRuntime:
                 url = self._queue_url_for_arn(mapping.queue_arn)
                 if url is None:
                     raise TemplateError(f"{spec.logical_id}.{mapping.event}: no queue {mapping.queue_arn}")
-                fifo = mapping.queue_arn.endswith(".fifo")
-                most = FIFO_QUEUE_POLLERS if fifo else STANDARD_QUEUE_POLLERS
-                count = min(most, mapping.maximum_concurrency or most)
-                for index in range(count):
-                    self.pollers.append(SqsPoller(
-                        mapping, queue_url=url, fifo=fifo, invoke=self.lambda_service.invoke,
-                        sqs=self.backend.client("sqs"), region=self.region, stop=self._stop,
-                        log_path=log_path, long_poll=not (fifo and self.backend.started_here),
-                        index=index))
+                transport = (MotoSqs(mapping.queue_arn, self.meter) if in_process
+                             else BotoSqs(self.backend.client("sqs"), url, mapping.queue_arn, self.meter,
+                                          self.long_poll_seconds))
+                initial, most = self._sqs_concurrency(mapping)
+                self.pollers.append(SqsEventSource(
+                    mapping, transport, invoke=self.lambda_service.invoke, region=self.region,
+                    stop=self._stop, log_path=log_path, initial=initial, maximum=most))
             for mapping in spec.stream_mappings:
                 if not mapping.enabled:
                     continue
                 if mapping.table_logical_id and mapping.table_logical_id not in streams_with_tables:
                     raise TemplateError(f"{spec.logical_id}.{mapping.event}: table "
                                         f"{mapping.table_logical_id} has no StreamSpecification")
+                streams = (MotoStreams(mapping.stream_arn, self.meter) if in_process
+                           else BotoStreams(self.backend.client("dynamodbstreams"), mapping.stream_arn,
+                                            self.meter))
                 self.pollers.append(StreamPoller(
-                    mapping, stream_arn=mapping.stream_arn, invoke=self.lambda_service.invoke,
-                    streams=self.backend.client("dynamodbstreams"), sqs=self.backend.client("sqs"),
-                    region=self.region, function_arn=spec.arn, stop=self._stop,
-                    resolve_queue_url=self._queue_url_for_arn, log_path=log_path))
+                    mapping, streams, invoke=self.lambda_service.invoke, sender=sender,
+                    region=self.region, function_arn=spec.arn, stop=self._stop, log_path=log_path))
         for poller in self.pollers:
             poller.start()
 

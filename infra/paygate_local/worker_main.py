@@ -5,10 +5,18 @@ pair, which carries the invocation protocol (length-prefixed JSON messages), so 
 free to print whatever it likes to stdout/stderr (those go to the function's log file).
 
 Protocol (parent -> worker, worker -> parent):
-  init   {"type": "init", "handler": "app.handler", "paths": [...]}  -> ready | init_error
+  init   {"type": "init", "handler": "app.handler", "paths": [...], "template": false}
+                                                                 -> ready | init_error
   invoke {"type": "invoke", "event", "request_id", "deadline_ms", "invoked_function_arn"}
                                                                  -> result | error
 The worker exits when the socket closes, so a dead parent never leaves workers behind.
+
+A template (``"template": true``, Linux only) is a worker that never runs an invocation: once its
+handler is imported it only forks. The parent sends one byte with a socket (SCM_RIGHTS); the
+template forks a child that takes that socket, says ``ready`` on it and serves invocations like
+any worker, already initialised; the template answers ``{"type": "forked", "pid": ...}``. A new
+worker so costs a fork instead of an interpreter start and the handler's imports (half a second
+of CPU or more), much as Lambda SnapStart resumes from a snapshot taken after init.
 
 Stdlib only: this file is also imported by the parent for ``send_message``/``recv_message``,
 and it must not import anything from the function's code paths before they are set up.
@@ -20,9 +28,11 @@ import decimal
 import importlib
 import json
 import os
+import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -156,7 +166,12 @@ def serve(sock: socket.socket) -> int:
         send_message(sock, {"type": "init_error", "error": error})
         return 1
     send_message(sock, {"type": "ready"})
+    if init.get("template"):
+        return _fork_on_request(sock, handler)
+    return _serve_invocations(sock, handler)
 
+
+def _serve_invocations(sock: socket.socket, handler: Any) -> int:
     while True:
         message = recv_message(sock)
         if message is None or message.get("type") == "shutdown":
@@ -167,6 +182,41 @@ def serve(sock: socket.socket) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         send_message(sock, reply)
+
+
+def _fork_on_request(control: socket.socket, handler: Any) -> int:
+    """The template's loop: one forked worker per request, until the parent hangs up."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children: no zombies
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1, 1)
+        except OSError:
+            return 0
+        if not data:
+            return 0
+        if not fds:
+            continue
+        if threading.active_count() > 1:
+            # The handler's import started a thread: a fork would copy the locks it holds but not
+            # the thread, and could deadlock. The parent then starts fresh workers instead.
+            os.close(fds[0])
+            send_message(control, {"type": "refused", "reason": "the handler started threads at import"})
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the new worker
+            control.close()
+            os.setsid()  # its own process group, killed as a whole on a timeout, as a spawned one
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            sock = socket.socket(fileno=fds[0])
+            try:
+                send_message(sock, {"type": "ready"})
+                return _serve_invocations(sock, handler)  # and exits as a spawned worker does
+            finally:
+                sock.close()
+        os.close(fds[0])
+        send_message(control, {"type": "forked", "pid": pid})
 
 
 def _invoke(handler: Any, event: Any, context: LambdaContext) -> dict:

@@ -1,8 +1,8 @@
 """The local Lambda service: warm worker processes per function, invoked over a socket pair.
 
 Each function gets a small pool of worker processes (fresh Python interpreters running
-``worker_main.py``), each with the function's own environment and sys.path, its handler imported
-once and kept warm. A pool grows on demand up to a cap, because the API receives concurrent
+``worker_main.py``: the one its ``Runtime`` names, see ``lambda_envs.py``), each with the
+function's own environment and sys.path, its handler imported once and kept warm. A pool grows on demand up to a cap, because the API receives concurrent
 requests. A worker still busy at the function's Timeout is killed (with its process group) and the
 invocation reports Lambda's timeout error; the next invocation starts a fresh worker.
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .metering import Meter
 from .template import FunctionSpec
 from .worker_main import recv_message, send_message
 
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 WORKER_MAIN = str(Path(__file__).with_name("worker_main.py"))
 DEFAULT_INIT_TIMEOUT = 60.0  # importing boto3 + powertools on a busy 2-core machine takes seconds
+SPAWN_DELAY = 0.1  # how long an invocation waits for a busy worker before another one is started
+FORK_TIMEOUT = 10.0
+# Fork new workers from an initialised template (Linux; PAYGATE_DEV_FORK_WORKERS=0 turns it off).
+FORK_WORKERS = (sys.platform == "linux" and hasattr(socket, "send_fds")
+                and os.environ.get("PAYGATE_DEV_FORK_WORKERS", "1") != "0")
 
 
 @dataclass
@@ -69,15 +75,18 @@ def _log_line(log_path: Path, level: str, message: str, **fields: Any) -> None:
 class Worker:
     """One warm worker process. Not thread-safe: a pool hands it to one caller at a time."""
 
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path):
-        """Start the process; ``init`` then imports the handler."""
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
+                 python: str = sys.executable):
+        """Start the process on ``python``; ``init`` then imports the handler."""
         self.spec = spec
         self.log_path = log_path
         self._sock, child = socket.socketpair()
         try:
             with open(log_path, "ab") as log_file:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-u", WORKER_MAIN, str(child.fileno())],
+                    # -s: no user site-packages, as on Lambda (sys.path is the code, the layers and
+                    # the interpreter's own environment).
+                    [python, "-u", "-s", WORKER_MAIN, str(child.fileno())],
                     env=env,
                     cwd=str(spec.code_dir),
                     stdin=subprocess.DEVNULL,
@@ -92,11 +101,42 @@ class Worker:
         finally:
             child.close()
 
-    def init(self, init_timeout: float = DEFAULT_INIT_TIMEOUT) -> None:
-        """Import the handler (Lambda's init phase); raises WorkerError and kills the worker on failure."""
+    @classmethod
+    def forked_from(cls, template: Worker, timeout: float = FORK_TIMEOUT) -> Worker:
+        """A new worker forked from ``template`` (a worker initialised with ``template=True``),
+        ready to invoke. The caller holds the template for itself (one fork at a time)."""
+        ours, theirs = socket.socketpair()
+        deadline = time.monotonic() + timeout
+        try:
+            socket.send_fds(template._sock, [b"F"], [theirs.fileno()])
+            reply = recv_message(template._sock, deadline)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        if not reply or reply.get("type") != "forked":
+            ours.close()
+            raise OSError(f"the {template.spec.logical_id} template did not fork: {reply!r}")
+        worker = cls.__new__(cls)
+        worker.spec, worker.log_path, worker._sock = template.spec, template.log_path, ours
+        worker.proc = _ForkedProcess(int(reply["pid"]))
+        try:
+            ready = recv_message(ours, deadline)
+        except (OSError, TimeoutError):
+            ready = None
+        if not ready or ready.get("type") != "ready":
+            worker.kill()
+            raise OSError(f"a worker forked from the {template.spec.logical_id} template did not start")
+        return worker
+
+    def init(self, init_timeout: float = DEFAULT_INIT_TIMEOUT, template: bool = False) -> None:
+        """Import the handler (Lambda's init phase); raises WorkerError and kills the worker on failure.
+        A ``template`` worker then only forks new workers (``forked_from``)."""
         paths = [str(p) for p in self.spec.python_paths]
         try:
-            send_message(self._sock, {"type": "init", "handler": self.spec.handler, "paths": paths})
+            send_message(self._sock, {"type": "init", "handler": self.spec.handler, "paths": paths,
+                                      "template": template})
             reply = recv_message(self._sock, time.monotonic() + init_timeout)
         except TimeoutError:
             self.kill()
@@ -189,12 +229,51 @@ class Worker:
         self._sock.close()
 
 
+class _ForkedProcess:
+    """The part of Popen a Worker uses, for a worker forked by a template: the template's child,
+    not ours, reaped by the kernel as soon as it ends (the template ignores SIGCHLD)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _running(self.pid):
+            self.returncode = -1  # its real status went with it
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.01)
+        return self.returncode  # type: ignore[return-value]
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
+
+
 class FunctionPool:
     """Warm workers of one function: up to ``max_workers`` invocations run at once."""
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
-                 max_workers: int = 4, init_timeout: float = DEFAULT_INIT_TIMEOUT):
+                 max_workers: int = 4, init_timeout: float = DEFAULT_INIT_TIMEOUT,
+                 python: str = sys.executable):
         self.spec = spec
+        self.python = python
         self.env = env
         self.log_path = log_path
         self.max_workers = max_workers
@@ -205,6 +284,10 @@ class FunctionPool:
         self._starting = 0
         self._prewarming = 0  # a prewarm in progress: callers wait for it rather than start another
         self._closed = False
+        # New workers are forked from an initialised template when the platform allows it.
+        self._use_template = FORK_WORKERS
+        self._template: Worker | None = None
+        self._template_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -247,6 +330,11 @@ class FunctionPool:
             self._release(worker)
 
     def _acquire(self) -> Worker:
+        # A new worker costs a cold start (half a second of CPU or more); when every worker is
+        # busy, one is often free again within milliseconds. So a caller waits a moment for one
+        # before starting another: a burst of short invocations is served by the warm workers,
+        # while a backlog, or a slow invocation, still gets a new worker after SPAWN_DELAY.
+        spawn_at: float | None = None
         with self._cond:
             while True:
                 if self._closed:
@@ -262,18 +350,55 @@ class FunctionPool:
                     self._cond.wait()  # two cold starts at once would only slow each other down
                     continue
                 if len(self._all) + self._starting < self.max_workers:
-                    self._starting += 1
-                    break
+                    if not self._all and not self._starting:
+                        self._starting += 1  # nothing to wait for
+                        break
+                    now = time.monotonic()
+                    spawn_at = spawn_at or now + SPAWN_DELAY
+                    if now >= spawn_at:
+                        self._starting += 1
+                        break
+                    self._cond.wait(spawn_at - now)
+                    continue
                 self._cond.wait()
         return self._spawn()
 
     def _spawn(self) -> Worker:
         """Start and initialise a worker; the caller has counted it in ``_starting``.
 
-        The worker is registered before its (slow) init so that ``close`` can kill it meanwhile.
+        Forked from the template when there is one (made on first need: the one cold start);
+        otherwise a fresh process, registered before its (slow) init so that ``close`` can kill
+        it meanwhile.
         """
+        if self._use_template:
+            try:
+                forked = self._fork()
+            except WorkerError:  # the handler cannot be imported: say so, as a fresh worker would
+                with self._cond:
+                    self._starting -= 1
+                    self._cond.notify_all()
+                raise
+            except Exception as exc:
+                log.warning("%s: forking a worker failed (%s); starting fresh workers from now on",
+                            self.spec.logical_id, exc)
+                self._use_template = False
+                template, self._template = self._template, None
+                if template is not None:
+                    template.close()
+                forked = None
+            if forked is not None:
+                with self._cond:
+                    self._starting -= 1
+                    self._all.add(forked)
+                    closed = self._closed
+                    self._cond.notify_all()
+                if closed:
+                    forked.kill()
+                    raise WorkerError({"errorType": "Runtime.Shutdown",
+                                       "errorMessage": "the local runtime is stopping", "stackTrace": []})
+                return forked
         try:
-            worker = Worker(self.spec, self.env, self.log_path)
+            worker = Worker(self.spec, self.env, self.log_path, self.python)
         except BaseException:
             with self._cond:
                 self._starting -= 1
@@ -297,6 +422,21 @@ class FunctionPool:
             raise
         return worker
 
+    def _fork(self) -> Worker | None:
+        """A worker forked from the template (started and initialised here the first time)."""
+        with self._template_lock:
+            template = self._template
+            if template is None or not template.alive:
+                if self._closed:
+                    return None
+                template = self._template = Worker(self.spec, self.env, self.log_path, self.python)
+                try:
+                    template.init(self.init_timeout, template=True)
+                except BaseException:
+                    self._template = None
+                    raise
+            return Worker.forked_from(template)
+
     def _release(self, worker: Worker) -> None:
         with self._cond:
             if worker.alive and not self._closed:
@@ -318,13 +458,19 @@ class FunctionPool:
             worker.hang_up()
         for worker in workers:
             worker.close(grace=2.0)
+        # The template last: it reaps the workers it forked, which end only now. (Not under the
+        # template lock: a template still initialising is stopped too, and its init then fails.)
+        template, self._template = self._template, None
+        if template is not None:
+            template.close(grace=2.0)
 
 
 class LambdaService:
     """All functions' pools, by logical id."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: Meter | None = None) -> None:
         self.pools: dict[str, FunctionPool] = {}
+        self.meter = meter or Meter()
 
     def add(self, pool: FunctionPool) -> None:
         self.pools[pool.spec.logical_id] = pool
@@ -334,6 +480,7 @@ class LambdaService:
             pool = self.pools[logical_id]
         except KeyError:
             raise KeyError(f"no function {logical_id!r}; known: {sorted(self.pools)}") from None
+        self.meter.count("invocations", logical_id)
         return pool.invoke(event, request_id)
 
     def pids(self) -> dict[str, list[int]]:

@@ -23,13 +23,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    # DynamoDB's conditional writes are atomic; moto's are not unless serialized (as paygate dev does).
-    from moto.dynamodb.models import DynamoDBBackend
+    # moto as paygate dev runs it: DynamoDB's conditional writes atomic, transactions all-or-nothing.
+    from paygate_local import moto_patches
 
-    from paygate_local.moto_patches import serialized_dynamodb_methods
-    for name, method in serialized_dynamodb_methods().items():
-        monkeypatch.setattr(DynamoDBBackend, name, method)
-    with mock_aws():
+    with moto_patches.patched(), mock_aws():
         spec = TemplateStack.from_file(ROOT / "template.yaml", parameter_overrides={"Mode": "dev"})
         dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
         for table in spec.tables():

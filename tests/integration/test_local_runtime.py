@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -23,6 +24,7 @@ import boto3
 import pytest
 from polling import wait_for
 
+from paygate_local import lambda_envs, moto_patches
 from paygate_local.provision import provision
 from paygate_local.runtime import LocalRuntime
 
@@ -333,6 +335,76 @@ def test_sqs_fifo_partial_failures_keep_group_order_and_redrive(rt: LocalRuntime
     wait_for(queue_empty, timeout=10, what="the jobs queue to drain")
 
 
+def tasks(record_dir: Path, event: str | None = None) -> list[dict]:
+    return [r for r in read_jsonl(record_dir / "tasks.jsonl") if event is None or r["event"] == event]
+
+
+def send_task(rt: LocalRuntime, ident: str, **fields: Any) -> float:
+    """Send a task to the standard queue; returns when it was sent (time.time())."""
+    delay = fields.pop("delay", 0)
+    sent = time.time()
+    aws(rt, "sqs").send_message(QueueUrl=rt.resources["TasksQueue"]["url"], DelaySeconds=delay,
+                                MessageBody=json.dumps({"id": ident, **fields}))
+    return sent
+
+
+def test_a_message_sent_is_delivered_at_once_not_at_the_next_poll(rt: LocalRuntime, record_dir: Path) -> None:
+    # Given an idle queue whose pollers are all waiting (a long poll lasts 20 s)
+    wait_for(lambda: rt.lambda_service.pids()["TasksFunction"], timeout=60, what="a warm TasksFunction")
+    before = rt.counters()["sqs_requests"].get("ReceiveMessage", 0)
+    # When a message is sent, then it is delivered well within one long poll: the send woke a poller.
+    send_task(rt, "prompt")
+    wait_for(lambda: [r for r in tasks(record_dir, "done") if r["id"] == "prompt"], timeout=10,
+             what="the task delivered before any long poll could have ended")
+    # Waiting cost no requests: one per long poll, not one per check.
+    assert rt.counters()["sqs_requests"]["ReceiveMessage"] - before < 20
+
+
+def test_a_delayed_message_is_delivered_when_due_and_not_before(rt: LocalRuntime, record_dir: Path) -> None:
+    sent = send_task(rt, "delayed", delay=2)
+    (done,) = wait_for(lambda: [r for r in tasks(record_dir, "done") if r["id"] == "delayed"], timeout=15,
+                       what="the delayed task")
+    assert done["at"] >= sent + 2 - 0.05  # SQS hides it for DelaySeconds; the poller woke when it was due
+
+
+def test_a_message_made_invisible_comes_back_when_its_visibility_ends(rt: LocalRuntime, record_dir: Path) -> None:
+    # The first delivery pushes its own visibility back by 1 s (a retry backoff) and fails; the
+    # queue's own timeout is 60 s, so seeing it again within 15 s means the poller woke at its moment.
+    send_task(rt, "backoff", retry_after=1)
+    (again,) = wait_for(lambda: [r for r in tasks(record_dir, "done") if r["id"] == "backoff"], timeout=15,
+                        what="the retried task")
+    (retry,) = [r for r in tasks(record_dir, "retry") if r["id"] == "backoff"]
+    assert again["count"] == 2 and again["at"] >= retry["at"] + 1 - 0.05
+
+
+def test_a_slow_invocation_on_a_standard_queue_does_not_hold_back_other_messages(
+        rt: LocalRuntime, record_dir: Path) -> None:
+    # Given one delivery that runs until the test opens its gate
+    send_task(rt, "slow", gate="open-slow")
+    wait_for(lambda: [r for r in tasks(record_dir, "start") if r["id"] == "slow"], timeout=15,
+             what="the slow task to start")
+    # When more messages arrive, then they are all delivered while it still runs
+    fast = [f"fast-{i}" for i in range(6)]
+    for ident in fast:
+        send_task(rt, ident)
+    wait_for(lambda: {r["id"] for r in tasks(record_dir, "done")} >= set(fast), timeout=15,
+             what="the fast tasks, past the slow one")
+    assert "slow" not in {r["id"] for r in tasks(record_dir, "done")}
+    (source,) = [p for p in rt.pollers if p.name == "sqs-TasksFunction-Tasks"]
+    assert source.peak_pollers >= 2
+    (record_dir / "open-slow").touch()
+    wait_for(lambda: "slow" in {r["id"] for r in tasks(record_dir, "done")}, timeout=15, what="the slow task")
+
+
+def test_counters_say_what_the_runtime_did(rt: LocalRuntime) -> None:
+    before = rt.counters()
+    assert http(rt, "GET", "/things/counted")[0] == 200
+    after = rt.counters()
+    assert after["api_requests"]["total"] == before["api_requests"].get("total", 0) + 1
+    assert after["invocations"]["EchoFunction"] == before["invocations"].get("EchoFunction", 0) + 1
+    assert set(after) >= {"invocations", "sqs_requests", "streams_requests", "api_requests"}
+
+
 # ------------------------------------------------------------------------------ DynamoDB Streams
 
 
@@ -386,6 +458,78 @@ def test_stream_retries_reported_failures_bisects_errors_and_sends_exhausted_bat
              what="the checkpoint to reach the MODIFY record")
 
 
+# ------------------------------------------------------------------------------ interpreters
+
+
+def test_functions_run_on_the_interpreter_their_runtime_names(rt: LocalRuntime) -> None:
+    chosen = rt.interpreters["EchoFunction"]
+    status, _, body = http(rt, "GET", "/things/python")
+    python = json.loads(body)["python"]
+    assert status == 200 and python["executable"] == chosen.python
+    if lambda_envs.find_interpreter("python3.12"):
+        # make setup made .venv/lambda/python3.12: the function sees Python 3.12 with its layer's
+        # dependencies and boto3, and none of the dev venv's tools.
+        assert chosen.note is None, chosen.note
+        assert python["version"] == "3.12"
+        assert not python["moto"] and not python["pytest"]
+    else:
+        assert chosen.python == sys.executable and "python3.12" in chosen.note
+
+
+# ------------------------------------------------------------------------------ any other backend
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory):
+    """The same stack against a backend given by URL: a moto server this test starts on 127.0.0.1,
+    read through boto3 (long polls, streams four times a second) as LocalStack would be."""
+    from moto.server import ThreadedMotoServer
+
+    records = tmp_path_factory.mktemp("remote-records")
+    with moto_patches.patched():  # as paygate dev would run this server itself
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            runtime = LocalRuntime(FIXTURE, tmp_path_factory.mktemp("remote-state"), api_port=0,
+                                   stack_name="remote", backend=f"http://{host}:{port}",
+                                   parameter_overrides={"RecordDir": str(records)}, long_poll_seconds=2)
+            with runtime:
+                runtime.records = records
+                yield runtime
+        finally:
+            server.stop()
+
+
+def test_the_boto3_transport_delivers_queues_and_streams(remote: LocalRuntime) -> None:
+    assert not remote.backend.in_process
+    send_task(remote, "over-http")
+    wait_for(lambda: [r for r in tasks(remote.records, "done") if r["id"] == "over-http"], timeout=30,
+             what="the task, received with a long poll")
+    aws(remote, "dynamodb").put_item(TableName="remote-ItemsTable",
+                                     Item={"pk": {"S": "r1"}, "sk": {"S": "0"}, "mode": {"S": "ok"}})
+    wait_for(lambda: [r for r in read_jsonl(remote.records / "stream.jsonl") if r["pk"] == "r1"], timeout=30,
+             what="the stream record, read with GetRecords")
+    counts = remote.counters()
+    assert counts["sqs_requests"]["ReceiveMessage"] >= 1 and counts["sqs_requests"]["DeleteMessageBatch"] >= 1
+    assert counts["streams_requests"]["GetRecords"] >= 1 and counts["streams_requests"]["DescribeStream"] >= 1
+    assert counts["invocations"]["TasksFunction"] >= 1 and counts["invocations"]["StreamFunction"] >= 1
+
+
+def test_the_boto3_transport_keeps_fifo_redrive_and_visibility_backoff(remote: LocalRuntime) -> None:
+    send_task(remote, "remote-backoff", retry_after=1)
+    wait_for(lambda: [r for r in tasks(remote.records, "done") if r["id"] == "remote-backoff"], timeout=30,
+             what="the task after its own visibility backoff")
+    sqs = aws(remote, "sqs")
+    url = remote.resources["JobsQueue"]["url"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "remote-x", "fail": "always"}),
+                     MessageGroupId="g", MessageDeduplicationId="remote-x")
+    dlq = remote.resources["JobsDLQ"]["url"]
+    dead = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"), timeout=60,
+                    what="the poison job in the DLQ (the fixture's maxReceiveCount is 5)")
+    assert json.loads(dead[0]["Body"])["id"] == "remote-x"
+
+
 # ------------------------------------------------------------------------------ logs, shutdown
 
 
@@ -403,13 +547,19 @@ def test_logs_land_in_the_state_dir(rt: LocalRuntime) -> None:
              timeout=10, what="the access log line")
 
 
-def test_stop_ends_every_thread_and_worker(tmp_path: Path) -> None:
+def test_stop_ends_every_thread_and_worker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     threads_before = set(threading.enumerate())
+    # No environments for the functions' runtime here: they fall back to this interpreter, said once.
     runtime = LocalRuntime(FIXTURE, tmp_path / "state", api_port=0, stack_name="stop",
-                           parameter_overrides={"RecordDir": str(tmp_path)})
+                           parameter_overrides={"RecordDir": str(tmp_path)},
+                           lambda_envs_dir=tmp_path / "no-lambda-envs")
     with runtime:
-        assert runtime.invoke("EchoFunction", {"resource": "/x", "path": "/x", "httpMethod": "GET",
-                                               "queryStringParameters": None}).ok
+        result = runtime.invoke("EchoFunction", {"resource": "/x", "path": "/x", "httpMethod": "GET",
+                                                 "queryStringParameters": None})
+        assert result.ok
+        assert json.loads(result.payload["body"])["python"]["executable"] == sys.executable
+        notes = [line for line in capsys.readouterr().err.splitlines() if "Runtime python3.12" in line]
+        assert len(notes) == 1 and sys.executable in notes[0]
         wait_for(lambda: all(runtime.lambda_service.pids().values()), timeout=60,
                  what="every function's prewarmed worker")
         pids = [pid for pids in runtime.lambda_service.pids().values() for pid in pids]
@@ -426,3 +576,74 @@ def test_stop_ends_every_thread_and_worker(tmp_path: Path) -> None:
              what="the runtime's threads to end")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", api_port), timeout=1).close()
+
+
+# ------------------------------------------------------------------------------ worker pools
+
+
+def toy_pool(tmp_path: Path, code: str, *, fork: bool, handler: str = "app.handler"):
+    """A pool of one function written here, outside any template (no backend needed)."""
+    from paygate_local.template import FunctionSpec
+    from paygate_local.workers import FunctionPool
+
+    code_dir = tmp_path / "toy"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    (code_dir / "app.py").write_text(code)
+    spec = FunctionSpec(logical_id="Toy", name="toy", arn="arn:aws:lambda:us-east-1:1:function:toy",
+                        code_dir=code_dir, handler=handler, runtime=None, timeout=5.0, memory_size=128,
+                        layer_dirs=[], environment={})
+    pool = FunctionPool(spec, {"PATH": os.environ.get("PATH", "")},
+                        tmp_path / "toy.log", max_workers=2)
+    pool._use_template = fork
+    return pool
+
+
+TOY = """
+import os
+IMPORTED_IN = os.getpid()
+
+
+def handler(event, context):
+    if event.get("crash"):
+        os._exit(3)
+    return {"pid": os.getpid(), "imported_in": IMPORTED_IN}
+"""
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
+def test_a_worker_that_dies_is_replaced_and_a_bad_handler_is_an_init_error(tmp_path: Path, fork: bool) -> None:
+    pool = toy_pool(tmp_path, TOY, fork=fork)
+    try:
+        first = pool.invoke({}).payload
+        # Forked workers were initialised once, in the template: the handler module was imported
+        # in another process than the one that runs it.
+        assert (first["imported_in"] != first["pid"]) is fork
+        crashed = pool.invoke({"crash": True})
+        assert crashed.error["errorType"] == "Runtime.ExitError"
+        wait_for(lambda: first["pid"] not in pool.pids, timeout=10, what="the dead worker to be gone")
+        assert pool.invoke({}).payload["pid"] != first["pid"]
+    finally:
+        pool.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(first["pid"], 0)
+
+    broken = toy_pool(tmp_path / "broken", TOY, fork=fork, handler="app.missing")
+    try:
+        error = broken.invoke({}).error
+        assert error["errorType"] == "Runtime.ImportModuleError" and "missing" in error["errorMessage"]
+    finally:
+        broken.close()
+
+
+def test_a_handler_that_starts_a_thread_at_import_gets_fresh_workers_not_forks(tmp_path: Path) -> None:
+    # Forking a process with a thread could deadlock the child: the template refuses, the pool
+    # falls back to starting each worker fresh, and the function works all the same.
+    pool = toy_pool(tmp_path, "import threading, time\n"
+                              "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n" + TOY,
+                    fork=True)
+    try:
+        first = pool.invoke({}).payload
+        assert first["imported_in"] == first["pid"]
+        assert not pool._use_template
+    finally:
+        pool.close()

@@ -182,3 +182,64 @@ def test_stream_record_is_json_ready() -> None:
     assert record["dynamodb"]["NewImage"]["blob"]["B"] == "AQ=="
     assert record["eventSource"] == "aws:dynamodb" and record["eventSourceARN"] == "arn:stream"
     assert record["awsRegion"] == "us-east-1" and record["eventVersion"] == "1.1"
+
+
+# ------------------------------------------------------------------------------ interpreters
+
+
+def test_a_runtime_runs_on_its_own_environment_when_there_is_one(tmp_path) -> None:
+    import os
+    import sys
+
+    from paygate_local import lambda_envs
+
+    python = tmp_path / "python3.12" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    os.symlink(sys.executable, python)
+    chosen = lambda_envs.select("python3.12", tmp_path)
+    assert chosen.python == str(python) and chosen.note is None
+
+
+def test_a_missing_interpreter_falls_back_to_this_one_and_says_why(tmp_path) -> None:
+    import sys
+
+    from paygate_local import lambda_envs
+
+    assert lambda_envs.find_interpreter("python3.99") is None
+    chosen = lambda_envs.select("python3.99", tmp_path)
+    assert chosen.python == sys.executable
+    assert "python3.99" in chosen.note and "no python3.99 interpreter is installed" in chosen.note
+    other = lambda_envs.select("nodejs22.x", tmp_path)
+    assert other.python == sys.executable and "nodejs22.x" in other.note
+    assert lambda_envs.select(None, tmp_path) == lambda_envs.Interpreter(None, sys.executable, None)
+
+
+# ------------------------------------------------------------------------------ CPU of a process tree
+
+
+def test_cpu_of_a_process_tree_counts_its_children_and_not_its_sleep() -> None:
+    import subprocess
+    import sys
+
+    import psutil
+    from polling import wait_for
+
+    from paygate_local.cpu import measure_cpu
+
+    # A parent that sleeps, with a child that spins: the tree uses about one core.
+    spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {spin!r}]); "
+                               "time.sleep(30)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        wait_for(lambda: psutil.Process(parent.pid).children(), timeout=10, what="the spinning child")
+        assert measure_cpu(parent.pid, 1.0) > 20  # a loaded 2-core machine still gives it a good share
+        assert measure_cpu(sleeper.pid, 1.0) < 5
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        sleeper.kill()
+        parent.wait(10)
+        sleeper.wait(10)

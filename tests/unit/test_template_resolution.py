@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -165,6 +166,8 @@ def test_fixture_functions_resolve(tmp_path: Path) -> None:
     assert env["JOBS_DLQ_ARN"] == "arn:aws:sqs:us-east-1:123456789012:paygate-JobsDLQ.fifo"
     assert env["JOINED"] == "hello|paygate-jobs.fifo"
     assert env["STACK_INFO"] == "paygate/us-east-1/123456789012"
+    # Every function on the runtime make setup prepares an environment for (.venv/lambda/python3.12).
+    assert {f.runtime for f in functions.values()} == {"python3.12"}
     assert functions["SlowFunction"].timeout == 1.0
     assert functions["SlowFunction"].environment["SHARED"] == "from-globals"
 
@@ -199,6 +202,7 @@ def test_real_template_resolves_every_function_and_event() -> None:
     queue_arns = {q.arn for q in stack.queues()}
     for spec in functions:
         assert spec.handler and spec.timeout > 0 and spec.memory_size > 0
+        assert re.fullmatch(r"python3\.\d+", spec.runtime or ""), (spec.logical_id, spec.runtime)
         assert spec.layer_dirs, f"{spec.logical_id} has no layer"
         for name, value in spec.environment.items():
             assert isinstance(value, str) and "${" not in value, (spec.logical_id, name, value)
