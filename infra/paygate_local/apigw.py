@@ -34,7 +34,7 @@ from .httpserver import (
     TrackingHTTPServer,
     read_body,
 )
-from .metering import Meter
+from .meter import RuntimeMeter
 from .template import ApiRoute
 from .workers import InvocationResult
 
@@ -249,7 +249,7 @@ class _Handler(KeepAliveHandler):
 
     def _serve(self) -> None:
         gateway: ApiGateway = self.server.owner
-        gateway.meter.count("api_requests", "total")
+        gateway.meter.api_request()  # API Gateway bills every request, answered by a function or not
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         split = urlsplit(self.path)
@@ -343,9 +343,9 @@ class ApiGateway:
 
     def __init__(self, routes: list[ApiRoute], invoke: Invoke, *, host: str = "127.0.0.1",
                  port: int = 3000, stage: str = "Prod", account_id: str = "123456789012",
-                 access_log_path: Path | None = None, meter: Meter | None = None):
+                 access_log_path: Path | None = None, meter: RuntimeMeter | None = None):
         self.router = Router(routes)
-        self.meter = meter or Meter()
+        self.meter = meter or RuntimeMeter(None)
         self.invoke = invoke
         self.stage = stage
         self.account_id = account_id

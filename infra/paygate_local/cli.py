@@ -69,6 +69,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _run_dev(args: argparse.Namespace) -> int:
+    from paygate_local import meter
     from paygate_local.runtime import LocalRuntime
     from paygate_local.sandbox import SandboxProvider
 
@@ -84,8 +85,9 @@ def _run_dev(args: argparse.Namespace) -> int:
     with SandboxProvider(port=args.provider_port) as sandbox:
         overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **dict(args.parameter or [])}
         sizing = {"max_workers_per_function": args.max_workers} if args.max_workers else {}
+        metering = meter.meter_dir(state_dir) if meter.metering_requested() else None  # PAYGATE_METER=1
         runtime = LocalRuntime(template, state_dir, backend=args.backend, parameter_overrides=overrides,
-                               api_port=args.port, **sizing)
+                               api_port=args.port, meter_dir=metering, **sizing)
         with runtime:
             env = runtime.env_for(runtime.api_function_ids()[0])
             region = env.get("AWS_REGION", "us-east-1")

@@ -15,13 +15,14 @@ the payments made.
      "event_sources": {"sqs": {"paygate-commands.fifo": {"requests": 4, "billed_requests": 4,
                                                         "messages_received": 2, "empty_receives": 1,
                                                         "operations": {"ReceiveMessage": 3, "DeleteMessageBatch": 1}}},
-                       "calls": {"dynamodbstreams": {"GetRecords": 12}}}}
+                       "streams": {"GetRecords": 12}, "calls": {}}}
 
 ``lambda`` is keyed by logical id; ``records`` counts the SQS messages or stream records the
 invocations carried (an API invocation carries none). ``event_sources.sqs`` counts the requests the
 event source mappings (the pollers) make to each queue, as AWS bills them to the account:
 ``empty_receives`` are the receives that returned nothing, billed too, but by the hour rather than
-per payment. Stdlib only.
+per payment; ``event_sources.streams`` counts the mappings' DynamoDB Streams requests (free on AWS).
+Stdlib only.
 """
 
 from __future__ import annotations
@@ -72,11 +73,12 @@ class RuntimeMeter:
         self._lambda: dict[str, dict[str, Any]] = {}
         self._api_requests = 0
         self._sqs: dict[str, dict[str, Any]] = {}
+        self._streams: dict[str, int] = {}
         self.sources = dict(sources or {})
         self._flusher = Flusher(os.fspath(path), self.snapshot) if path is not None else None
 
     def invoked(self, logical_id: str, *, duration_ms: float, name: str | None = None, memory_mb: int | None = None,
-                records: int = 0, error: bool = False, api: bool = False) -> None:
+                records: int = 0, error: bool = False) -> None:
         with self._lock:
             entry = self._lambda.setdefault(logical_id, {"name": name or logical_id, "memory_mb": memory_mb,
                                                          "invocations": 0, "errors": 0, "records": 0,
@@ -88,12 +90,10 @@ class RuntimeMeter:
             entry["records"] += records
             entry["duration_ms"] += duration_ms
             entry["billed_ms"] += max(1, math.ceil(duration_ms))  # Lambda bills each started millisecond
-            if api:
-                self._api_requests += 1
         self.touch()
 
     def api_request(self) -> None:
-        """An API request answered without an invocation (404, 403...): API Gateway bills it too."""
+        """A request to the API, answered by a function or not (404, 413...): API Gateway bills each."""
         with self._lock:
             self._api_requests += 1
         self.touch()
@@ -111,6 +111,12 @@ class RuntimeMeter:
                 entry["empty_receives"] += 1 if messages_received == 0 else 0
         self.touch()
 
+    def stream_request(self, operation: str) -> None:
+        """A DynamoDB Streams request of an event source mapping (free on AWS: counted, not priced)."""
+        with self._lock:
+            self._streams[operation] = self._streams.get(operation, 0) + 1
+        self.touch()
+
     def touch(self) -> None:
         if self._flusher is not None:
             self._flusher.touch()
@@ -126,7 +132,7 @@ class RuntimeMeter:
                 "lambda": {lid: dict(entry) for lid, entry in self._lambda.items()},
                 "api": {"requests": self._api_requests},
                 "event_sources": {"sqs": {q: {**e, "operations": dict(e["operations"])} for q, e in self._sqs.items()},
-                                  "calls": {}},
+                                  "streams": dict(self._streams), "calls": {}},
             }
         for key, source in self.sources.items():
             extra = source() or {}

@@ -105,6 +105,7 @@ class Meter:
         self._calls: dict[str, dict[str, int]] = {}
         self._sqs: dict[str, dict[str, int]] = {}
         self._flusher: Flusher | None = None
+        self._flusher_lock = threading.Lock()
         self.listeners: list[Any] = []  # called (no arguments) after each change
 
     # ------------------------------------------------------------------ botocore side
@@ -124,8 +125,14 @@ class Meter:
         if session is not None:
             for event, handler, unique_id in hooks:
                 session.events.register(event, handler, unique_id=unique_id)
-        if self.path is not None:
-            self._flusher = Flusher(self.path, self.snapshot)
+        # No thread until the first call: the local runtime forks warm workers from a process that
+        # has made none (it refuses to fork one with threads), and each fork counts for itself.
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.pid = os.getpid()
+        self._lock, self._flusher_lock = threading.Lock(), threading.Lock()
+        self._calls, self._sqs, self._flusher = {}, {}, None
 
     def _before_call(self, model: Any = None, params: Any = None, context: Any = None, **_: Any) -> None:
         try:
@@ -169,6 +176,10 @@ class Meter:
         self._touch()
 
     def _touch(self) -> None:
+        if self._flusher is None and self.path is not None:
+            with self._flusher_lock:
+                if self._flusher is None:
+                    self._flusher = Flusher(self.path, self.snapshot)
         if self._flusher is not None:
             self._flusher.touch()
         for listener in self.listeners:

@@ -106,7 +106,7 @@ changes = Notifier()
 
 # ------------------------------------------------------------------------------------ patching
 
-_dynamodb_lock = threading.RLock()
+dynamodb_lock = threading.RLock()  # also taken by the capacity meter around each request
 sqs_lock = threading.RLock()  # also taken by the in-process SQS transport to read a queue's state
 _state_lock = threading.Lock()
 _depth = 0
@@ -184,7 +184,7 @@ def _install() -> None:
 
     _set(DynamoDBBackend, "transact_write_items", _transact_write_items)
     for name in _SERIALIZED:
-        _set(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), _dynamodb_lock))
+        _set(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), dynamodb_lock))
 
     add = StreamShard.add
 

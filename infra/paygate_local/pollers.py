@@ -59,9 +59,13 @@ log = logging.getLogger(__name__)
 
 Invoke = Callable[[str, dict], InvocationResult]
 
-# Lambda starts five pollers on a standard queue and adds more while the backlog lasts.
+# Lambda starts five pollers on a standard queue and adds more while the backlog lasts, up to 1,250
+# concurrent invocations. Locally the cap is lower, but high enough that invocations held by one slow
+# consumer (a webhook endpoint that takes its full 10 s, batch after batch) leave room for the others:
+# the workers are forked from an initialised one, so a poller and its worker cost little, and the
+# extra ones retire when idle.
 STANDARD_INITIAL_POLLERS = 5
-STANDARD_MAX_POLLERS = 10
+STANDARD_MAX_POLLERS = 32
 FIFO_MAX_POLLERS = 5
 # An extra poller retires after this long without a message.
 EXTRA_POLLER_IDLE_SECONDS = float(LONG_POLL_SECONDS)

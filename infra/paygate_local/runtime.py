@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from . import lambda_envs
+from . import capacity, lambda_envs, moto_patches
 from .apigw import ApiGateway
 from .backend import Backend
-from .metering import Meter
+from .meter import METER_DIR_ENV, RUNTIME_FILE, RuntimeMeter
 from .pollers import (
     FIFO_MAX_POLLERS,
     STANDARD_INITIAL_POLLERS,
@@ -80,6 +81,7 @@ class LocalRuntime:
         prewarm: bool = True,
         lambda_envs_dir: str | Path | None = None,
         long_poll_seconds: int = LONG_POLL_SECONDS,
+        meter_dir: str | Path | None = None,
     ):
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
@@ -103,7 +105,10 @@ class LocalRuntime:
         self.stack = Stack.from_file(self.template_path, stack_name=stack_name, region=region,
                                      account_id=account_id, parameter_overrides=parameter_overrides)
         self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir)
-        self.meter = Meter()
+        # With a meter_dir (make bench, PAYGATE_METER=1) the counters are written there, beside each
+        # worker's calls file and the capacity meter's: see meter.py.
+        self.meter_dir = Path(meter_dir).resolve() if meter_dir else None
+        self.meter = RuntimeMeter(self.meter_dir / RUNTIME_FILE if self.meter_dir else None)
         self.lambda_service = LambdaService(self.meter)
         self.functions: dict[str, FunctionSpec] = {}
         self.api: ApiGateway | None = None
@@ -124,6 +129,7 @@ class LocalRuntime:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._attach_log_file()
             self.backend.start()
+            self._start_metering()
             provision(self.stack, self.backend)
             self.functions = {f.logical_id: f for f in self.stack.functions()}
             self._select_interpreters()
@@ -160,6 +166,9 @@ class LocalRuntime:
                 log.warning("poller %s is still in a request; it ends by itself", poller.name)
         self.pollers = []
         self.backend.stop()
+        if self.meter_dir is not None:
+            capacity.uninstall()
+            self.meter.flush()
         if self._log_handler is not None:
             log.removeHandler(self._log_handler)
             self._log_handler.close()
@@ -242,6 +251,8 @@ class LocalRuntime:
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
         })
+        if self.meter_dir is not None:
+            env[METER_DIR_ENV] = str(self.meter_dir)  # each worker counts its AWS calls there (meter_hook)
         return env
 
     def function_ids(self) -> list[str]:
@@ -257,16 +268,24 @@ class LocalRuntime:
         """Invoke a function directly (RequestResponse); ``.payload`` or ``.error`` on the result."""
         return self.lambda_service.invoke(logical_id, event)
 
-    def counters(self) -> dict[str, dict[str, int]]:
-        """What the runtime did for the stack so far: ``invocations`` by function logical id,
-        ``sqs_requests`` and ``streams_requests`` the pollers made, by AWS operation (as AWS bills
-        them: one long poll is one ReceiveMessage), ``api_requests`` (``{"total": n}``)."""
-        counts = self.meter.snapshot()
-        for category in ("invocations", "sqs_requests", "streams_requests", "api_requests"):
-            counts.setdefault(category, {})
-        return counts
+    def counters(self) -> dict[str, Any]:
+        """What the runtime did for the stack so far, as meter.py's runtime.json lays it out: Lambda
+        invocations by logical id, API requests, the requests the event source mappings made to each
+        queue and to the streams (as AWS bills them: one long poll is one ReceiveMessage)."""
+        return self.meter.snapshot()
 
     # ---------------------------------------------------------------- internals
+
+    def _start_metering(self) -> None:
+        """A fresh meter directory, the runtime's file in it before anything runs (the bench's sign
+        that this gateway meters itself), and DynamoDB capacity measured where moto runs."""
+        if self.meter_dir is None:
+            return
+        shutil.rmtree(self.meter_dir, ignore_errors=True)
+        self.meter_dir.mkdir(parents=True)
+        self.meter.flush()
+        if self.backend.started_here:
+            capacity.install(self.meter_dir, lock=moto_patches.dynamodb_lock)
 
     def _attach_log_file(self) -> None:
         handler = logging.FileHandler(self.log_dir / "runtime.log", encoding="utf-8")

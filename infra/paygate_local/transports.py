@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from .metering import Meter
+from .meter import RuntimeMeter
 
 LONG_POLL_SECONDS = 20  # what Lambda's SQS pollers ask for
 STREAM_POLL_INTERVAL = 0.25  # Lambda reads a DynamoDB stream shard four times a second
@@ -71,19 +71,20 @@ class SqsSender(Protocol):
 class BotoSqs:
     """A queue read through boto3: what Lambda does on AWS."""
 
-    def __init__(self, client: Any, queue_url: str, queue_arn: str, meter: Meter,
+    def __init__(self, client: Any, queue_url: str, queue_arn: str, meter: RuntimeMeter,
                  long_poll_seconds: int = LONG_POLL_SECONDS):
         self.client, self.queue_url, self.queue_arn, self.meter = client, queue_url, queue_arn, meter
+        self.name = _arn_parts(queue_arn)[2]
         self.fifo = queue_arn.endswith(".fifo")
         self.long_poll_seconds = long_poll_seconds
 
     def receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
         whole = max(0, min(self.long_poll_seconds, int(wait_seconds)))  # SQS takes whole seconds
-        self.meter.count("sqs_requests", "ReceiveMessage")
         response = self.client.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=whole,
             AttributeNames=["All"], MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
         messages = response.get("Messages") or []
+        self.meter.sqs_request(self.name, "ReceiveMessage", messages_received=len(messages))
         if not messages and whole == 0 and wait_seconds > 0:
             stop.wait(wait_seconds)  # the last fraction of a batching window: wait it out, not spin
         return messages
@@ -91,7 +92,7 @@ class BotoSqs:
     def delete(self, receipt_handles: list[str]) -> list[dict]:
         failures: list[dict] = []
         for start in range(0, len(receipt_handles), 10):
-            self.meter.count("sqs_requests", "DeleteMessageBatch")
+            self.meter.sqs_request(self.name, "DeleteMessageBatch")
             response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles[start:start + 10])])
             failures.extend(response.get("Failed") or [])
@@ -100,7 +101,7 @@ class BotoSqs:
     def change_visibility(self, entries: list[tuple[str, int]]) -> list[dict]:
         failures: list[dict] = []
         for start in range(0, len(entries), 10):
-            self.meter.count("sqs_requests", "ChangeMessageVisibilityBatch")
+            self.meter.sqs_request(self.name, "ChangeMessageVisibilityBatch")
             response = self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": s}
                 for i, (h, s) in enumerate(entries[start:start + 10])])
@@ -112,7 +113,7 @@ class BotoSqs:
 
 
 class BotoSender:
-    def __init__(self, client: Any, resolve_url: Any, meter: Meter):
+    def __init__(self, client: Any, resolve_url: Any, meter: RuntimeMeter):
         self.client, self.resolve_url, self.meter = client, resolve_url, meter
 
     def send(self, queue_arn: str, body: str, group_id: str | None = None,
@@ -123,14 +124,14 @@ class BotoSender:
         kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
         if group_id is not None:
             kwargs.update(MessageGroupId=group_id, MessageDeduplicationId=deduplication_id)
-        self.meter.count("sqs_requests", "SendMessage")
+        self.meter.sqs_request(_arn_parts(queue_arn)[2], "SendMessage")
         self.client.send_message(**kwargs)
 
 
 class MotoSqs:
     """A queue of the moto backend in this process, read without HTTP; needs ``moto_patches.patched()``."""
 
-    def __init__(self, queue_arn: str, meter: Meter):
+    def __init__(self, queue_arn: str, meter: RuntimeMeter):
         from moto.sqs.models import sqs_backends
 
         from . import moto_patches
@@ -149,7 +150,12 @@ class MotoSqs:
         return self.backend.get_queue(self.name)
 
     def receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
-        self.meter.count("sqs_requests", "ReceiveMessage")
+        """One ReceiveMessage, long-polled: it waits on the queue's hooks, never on a timer."""
+        messages = self._receive(count, wait_seconds, stop)
+        self.meter.sqs_request(self.name, "ReceiveMessage", messages_received=len(messages))
+        return messages
+
+    def _receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
         deadline = time.monotonic() + wait_seconds
         while True:
             seen = self.channel.version  # before looking: a change from now on ends the wait below
@@ -175,7 +181,7 @@ class MotoSqs:
     def delete(self, receipt_handles: list[str]) -> list[dict]:
         failures: list[dict] = []
         for start in range(0, len(receipt_handles), 10):
-            self.meter.count("sqs_requests", "DeleteMessageBatch")
+            self.meter.sqs_request(self.name, "DeleteMessageBatch")
             _, errors = self.backend.delete_message_batch(self.name, [
                 {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles[start:start + 10])])
             failures.extend(errors)
@@ -184,7 +190,7 @@ class MotoSqs:
     def change_visibility(self, entries: list[tuple[str, int]]) -> list[dict]:
         failures: list[dict] = []
         for start in range(0, len(entries), 10):
-            self.meter.count("sqs_requests", "ChangeMessageVisibilityBatch")
+            self.meter.sqs_request(self.name, "ChangeMessageVisibilityBatch")
             _, errors = self.backend.change_message_visibility_batch(self.name, [
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": s}
                 for i, (h, s) in enumerate(entries[start:start + 10])])
@@ -196,7 +202,7 @@ class MotoSqs:
 
 
 class MotoSender:
-    def __init__(self, meter: Meter):
+    def __init__(self, meter: RuntimeMeter):
         self.meter = meter
 
     def send(self, queue_arn: str, body: str, group_id: str | None = None,
@@ -205,7 +211,7 @@ class MotoSender:
         from moto.sqs.models import sqs_backends
 
         region, account, name = _arn_parts(queue_arn)
-        self.meter.count("sqs_requests", "SendMessage")
+        self.meter.sqs_request(name, "SendMessage")
         try:
             sqs_backends[account][region].send_message(name, body, group_id=group_id,
                                                        deduplication_id=deduplication_id)
@@ -279,7 +285,7 @@ class TrimmedPosition(Exception):
 class BotoStreams:
     json_ready = False  # boto3 gives datetimes and bytes
 
-    def __init__(self, client: Any, stream_arn: str, meter: Meter):
+    def __init__(self, client: Any, stream_arn: str, meter: RuntimeMeter):
         self.client, self.stream_arn, self.meter = client, stream_arn, meter
         self._next_refresh = 0.0
 
@@ -287,7 +293,7 @@ class BotoStreams:
         found: list[ShardInfo] = []
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
         while True:
-            self.meter.count("streams_requests", "DescribeStream")
+            self.meter.stream_request("DescribeStream")
             description = self.client.describe_stream(**kwargs)["StreamDescription"]
             for info in description.get("Shards") or []:
                 found.append(ShardInfo(info["ShardId"], info.get("ParentShardId"),
@@ -307,11 +313,11 @@ class BotoStreams:
                                   "ShardIteratorType": iterator_type}
         if sequence_number is not None:
             kwargs["SequenceNumber"] = sequence_number
-        self.meter.count("streams_requests", "GetShardIterator")
+        self.meter.stream_request("GetShardIterator")
         return self.client.get_shard_iterator(**kwargs).get("ShardIterator")
 
     def read(self, iterator: Any, limit: int) -> tuple[list[dict], Any]:
-        self.meter.count("streams_requests", "GetRecords")
+        self.meter.stream_request("GetRecords")
         try:
             response = self.client.get_records(ShardIterator=iterator, Limit=limit)
         except ClientError as exc:
@@ -336,7 +342,7 @@ class MotoStreams:
 
     json_ready = True  # read() converts the one datetime of each record
 
-    def __init__(self, stream_arn: str, meter: Meter):
+    def __init__(self, stream_arn: str, meter: RuntimeMeter):
         from moto.dynamodb.models import dynamodb_backends
 
         from . import moto_patches
@@ -378,7 +384,7 @@ class MotoStreams:
         return int(sequence_number)  # AT_SEQUENCE_NUMBER
 
     def read(self, iterator: Any, limit: int) -> tuple[list[dict], Any]:
-        self.meter.count("streams_requests", "GetRecords")
+        self.meter.stream_request("GetRecords")
         shard = self._shard()
         start = int(iterator) - shard.starting_sequence_number
         # The records are never changed once appended (a transaction rolled back truncates the

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .metering import Meter
+from .meter import RuntimeMeter
 from .template import FunctionSpec
 from .worker_main import recv_message, send_message
 
@@ -468,9 +468,9 @@ class FunctionPool:
 class LambdaService:
     """All functions' pools, by logical id."""
 
-    def __init__(self, meter: Meter | None = None) -> None:
+    def __init__(self, meter: RuntimeMeter | None = None) -> None:
         self.pools: dict[str, FunctionPool] = {}
-        self.meter = meter or Meter()
+        self.meter = meter or RuntimeMeter(None)
 
     def add(self, pool: FunctionPool) -> None:
         self.pools[pool.spec.logical_id] = pool
@@ -480,8 +480,12 @@ class LambdaService:
             pool = self.pools[logical_id]
         except KeyError:
             raise KeyError(f"no function {logical_id!r}; known: {sorted(self.pools)}") from None
-        self.meter.count("invocations", logical_id)
-        return pool.invoke(event, request_id)
+        result = pool.invoke(event, request_id)
+        records = event.get("Records") if isinstance(event, dict) else None
+        self.meter.invoked(logical_id, duration_ms=result.duration_ms, name=pool.spec.name,
+                           memory_mb=pool.spec.memory_size, records=len(records) if isinstance(records, list) else 0,
+                           error=not result.ok)
+        return result
 
     def pids(self) -> dict[str, list[int]]:
         return {lid: pool.pids for lid, pool in self.pools.items()}

@@ -351,13 +351,13 @@ def send_task(rt: LocalRuntime, ident: str, **fields: Any) -> float:
 def test_a_message_sent_is_delivered_at_once_not_at_the_next_poll(rt: LocalRuntime, record_dir: Path) -> None:
     # Given an idle queue whose pollers are all waiting (a long poll lasts 20 s)
     wait_for(lambda: rt.lambda_service.pids()["TasksFunction"], timeout=60, what="a warm TasksFunction")
-    before = rt.counters()["sqs_requests"].get("ReceiveMessage", 0)
+    before = sqs_operations(rt.counters(), "ReceiveMessage")
     # When a message is sent, then it is delivered well within one long poll: the send woke a poller.
     send_task(rt, "prompt")
     wait_for(lambda: [r for r in tasks(record_dir, "done") if r["id"] == "prompt"], timeout=10,
              what="the task delivered before any long poll could have ended")
     # Waiting cost no requests: one per long poll, not one per check.
-    assert rt.counters()["sqs_requests"]["ReceiveMessage"] - before < 20
+    assert sqs_operations(rt.counters(), "ReceiveMessage") - before < 20
 
 
 def test_a_delayed_message_is_delivered_when_due_and_not_before(rt: LocalRuntime, record_dir: Path) -> None:
@@ -396,13 +396,23 @@ def test_a_slow_invocation_on_a_standard_queue_does_not_hold_back_other_messages
     wait_for(lambda: "slow" in {r["id"] for r in tasks(record_dir, "done")}, timeout=15, what="the slow task")
 
 
+def sqs_operations(counts: dict, operation: str) -> int:
+    """Requests of one SQS operation the event source mappings made, over every queue."""
+    return sum(q["operations"].get(operation, 0) for q in counts["event_sources"]["sqs"].values())
+
+
+def invocations(counts: dict, logical_id: str) -> int:
+    return counts["lambda"].get(logical_id, {}).get("invocations", 0)
+
+
 def test_counters_say_what_the_runtime_did(rt: LocalRuntime) -> None:
     before = rt.counters()
     assert http(rt, "GET", "/things/counted")[0] == 200
     after = rt.counters()
-    assert after["api_requests"]["total"] == before["api_requests"].get("total", 0) + 1
-    assert after["invocations"]["EchoFunction"] == before["invocations"].get("EchoFunction", 0) + 1
-    assert set(after) >= {"invocations", "sqs_requests", "streams_requests", "api_requests"}
+    assert after["api"]["requests"] == before["api"]["requests"] + 1
+    assert invocations(after, "EchoFunction") == invocations(before, "EchoFunction") + 1
+    assert after["lambda"]["EchoFunction"]["name"] == rt.stack.physical_name("EchoFunction")
+    assert set(after["event_sources"]) >= {"sqs", "streams"}
 
 
 # ------------------------------------------------------------------------------ DynamoDB Streams
@@ -511,9 +521,10 @@ def test_the_boto3_transport_delivers_queues_and_streams(remote: LocalRuntime) -
     wait_for(lambda: [r for r in read_jsonl(remote.records / "stream.jsonl") if r["pk"] == "r1"], timeout=30,
              what="the stream record, read with GetRecords")
     counts = remote.counters()
-    assert counts["sqs_requests"]["ReceiveMessage"] >= 1 and counts["sqs_requests"]["DeleteMessageBatch"] >= 1
-    assert counts["streams_requests"]["GetRecords"] >= 1 and counts["streams_requests"]["DescribeStream"] >= 1
-    assert counts["invocations"]["TasksFunction"] >= 1 and counts["invocations"]["StreamFunction"] >= 1
+    assert sqs_operations(counts, "ReceiveMessage") >= 1 and sqs_operations(counts, "DeleteMessageBatch") >= 1
+    streams = counts["event_sources"]["streams"]
+    assert streams["GetRecords"] >= 1 and streams["DescribeStream"] >= 1
+    assert invocations(counts, "TasksFunction") >= 1 and invocations(counts, "StreamFunction") >= 1
 
 
 def test_the_boto3_transport_keeps_fifo_redrive_and_visibility_backoff(remote: LocalRuntime) -> None:

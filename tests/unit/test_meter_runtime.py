@@ -11,10 +11,12 @@ from paygate_local.meter_hook import Meter, billed_requests, sqs_send_payload_by
 
 def test_invocations_are_counted_per_function_with_billed_milliseconds(tmp_path: Path) -> None:
     runtime = meter.RuntimeMeter(tmp_path / "runtime.json")
-    runtime.invoked("ApiFunction", duration_ms=10.2, name="paygate-ApiFunction", memory_mb=512, api=True)
-    runtime.invoked("ApiFunction", duration_ms=0.3, name="paygate-ApiFunction", memory_mb=512, api=True)
+    runtime.invoked("ApiFunction", duration_ms=10.2, name="paygate-ApiFunction", memory_mb=512)
+    runtime.invoked("ApiFunction", duration_ms=0.3, name="paygate-ApiFunction", memory_mb=512)
     runtime.invoked("RelayFunction", duration_ms=5.0, records=3, error=True)
-    runtime.api_request()  # a 404 answered by the gateway itself
+    for _ in range(3):  # the two invocations above, and a 404 the gateway answered itself
+        runtime.api_request()
+    runtime.stream_request("GetRecords")
     runtime.flush()
 
     written = json.loads((tmp_path / "runtime.json").read_text())
@@ -23,6 +25,7 @@ def test_invocations_are_counted_per_function_with_billed_milliseconds(tmp_path:
                                                 "errors": 0, "records": 0, "duration_ms": 10.5, "billed_ms": 12}
     assert written["lambda"]["RelayFunction"]["records"] == 3 and written["lambda"]["RelayFunction"]["errors"] == 1
     assert written["api"] == {"requests": 3}
+    assert written["event_sources"]["streams"] == {"GetRecords": 1}
 
 
 def test_poller_requests_are_counted_per_queue_with_empty_receives_apart() -> None:
