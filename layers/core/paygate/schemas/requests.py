@@ -12,7 +12,8 @@ from paygate.domain.webhooks import ALL_EVENTS, EVENT_TYPES
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: a model's validator is built when it first validates, not when the API imports it.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -79,7 +80,7 @@ class NoQuery(Strict):
 
 
 class ListPaymentsQuery(Strict):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
 
     limit: Annotated[int, Field(ge=1, le=100)] = 10
     starting_after: Id | None = None
