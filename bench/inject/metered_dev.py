@@ -84,8 +84,9 @@ def main(argv: list[str]) -> int:
         name, memory = specs[logical_id]
         records = len(event.get("Records") or []) if isinstance(event, dict) else 0
         runtime_meter.invoked(logical_id, duration_ms=result.duration_ms, name=name, memory_mb=memory,
-                              records=records, error=not result.ok,
-                              api=isinstance(event, dict) and "httpMethod" in event)
+                              records=records, error=not result.ok)
+        if isinstance(event, dict) and "httpMethod" in event:  # what the old API front invoked
+            runtime_meter.api_request()
         return result
 
     backend_module.Backend.start = start  # type: ignore[method-assign]
