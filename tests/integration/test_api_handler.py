@@ -201,9 +201,9 @@ def test_a_replay_is_the_first_answer_even_after_the_payment_moved_on(api, aws, 
     _, created, _ = create(api, merchant["api_key"], idem="moved")
     ddb, env = boto3.client("dynamodb"), aws.env("ApiFunction")
     repo = PaymentsTable(ddb, env["AGGREGATES_TABLE"], IdempotencyKeys(ddb, env["IDEMPOTENCY_TABLE"]))
-    payment = repo.get(created["id"]).payment
-    started, event = d.start_processing(payment, event_id="evt_moved", now="2030-01-01T00:00:00.000Z")
-    repo.append(payment, [event], started, EventMeta())
+    record = repo.get(created["id"])
+    started, event = d.start_processing(record.payment, event_id="evt_moved", now="2030-01-01T00:00:00.000Z")
+    repo.append(record, [event], started, EventMeta())
     _, now, _ = call(api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=created["id"])
     assert (now["status"], now["version"]) == ("PROCESSING", 2)
     status, again, headers = create(api, merchant["api_key"], idem="moved")

@@ -101,15 +101,17 @@ class FakePayments:
             self.keys.take(key, now)
             self._changed(0, record)
 
-    def append(self, before: Payment, events: Sequence[PaymentEvent], after: Payment, meta: EventMeta) -> None:
+    def append(self, before: PaymentRecord, events: Sequence[PaymentEvent], after: Payment,
+               meta: EventMeta) -> PaymentRecord:
+        version = before.payment.version
         with self.lock:
-            current = self.records.get(before.id)
-            if current is None or current.payment.version != before.version:
-                raise ConcurrencyConflict(before.id)
-            assert [e.sequence for e in events] == list(range(before.version + 1, after.version + 1))
-            self._changed(before.version, PaymentRecord(
-                after, current.events + tuple(events), current.traces + (meta.traceparent,) * len(events),
-                current.correlation_id))
+            current = self.records.get(after.id)
+            if current is None or current.payment.version != version:
+                raise ConcurrencyConflict(after.id)
+            assert [e.sequence for e in events] == list(range(version + 1, after.version + 1))
+            written = before.then(events, after, meta.traceparent)
+            self._changed(version, written)
+            return written
 
     def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None:
         return self.records.get(payment_id)

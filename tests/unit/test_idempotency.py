@@ -60,7 +60,7 @@ def test_a_replay_answers_the_payment_as_it_was_created_not_as_it_is_now():
     repo = FakePayments()
     first = pay(repo)
     started, event = d.start_processing(first.payment, event_id="evt_2", now="2026-01-01T00:00:01.000Z")
-    repo.append(first.payment, [event], started, EventMeta())
+    repo.append(repo.get(first.payment.id), [event], started, EventMeta())
     assert pay(repo).payment.status == "NEW"
 
 

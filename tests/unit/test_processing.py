@@ -135,9 +135,9 @@ def test_a_write_that_loses_a_race_reads_again_and_decides_again():
         def charge(self, **kwargs):
             result = super().charge(**kwargs)
             if len(self.calls) == 1:  # another writer records PROCESSING first, behind our back
-                p = repo.payment("pay_1")
-                started, event = d.start_processing(p, event_id="evt_other", now=NOW)
-                repo.append(p, [event], started, EventMeta())
+                record = repo.get("pay_1")
+                started, event = d.start_processing(record.payment, event_id="evt_other", now=NOW)
+                repo.append(record, [event], started, EventMeta())
             return result
 
     racing = Racing(OK)

@@ -39,10 +39,10 @@ def new_payment(repo, pid="pay_1", merchant="m1"):
 
 
 def complete(repo, pid="pay_1"):
-    p = repo.payment(pid)
-    started, e2 = d.start_processing(p, event_id=f"evt_{pid}_2", now=NOW)
+    record = repo.get(pid)
+    started, e2 = d.start_processing(record.payment, event_id=f"evt_{pid}_2", now=NOW)
     done, e3 = d.complete(started, event_id=f"evt_{pid}_3", now=NOW, charge_id="ch")
-    repo.append(p, [e2, e3], done, EventMeta("00-aaaa-cccc-01"))
+    repo.append(record, [e2, e3], done, EventMeta("00-aaaa-cccc-01"))
 
 
 def run_relay(repo, publisher, changes=None):

@@ -60,7 +60,8 @@ def merchant_index_key(payment: Payment) -> dict[str, str]:
 
 
 def state_attributes(p: Payment) -> dict[str, Any]:
-    """What changes as events are added (None: the attribute is absent)."""
+    """What changes as events are added (None: the attribute is absent). Kept on the item for the
+    version condition and for queries; the payment itself is the fold of the log."""
     return {
         "status": str(p.status), "version": p.version, "updated_at": p.updated_at,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
@@ -75,10 +76,6 @@ def _log_entry(event: PaymentEvent, traceparent: str | None) -> dict[str, Any]:
     if traceparent:
         entry["tp"] = traceparent
     return entry
-
-
-def log_entries(events: Sequence[PaymentEvent], traceparent: str | None) -> list[dict[str, Any]]:
-    return [_log_entry(e, traceparent) for e in events]
 
 
 def payment_item(record: PaymentRecord) -> dict[str, Any]:

@@ -87,6 +87,11 @@ class PaymentRecord:
     def trace_of(self, sequence: int) -> str | None:
         return self.traces[sequence - 1] if 0 < sequence <= len(self.traces) else None
 
+    def then(self, events: Sequence[PaymentEvent], after: Payment, traceparent: str | None) -> PaymentRecord:
+        """This record with `events` added (which take the payment to `after`), written by one span."""
+        return PaymentRecord(after, self.events + tuple(events), self.traces + (traceparent,) * len(events),
+                             self.correlation_id)
+
 
 @dataclass(frozen=True)
 class PaymentChange:
@@ -105,9 +110,10 @@ class PaymentChange:
 class PaymentRepository(Protocol):
     def create(self, record: PaymentRecord, key: IdempotencyRecord, now: int) -> None:
         """The payment and its idempotency key in one transaction; KeyAlreadyUsed when the key is taken."""
-    def append(self, before: Payment, events: Sequence[PaymentEvent], after: Payment, meta: EventMeta) -> None:
-        """Add `events` (which take `before` to `after`) in one write conditioned on `before.version`;
-        ConcurrencyConflict when the payment moved on meanwhile."""
+    def append(self, before: PaymentRecord, events: Sequence[PaymentEvent], after: Payment,
+               meta: EventMeta) -> PaymentRecord:
+        """Add `events` (which take `before.payment` to `after`) in one write conditioned on the version
+        `before` was read at; answers the record written. ConcurrencyConflict when the payment moved on."""
     def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None: ...
     def list(self, merchant_id: str, *, limit: int, starting_after: Payment | None,
              status: str | None) -> tuple[list[Payment], bool]: ...

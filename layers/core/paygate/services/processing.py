@@ -31,6 +31,7 @@ from paygate.services.ports import (
     ConcurrencyConflict,
     EventMeta,
     PaymentProvider,
+    PaymentRecord,
     PaymentRepository,
     ProviderRejected,
     ProviderUnavailable,
@@ -83,48 +84,49 @@ def process_payment(command: Command, ctx: CommandContext) -> Outcome:
         with span(command.type, command.traceparent) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:
-                return _charge(payment, ctx, meta)
+                return _charge(record, ctx, meta)
             except ConcurrencyConflict:
                 logger.info("the payment moved on while being processed; deciding again")
     raise ConcurrencyConflict(f"payment {command.payment_id} kept changing")
 
 
-def _charge(payment: Payment, ctx: CommandContext, meta: EventMeta) -> Outcome:
+def _charge(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> Outcome:
+    payment = record.payment
     if ctx.time_left() < ctx.provider_timeout + 2:
         # Earlier commands of this batch used the time up: come back at once rather than be cut off.
         return RetryLater(0, "no time left in this invocation for a provider call")
     method = payment.payment_method
     if method.get("type") != "card":
-        return _finish(payment, ctx, meta, failure=("payment_method_unsupported",
+        return _finish(record, ctx, meta, failure=("payment_method_unsupported",
                        f"payment method {method.get('type')!r} cannot be charged yet"))
     try:
         result = _charge_with_retries(payment, ctx)
     except ProviderRejected as exc:
         logger.error("provider refused the charge", extra={"reason": str(exc)})
-        return _finish(payment, ctx, meta, failure=(
+        return _finish(record, ctx, meta, failure=(
             "provider_rejected", "the payment provider refused the charge request"))
     except ProviderUnavailable as exc:
         count_error("provider_unavailable")
         if ctx.attempt >= ctx.max_attempts:
             logger.error("provider unavailable on the last attempt", extra={"attempt": ctx.attempt})
-            return settle_unknown(payment, ctx, meta, failure=(
+            return settle_unknown(record, ctx, meta, failure=(
                 "provider_unavailable", "the payment provider could not be reached; no charge was confirmed"))
         delay = backoff(ctx.attempt, ctx.backoff_base)
         logger.warning("provider unavailable, will retry", extra={"attempt": ctx.attempt, "delay": delay})
-        _record_processing(payment, ctx, meta)  # the merchant sees it in progress while we wait
+        _record_processing(record, ctx, meta)  # the merchant sees it in progress while we wait
         return RetryLater(delay, f"provider unavailable: {exc}")
-    return _record_result(payment, result, ctx, meta)
+    return _record_result(record, result, ctx, meta)
 
 
-def _record_result(payment: Payment, result: ChargeResult, ctx: CommandContext, meta: EventMeta) -> Outcome:
+def _record_result(record: PaymentRecord, result: ChargeResult, ctx: CommandContext, meta: EventMeta) -> Outcome:
     if result.status == "succeeded":
-        return _finish(payment, ctx, meta, charge_id=result.charge_id)
+        return _finish(record, ctx, meta, charge_id=result.charge_id)
     if result.status == "declined":
         code = result.decline_code or "card_declined"
-        return _finish(payment, ctx, meta, charge_id=result.charge_id,
+        return _finish(record, ctx, meta, charge_id=result.charge_id,
                        failure=(code, _DECLINE_MESSAGES.get(code, "the card was declined")))
     logger.info("charge pending at the provider", extra={"charge_id": result.charge_id})
-    _record_processing(payment, ctx, meta)
+    _record_processing(record, ctx, meta)
     return Done("pending at the provider")
 
 
@@ -155,15 +157,16 @@ def _processing_events(payment: Payment) -> tuple[Payment, list[PaymentEvent]]:
     return started, [event]
 
 
-def _record_processing(payment: Payment, ctx: CommandContext, meta: EventMeta) -> None:
-    started, events = _processing_events(payment)
+def _record_processing(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> None:
+    started, events = _processing_events(record.payment)
     if events:
-        ctx.payments.append(payment, events, started, meta)
+        ctx.payments.append(record, events, started, meta)
 
 
-def _finish(payment: Payment, ctx: CommandContext, meta: EventMeta, *,
+def _finish(record: PaymentRecord, ctx: CommandContext, meta: EventMeta, *,
             failure: tuple[str, str] | None = None, charge_id: str | None = None) -> Outcome:
     """PROCESSING (if not recorded yet) and the outcome, in one write."""
+    payment = record.payment
     started, events = _processing_events(payment)
     now = utc_now()
     if failure is None:
@@ -171,7 +174,7 @@ def _finish(payment: Payment, ctx: CommandContext, meta: EventMeta, *,
     else:
         final, event = domain.fail(started, event_id=new_id("evt"), now=now, code=failure[0],
                                    message=failure[1], charge_id=charge_id)
-    ctx.payments.append(payment, [*events, event], final, meta)
+    ctx.payments.append(record, [*events, event], final, meta)
     metrics.add_metric(name="PaymentsCompleted" if failure is None else "PaymentsFailed",
                        unit=MetricUnit.Count, value=1)
     elapsed_ms = (parse_time(now) - parse_time(payment.created_at)).total_seconds() * 1000
@@ -181,22 +184,23 @@ def _finish(payment: Payment, ctx: CommandContext, meta: EventMeta, *,
     return Done(str(final.status))
 
 
-def settle_unknown(payment: Payment, ctx: CommandContext, meta: EventMeta, *, failure: tuple[str, str]) -> Outcome:
+def settle_unknown(record: PaymentRecord, ctx: CommandContext, meta: EventMeta, *,
+                   failure: tuple[str, str]) -> Outcome:
     """Before giving up on a payment, ask the provider whether it charged after all (a timeout can
     hide a charge): a charge found completes the payment, a pending one leaves it processing, and
     only when none is found, or the provider cannot even be asked, does it end FAILED."""
     try:
-        found = ctx.provider.find_charge(payment.id)
+        found = ctx.provider.find_charge(record.payment.id)
     except (ProviderUnavailable, ProviderRejected) as exc:
         logger.error("could not look the charge up before failing the payment", extra={"reason": str(exc)})
         found = None
     if found is not None and found.status == "succeeded":
         logger.warning("the provider had charged after all; completing", extra={"charge_id": found.charge_id})
-        return _finish(payment, ctx, meta, charge_id=found.charge_id)
+        return _finish(record, ctx, meta, charge_id=found.charge_id)
     if found is not None:
-        _record_processing(payment, ctx, meta)
+        _record_processing(record, ctx, meta)
         return Done("pending at the provider")
-    return _finish(payment, ctx, meta, failure=failure)
+    return _finish(record, ctx, meta, failure=failure)
 
 
 def fail_dead_command(command: Command, ctx: CommandContext) -> Outcome:
@@ -210,7 +214,7 @@ def fail_dead_command(command: Command, ctx: CommandContext) -> Outcome:
             return Done("nothing to end")
         try:
             with span("payment.dead_letter", command.traceparent) as traceparent:
-                return settle_unknown(record.payment, ctx, EventMeta(traceparent, command.correlation_id),
+                return settle_unknown(record, ctx, EventMeta(traceparent, command.correlation_id),
                                       failure=("processing_error",
                                                "the payment could not be processed; no charge was confirmed"))
         except ConcurrencyConflict:
