@@ -13,7 +13,7 @@ BACKEND ?= moto
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint bench bench-compare lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint bench bench-compare bench-restart lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ bench: setup ## paygate dev end to end: payments/s, webhook latency, AWS calls, 
 bench-compare: setup ## the same, side by side with another tree in one run (BASELINE=/path/to/tree with its own .venv)
 	@test -n "$(BASELINE)" || { echo "usage: make bench-compare BASELINE=/path/to/tree"; exit 2; }
 	$(BIN)/python -m bench.compare --baseline $(BASELINE) $(BENCH_ARGS)
+
+bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
+	$(BIN)/python -m bench.restart $(BENCH_ARGS)
 
 lock: ## re-pin every dependency into requirements.lock (after changing pyproject.toml)
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -e '.[dev]'

@@ -249,6 +249,18 @@ class _Handler(KeepAliveHandler):
 
     def _serve(self) -> None:
         gateway: ApiGateway = self.server.owner
+        if not gateway.enter():
+            # Stopping: the listener is closed; a request on a connection kept alive is not taken either.
+            request_id = str(uuid.uuid4())
+            self._send_error(503, "service_unavailable", "The gateway is stopping; retry the request.",
+                             request_id, close=True)
+            return
+        try:
+            self._serve_one(gateway)
+        finally:
+            gateway.leave()
+
+    def _serve_one(self, gateway: ApiGateway) -> None:
         gateway.meter.api_request()  # API Gateway bills every request, answered by a function or not
         started = time.monotonic()
         request_id = str(uuid.uuid4())
@@ -355,6 +367,9 @@ class ApiGateway:
         self._access_file = open(access_log_path, "a", encoding="utf-8", buffering=1) if access_log_path else None
         self._server = TrackingHTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
+        self._requests = threading.Condition()
+        self._in_flight = 0
+        self._draining = False
 
     @property
     def port(self) -> int:
@@ -369,6 +384,32 @@ class ApiGateway:
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.2}, name="apigw", daemon=True)
         self._thread.start()
+
+    def enter(self) -> bool:
+        """A request starts; False once draining (it must not)."""
+        with self._requests:
+            if self._draining:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._requests:
+            self._in_flight -= 1
+            self._requests.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Stop taking requests (the listener closes; requests on open connections get a 503) and
+        wait up to ``timeout`` for those being answered; True when none is left."""
+        with self._requests:
+            self._draining = True
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+        with self._requests:
+            return self._requests.wait_for(lambda: self._in_flight == 0, timeout)
 
     def stop(self) -> None:
         if self._thread is not None:

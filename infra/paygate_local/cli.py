@@ -6,6 +6,7 @@ import argparse
 import errno
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -39,16 +40,20 @@ def _client_kwargs(endpoint: str, region: str) -> dict[str, Any]:
             "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
-def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: str) -> dict[str, str]:
-    from paygate.adapters.dynamodb import MerchantsTable
+def _merchants(*, merchants_table: str, endpoint: str, region: str) -> Any:
     from paygate.container import Container
-    from paygate.services.merchants import register_merchant
     from paygate.settings import Settings
 
     settings = Settings.from_env({"MERCHANTS_TABLE": merchants_table, "AGGREGATES_TABLE": "-",
                                   "IDEMPOTENCY_TABLE": "-"})
-    container = Container(settings, _client_kwargs(endpoint, region))
-    merchant, api_key = register_merchant(MerchantsTable(container.dynamodb, merchants_table), name)
+    return Container(settings, _client_kwargs(endpoint, region)).merchants
+
+
+def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: str) -> dict[str, str]:
+    from paygate.services.merchants import register_merchant
+
+    merchant, api_key = register_merchant(
+        _merchants(merchants_table=merchants_table, endpoint=endpoint, region=region), name)
     return {"merchant_id": merchant.id, "api_key": api_key}
 
 
@@ -71,48 +76,115 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def _run_dev(args: argparse.Namespace) -> int:
     from paygate_local import meter
     from paygate_local.runtime import LocalRuntime
-    from paygate_local.sandbox import SandboxProvider
+    from paygate_local.statefile import FILE_NAME, StateFile
 
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     dev_file = state_dir / DEV_FILE
     dev_file.unlink(missing_ok=True)  # written again only when everything is ready
-    stop = threading.Event()
+    if args.reset:
+        reset_state(state_dir)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stopping.is_set():  # the second Ctrl-C: at once (what was accepted resumes from the last checkpoint)
+            print("paygate dev: stopping at once; the next start resumes from the last checkpoint",
+                  file=sys.stderr, flush=True)
+            dev_file.unlink(missing_ok=True)
+            os._exit(130)
+        stopping.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
 
     template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
-    with SandboxProvider(port=args.provider_port) as sandbox:
+    state = StateFile(state_dir / FILE_NAME)
+    sandbox = _start_sandbox(args.provider_port, state)
+    runtime: LocalRuntime | None = None
+    try:
         overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **dict(args.parameter or [])}
         sizing = {"max_workers_per_function": args.max_workers} if args.max_workers else {}
         metering = meter.meter_dir(state_dir) if meter.metering_requested() else None  # PAYGATE_METER=1
         runtime = LocalRuntime(template, state_dir, backend=args.backend, parameter_overrides=overrides,
-                               api_port=args.port, meter_dir=metering, **sizing)
-        with runtime:
-            env = runtime.env_for(runtime.api_function_ids()[0])
-            region = env.get("AWS_REGION", "us-east-1")
-            merchant = create_merchant("sandbox", merchants_table=env["MERCHANTS_TABLE"],
-                                       endpoint=runtime.aws_endpoint_url, region=region)
-            info = {
-                "api_url": runtime.api_url,
-                "api_key": merchant["api_key"],
-                "merchant_id": merchant["merchant_id"],
-                "aws_endpoint_url": runtime.aws_endpoint_url,
-                "provider_url": sandbox.url,
-                "region": region,
-                "merchants_table": env["MERCHANTS_TABLE"],
-                "logs_dir": str(state_dir / "logs"),
-                "pid": os.getpid(),
-            }
-            write_json_atomically(dev_file, info)
-            print(f"paygate dev is ready\n  API:      {info['api_url']}\n  API key:  {info['api_key']}\n"
-                  f"  merchant: {info['merchant_id']}\n  AWS:      {info['aws_endpoint_url']}\n"
-                  f"  provider: {info['provider_url']}\n  logs:     {info['logs_dir']}\n"
-                  f"  ({dev_file}; Ctrl-C stops)", flush=True)
-            stop.wait()
-            print("paygate dev: stopping", flush=True)
-    dev_file.unlink(missing_ok=True)
+                               api_port=args.port, meter_dir=metering, state=state, **sizing)
+        runtime.start()
+        env = runtime.env_for(runtime.api_function_ids()[0])
+        region = env.get("AWS_REGION", "us-east-1")
+        merchant = sandbox_merchant(state, args.backend, merchants_table=env["MERCHANTS_TABLE"],
+                                    endpoint=runtime.aws_endpoint_url, region=region)
+        info = {
+            "api_url": runtime.api_url,
+            "api_key": merchant["api_key"],
+            "merchant_id": merchant["merchant_id"],
+            "aws_endpoint_url": runtime.aws_endpoint_url,
+            "provider_url": sandbox.url,
+            "region": region,
+            "merchants_table": env["MERCHANTS_TABLE"],
+            "logs_dir": str(state_dir / "logs"),
+            "state_file": str(state.path),
+            "pid": os.getpid(),
+        }
+        write_json_atomically(dev_file, info)
+        restored = runtime.restored
+        kept = (f"  state:    {state.path} (restored {restored.items} items, {restored.messages} queued messages, "
+                f"{restored.stream_records} stream records in {restored.seconds:.2f} s)\n"
+                if restored is not None and restored.items else f"  state:    {state.path}\n")
+        print(f"paygate dev is ready\n  API:      {info['api_url']}\n  API key:  {info['api_key']}\n"
+              f"  merchant: {info['merchant_id']}\n  AWS:      {info['aws_endpoint_url']}\n"
+              f"  provider: {info['provider_url']}\n  logs:     {info['logs_dir']}\n{kept}"
+              f"  ({dev_file}; Ctrl-C stops, and a restart with the same --state-dir carries on)", flush=True)
+        stopping.wait()
+        print("paygate dev: stopping: finishing what is under way (Ctrl-C again stops at once)", flush=True)
+        dev_file.unlink(missing_ok=True)
+        runtime.stop(graceful=True)
+    finally:
+        dev_file.unlink(missing_ok=True)
+        if runtime is not None:
+            runtime.stop()
+        sandbox.stop()
+        state.close()
     return 0
+
+
+def reset_state(state_dir: Path) -> None:
+    """``paygate dev --reset``: forget every saved state (the logs stay)."""
+    from paygate_local.statefile import FILE_NAME
+
+    for suffix in ("", "-wal", "-shm"):
+        (state_dir / (FILE_NAME + suffix)).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / "localstack" / "state", ignore_errors=True)
+
+
+def _start_sandbox(port: int, state: Any) -> Any:
+    """The sandbox provider with its saved charges, on the port it had (so that a restart changes
+    nothing a function was told), or any free port when that one is taken now."""
+    from paygate_local.sandbox import SandboxProvider
+
+    wanted = port or state.get("sandbox.port") or 0
+    try:
+        sandbox = SandboxProvider(port=wanted, store=state).start()
+    except OSError:
+        if port or not wanted:
+            raise
+        print(f"paygate dev: note: the sandbox provider's port {wanted} is taken; it gets another",
+              file=sys.stderr, flush=True)
+        sandbox = SandboxProvider(port=0, store=state).start()
+    state.set("sandbox.port", sandbox.port)
+    return sandbox
+
+
+def sandbox_merchant(state: Any, backend: str, **where: str) -> dict[str, str]:
+    """The sandbox merchant and its key: the same across restarts on the same backend (the key is kept
+    in the state file, beside dev.json that shows it); made anew when the backend has no such merchant."""
+    from paygate.domain.accounts import hash_api_key
+
+    name = f"sandbox.merchant.{backend}"
+    saved = state.get(name)
+    if saved and _merchants(**where).by_key_hash(hash_api_key(saved["api_key"])) is not None:
+        return saved
+    merchant = create_merchant("sandbox", **where)
+    state.set(name, merchant)
+    return merchant
 
 
 def cmd_merchants_create(args: argparse.Namespace) -> int:
@@ -153,7 +225,10 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
     dev.add_argument("--backend", default="moto", help="moto (in-process), localstack, or an endpoint URL")
     dev.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
-    dev.add_argument("--provider-port", type=int, default=0, help="sandbox provider port (0: a free one)")
+    dev.add_argument("--provider-port", type=int, default=0,
+                     help="sandbox provider port (default: the one it had last time, else a free one)")
+    dev.add_argument("--reset", action="store_true",
+                     help="forget the state saved in --state-dir (merchants, payments, queues...) and start clean")
     dev.add_argument("--max-workers", type=int, default=None,
                      help="concurrent invocations of an API function (default 8, or PAYGATE_DEV_MAX_WORKERS); "
                           "functions behind queues get at least what their pollers need")

@@ -22,6 +22,10 @@ unless all pass; the rare failure while writing is undone item by item.
 Hooks: a queue's channel in ``changes`` is notified when a message is added to it (sent, or moved
 there by a redrive), deleted from it, or has its visibility changed; a table's channel when its
 stream gets a record. The in-process pollers (``transports.py``) wait on these instead of polling.
+Observers (``observe``) hear of every item written or deleted and every queue whose messages
+changed (received too): the checkpoints of ``moto_state`` save only what changed. A message whose
+visibility a consumer set itself (a retry's backoff) is marked, so that a restore can tell it from
+one that was merely received by a consumer that is gone.
 
 Every patch reaches into moto's internals, so ``patched()`` refuses a moto version it was not
 written for (``UnsupportedMotoVersion``) rather than misbehave quietly: re-check the patches against
@@ -104,6 +108,22 @@ class Notifier:
 
 changes = Notifier()
 
+# Called with ("item", table name, hash DynamoType, range DynamoType or None) or ("queue", queue
+# name), under the backend's lock, after each change: keep them cheap.
+_observers: list[Callable[..., None]] = []
+
+
+def observe(callback: Callable[..., None]) -> Callable[[], None]:
+    """Hear of every item and queue change from now on; answers the function that stops it."""
+    _observers.append(callback)
+    return lambda: _observers.remove(callback) if callback in _observers else None
+
+
+def _changed(*what: Any) -> None:
+    for callback in list(_observers):
+        callback(*what)
+
+
 # ------------------------------------------------------------------------------------ patching
 
 dynamodb_lock = threading.RLock()  # also taken by the capacity meter around each request
@@ -184,7 +204,35 @@ def _install() -> None:
 
     _set(DynamoDBBackend, "transact_write_items", _transact_write_items)
     for name in _SERIALIZED:
-        _set(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), dynamodb_lock))
+        if name != "update_item":  # wrapped below, with its observer
+            _set(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), dynamodb_lock))
+
+    from moto.dynamodb.models.table import Table
+
+    put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
+
+    @functools.wraps(put)
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = put(self, *args, **kwargs)
+        _changed("item", self.name, item.hash_key, item.range_key)
+        return item
+
+    @functools.wraps(delete)
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        try:
+            return delete(self, hash_key, range_key)
+        finally:
+            _changed("item", self.name, hash_key, range_key)
+
+    @functools.wraps(update)
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        item = update(self, table_name, *args, **kwargs)  # an existing item is changed in place
+        _changed("item", table_name, item.hash_key, item.range_key)
+        return item
+
+    _set(Table, "put_item", put_item)
+    _set(Table, "delete_item", delete_item)
+    _set(DynamoDBBackend, "update_item", _locked(update_item, dynamodb_lock))
 
     add = StreamShard.add
 
@@ -233,11 +281,32 @@ def _patch_sqs() -> None:
     @functools.wraps(receive)
     def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any,
                         **kwargs: Any) -> Any:
-        if wait_seconds_timeout:
-            return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
-        with sqs_lock:
-            return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+        try:
+            if wait_seconds_timeout:
+                return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+            with sqs_lock:
+                return receive(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+        finally:  # receive counts and visibility moved (and a redrive may have taken messages away)
+            _changed("queue", queue_name)
     _set(SQSBackend, "receive_message", receive_message)
+
+    # Received: its consumer holds it. Visibility set by the consumer itself: a backoff, kept as such.
+    from moto.sqs.models import Message
+
+    mark_received, change_visibility = Message.mark_received, Message.change_visibility
+
+    @functools.wraps(mark_received)
+    def received(self: Any, *args: Any, **kwargs: Any) -> None:
+        mark_received(self, *args, **kwargs)
+        self.paygate_visibility_set = False
+
+    @functools.wraps(change_visibility)
+    def visibility_set(self: Any, *args: Any, **kwargs: Any) -> None:
+        change_visibility(self, *args, **kwargs)
+        self.paygate_visibility_set = True
+
+    _set(Message, "mark_received", received)
+    _set(Message, "change_visibility", visibility_set)
 
     for name in _SQS_SERIALIZED:
         _set(SQSBackend, name, _locked(getattr(SQSBackend, name), sqs_lock))
@@ -253,6 +322,7 @@ def _patch_sqs() -> None:
             finally:
                 queue = queue_of(self, *args, **kwargs)
                 if queue is not None:
+                    _changed("queue", queue.name)
                     changes.notify(("sqs", queue.queue_arn))
         return run
 
@@ -373,3 +443,4 @@ def _undo(undo: list[tuple[Any, dict[str, Any], Any, int | None]]) -> None:
             table.items[hash_value] = before
         if stream_length is not None:
             del table.stream_shard.items[stream_length:]
+        _changed("item", table.name, hash_value, range_value)

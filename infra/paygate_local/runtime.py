@@ -25,6 +25,7 @@ from . import capacity, lambda_envs, moto_patches
 from .apigw import ApiGateway
 from .backend import Backend
 from .meter import METER_DIR_ENV, RUNTIME_FILE, RuntimeMeter
+from .moto_state import MotoCheckpointer, Restored
 from .pollers import (
     FIFO_MAX_POLLERS,
     STANDARD_INITIAL_POLLERS,
@@ -33,6 +34,7 @@ from .pollers import (
     StreamPoller,
 )
 from .provision import provision
+from .statefile import StateFile
 from .template import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
@@ -55,6 +57,11 @@ log = logging.getLogger("paygate_local")
 # started on demand). A function behind event source mappings gets at least as many as its
 # mappings can run at once, so that neither the pollers nor the API wait for a worker.
 DEFAULT_MAX_WORKERS = int(os.environ.get("PAYGATE_DEV_MAX_WORKERS", "8"))
+# A checkpoint follows the first change after the last one by this long: a crash loses at most the
+# work of about this long (and an idle gateway writes nothing).
+CHECKPOINT_INTERVAL = 0.5
+# A graceful stop lets the invocations under way finish for at most this long.
+GRACE_SECONDS = 20.0
 
 
 class LocalRuntime:
@@ -82,6 +89,7 @@ class LocalRuntime:
         lambda_envs_dir: str | Path | None = None,
         long_poll_seconds: int = LONG_POLL_SECONDS,
         meter_dir: str | Path | None = None,
+        state: StateFile | None = None,
     ):
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
@@ -117,6 +125,14 @@ class LocalRuntime:
         self._queue_urls: dict[str, str] = {}  # queue ARN -> URL, filled after provisioning
         self._log_handler: logging.Handler | None = None
         self._started = False
+        self._stopped = False
+        # With a state file (paygate dev), the embedded backend's state is restored at start and
+        # checkpointed while it runs (moto_state.py); another backend keeps its own.
+        self.state = state
+        self.checkpointer: MotoCheckpointer | None = None
+        self.restored: Restored | None = None
+        self._checkpoints: threading.Thread | None = None
+        self._checkpoints_stop = threading.Event()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -131,6 +147,7 @@ class LocalRuntime:
             self.backend.start()
             self._start_metering()
             provision(self.stack, self.backend)
+            self._restore_state()
             self.functions = {f.logical_id: f for f in self.stack.functions()}
             self._select_interpreters()
             for spec in self.functions.values():
@@ -141,6 +158,7 @@ class LocalRuntime:
                     python=self.interpreters[spec.logical_id].python))
             self._start_api()
             self._start_pollers()
+            self._start_checkpoints()
             if self.prewarm:
                 self.lambda_service.prewarm()
         except BaseException:
@@ -150,22 +168,31 @@ class LocalRuntime:
                  self.api_url, self.aws_endpoint_url)
         return self
 
-    def stop(self) -> None:
-        """Stop pollers, the API server, every worker process and the backend we started."""
+    def stop(self, graceful: bool = False, grace: float = GRACE_SECONDS) -> None:
+        """Stop pollers, the API server, every worker process and the backend we started.
+
+        ``graceful``: first stop taking requests and messages, let the invocations under way finish
+        (within ``grace`` seconds, after which they are cut off), and save a last checkpoint; what
+        is still queued continues after the next start. Otherwise everything stops at once, and the
+        next start resumes from the last checkpoint. A second call does nothing."""
+        if self._stopped:
+            return
+        if graceful and self._started:
+            deadline = time.monotonic() + grace
+            if self.api is not None:
+                self.api.drain(grace)
+            self._stop_pollers(deadline)
+            self._stop_checkpoints(final=True)
         self._stop.set()
         for poller in self.pollers:
             poller.wake()
         if self.api is not None:
             self.api.stop()
         self.lambda_service.close()  # in-flight invocations fail fast instead of running on
-        deadline = time.monotonic() + 10
-        for poller in self.pollers:
-            poller.join(timeout=max(0.0, deadline - time.monotonic()))
-            if poller.is_alive():
-                # A remote long poll ends on its own within 20 s, and its thread is a daemon.
-                log.warning("poller %s is still in a request; it ends by itself", poller.name)
-        self.pollers = []
+        self._stop_pollers(time.monotonic() + 10)
+        self._stop_checkpoints(final=False)
         self.backend.stop()
+        self._stopped = True
         if self.meter_dir is not None:
             capacity.uninstall()
             self.meter.flush()
@@ -173,6 +200,17 @@ class LocalRuntime:
             log.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+
+    def _stop_pollers(self, deadline: float) -> None:
+        """No poller takes new work; each finishes the invocation it is in, until ``deadline``."""
+        self._stop.set()
+        for poller in self.pollers:
+            poller.wake()
+        for poller in self.pollers:
+            poller.join(timeout=max(0.0, deadline - time.monotonic()))
+            if poller.is_alive():
+                # A remote long poll ends on its own within 20 s, and its thread is a daemon.
+                log.warning("poller %s is still in a request; it ends by itself", poller.name)
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
@@ -275,6 +313,68 @@ class LocalRuntime:
         return self.meter.snapshot()
 
     # ---------------------------------------------------------------- internals
+
+    def _restore_state(self) -> None:
+        """The embedded backend's saved state, back in its freshly provisioned tables and queues."""
+        if self.state is None or not self.backend.started_here:
+            return
+        self.checkpointer = MotoCheckpointer(
+            self.state, account_id=self.account_id, region=self.region,
+            tables=[t.name for t in self.stack.tables()], queues=[q.name for q in self.stack.queues()])
+        self.restored = self.checkpointer.restore()
+        log.info("state restored in %.2f s: %d items, %d stream records, %d messages", self.restored.seconds,
+                 self.restored.items, self.restored.stream_records, self.restored.messages)
+
+    def finished_stream_positions(self) -> dict[str, int | None]:
+        """Per table, the last stream sequence number every mapping of its stream is done with."""
+        found: dict[str, int | None] = {}
+        for poller in self.pollers:
+            if not isinstance(poller, StreamPoller):
+                continue
+            table = poller.stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
+            marks = [int(seq) if seq is not None else None for seq in poller.checkpoints.values()] or [None]
+            mine = None if None in marks else min(marks)  # type: ignore[type-var]
+            if table in found:
+                mine = None if mine is None or found[table] is None else min(mine, found[table])  # type: ignore[type-var]
+            found[table] = mine
+        return found
+
+    def checkpoint(self) -> bool:
+        """Save what changed since the last checkpoint (False: nothing had)."""
+        if self.checkpointer is None:
+            return False
+        positions = self.finished_stream_positions()  # before the backend is locked: never ahead of it
+        return self.checkpointer.checkpoint(positions)
+
+    def _start_checkpoints(self) -> None:
+        if self.checkpointer is None:
+            return
+        checkpointer = self.checkpointer
+
+        def loop() -> None:
+            while not self._checkpoints_stop.is_set():
+                checkpointer.changed.wait()  # an idle gateway does not wake up
+                if self._checkpoints_stop.wait(CHECKPOINT_INTERVAL):
+                    return  # the last one is the stop's
+                try:
+                    self.checkpoint()
+                except Exception:  # noqa: BLE001 - the next one saves it all again
+                    log.exception("checkpoint failed")
+
+        self._checkpoints = threading.Thread(target=loop, name="checkpoints", daemon=True)
+        self._checkpoints.start()
+
+    def _stop_checkpoints(self, final: bool) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints_stop.set()
+            if self.checkpointer is not None:
+                self.checkpointer.changed.set()
+            self._checkpoints.join(timeout=10)
+            self._checkpoints = None
+        if final:
+            self.checkpoint()
+        if self.checkpointer is not None and not final:
+            self.checkpointer.close()
 
     def _start_metering(self) -> None:
         """A fresh meter directory, the runtime's file in it before anything runs (the bench's sign

@@ -1,8 +1,10 @@
 """The sandbox payment provider: a small, real HTTP service that behaves like an external card processor.
 
 It is what the gateway's processor talks to in ``paygate dev``, in the end-to-end tests and in the
-benchmark. State lives in memory and is thread-safe; the server is werkzeug's threaded server and
-listens on 127.0.0.1 only.
+benchmark. State lives in memory and is thread-safe; with a ``store`` (``paygate dev``'s state file)
+every change is also written through to it, and a new provider on the same store carries on where the
+last one stopped (its charges, keys, refunds, and the asynchronous charges still to settle). The
+server is werkzeug's threaded server and listens on 127.0.0.1 only.
 
 HTTP interface (JSON everywhere; errors are ``{"error": {"type", "code", "message", "param"}}``):
 
@@ -262,6 +264,7 @@ class SandboxProvider:
         callback_secret: str = DEFAULT_CALLBACK_SECRET,
         timeout_delay: float = 12.0,
         async_delay: float = 1.0,
+        store: Any = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -283,6 +286,10 @@ class SandboxProvider:
         self._refund_keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, refund id)
         self._requests: list[dict[str, Any]] = []
         self._callbacks: list[dict[str, Any]] = []
+        self._unsettled: set[str] = set()  # tok_async charges whose callback is still to come
+        self._store = store
+        if store is not None:
+            self._load(store)
 
         self._routes = Map(
             [
@@ -312,6 +319,37 @@ class SandboxProvider:
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
+    # ---------------------------------------------------------------- the store (write-through)
+
+    def _save(self, kind: str, record_id: str, record: dict[str, Any]) -> None:
+        if self._store is not None:
+            self._store.put_sandbox(kind, record_id, record)
+
+    def _save_key(self, key: str, record: _KeyRecord) -> None:
+        self._save("key", key, {"fingerprint": record.fingerprint, "attempts": record.attempts,
+                                "charge_id": record.charge_id})
+
+    def _load(self, store: Any) -> None:
+        requests: dict[int, dict[str, Any]] = {}
+        for kind, record_id, record in store.sandbox_records():
+            if kind == "charge":
+                self._charges[record_id] = record
+            elif kind == "key":
+                key = self._keys[record_id] = _KeyRecord(record["fingerprint"])
+                key.attempts, key.charge_id = record["attempts"], record["charge_id"]
+            elif kind == "refund":
+                self._refunds[record_id] = record
+            elif kind == "refund_key":
+                self._refund_keys[record_id] = (record["fingerprint"], record["refund"])
+            elif kind == "request":
+                requests[int(record_id)] = record
+            elif kind == "unsettled":
+                self._unsettled.add(record_id)
+        for charge in sorted(self._charges.values(), key=lambda c: (c["created"], c["id"])):
+            self._charges_by_reference.setdefault(charge["reference"], []).append(charge["id"])
+        self._requests = [requests[n] for n in sorted(requests)]
+        self._unsettled = {cid for cid in self._unsettled if self._charges.get(cid, {}).get("status") == "pending"}
+
     def start(self) -> "SandboxProvider":
         if self._server is not None:
             raise RuntimeError("the sandbox provider is already started")
@@ -340,6 +378,9 @@ class SandboxProvider:
         )
         self._thread.start()
         log.info("sandbox provider listening on %s", self.url)
+        with self._lock:
+            for charge_id in sorted(self._unsettled):  # a restart does not lose a callback still to come
+                self._spawn(self._settle_async, charge_id, name=f"sandbox-async-{charge_id}")
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -455,6 +496,7 @@ class SandboxProvider:
                         "received": time.time(),
                     }
                 )
+                self._save("request", str(len(self._requests)), self._requests[-1])
         key = _idempotency_key(request, required=True)
         amount = body.get("amount")
         currency = body.get("currency")
@@ -479,6 +521,7 @@ class SandboxProvider:
                     "this Idempotency-Key was used with a different request body", "Idempotency-Key",
                 )
             record.attempts += 1
+            self._save_key(key, record)
             if record.charge_id is not None:
                 charge = dict(self._charges[record.charge_id])
                 return _json_response(charge, 200, {"Idempotent-Replayed": "true"})
@@ -486,9 +529,12 @@ class SandboxProvider:
                 raise _ApiError(503, "api_error", "provider_unavailable", "the provider is temporarily unavailable")
             charge = self._new_charge(body, token)
             record.charge_id = charge["id"]
+            self._save_key(key, record)
             charge = dict(charge)
             hold_answer = token == "tok_timeout_after_success"
             if token == "tok_async":
+                self._unsettled.add(charge["id"])
+                self._save("unsettled", charge["id"], {})
                 self._spawn(self._settle_async, charge["id"], name=f"sandbox-async-{charge['id']}")
 
         if hold_answer:
@@ -516,6 +562,7 @@ class SandboxProvider:
         }
         self._charges[charge["id"]] = charge
         self._charges_by_reference.setdefault(charge["reference"], []).append(charge["id"])
+        self._save("charge", charge["id"], charge)
         return charge
 
     def _list_charges(self, request: Request) -> Response:
@@ -549,6 +596,7 @@ class SandboxProvider:
             charge = self._charge_or_404(charge_id)
             if charge["status"] == "pending":
                 charge["status"] = "voided"
+                self._save("charge", charge["id"], charge)
             elif charge["status"] != "voided":
                 raise _ApiError(
                     409, "invalid_request_error", "invalid_state",
@@ -602,8 +650,11 @@ class SandboxProvider:
                 "created": int(time.time()),
             }
             self._refunds[refund["id"]] = refund
+            self._save("charge", charge["id"], charge)
+            self._save("refund", refund["id"], refund)
             if key is not None:
                 self._refund_keys[key] = (fingerprint, refund["id"])
+                self._save("refund_key", key, {"fingerprint": fingerprint, "refund": refund["id"]})
             return _json_response(dict(refund))
 
     def _get_refund(self, request: Request, refund_id: str) -> Response:
@@ -652,6 +703,7 @@ class SandboxProvider:
             if url is None or charge["status"] != "pending":
                 return  # no one to tell (stays pending), or voided meanwhile
             charge["status"] = "succeeded"
+            self._save("charge", charge_id, charge)
             event = {
                 "id": _new_id("evt"),
                 "type": "charge.succeeded",
