@@ -52,7 +52,8 @@ LOGS="$HOME_DIR/logs"
 # (sha256 over these files' bytes, in this order) to decide whether to run the script at all.
 fingerprint() {
     cat "$HERE/setup-host.sh" "$LOCK" "$HERE/host/loopback_bind.c" "$HERE/host/NoopAgent.java" \
-        "$HERE/host/log4j2.xml" "$HERE/host/common.sh" | sha256sum | cut -d' ' -f1
+        "$HERE/host/log4j2.xml" "$HERE/host/common.sh" "$HERE/host/paygate-state/pyproject.toml" \
+        "$HERE/host/paygate-state/paygate_localstack_state/__init__.py" | sha256sum | cut -d' ' -f1
 }
 FINGERPRINT="$(fingerprint)"
 if [[ -f "$STATE_ROOT/.setup-done" && "$(cat "$STATE_ROOT/.setup-done")" == "$FINGERPRINT" \
@@ -92,6 +93,11 @@ command -v "$CC" >/dev/null || die "the loopback shim needs a C compiler (apt-ge
 pip_venv "$VENV" "$PY313" "$LOCK" "$LOGS/pip.log"
 "$VENV/bin/python" -c 'import localstack.runtime.main, localstack.services.dynamodb.provider' \
     || die "localstack-core does not import in $VENV"
+# paygate's own LocalStack plugin (host/paygate-state): saves the state of the services paygate uses
+# when LocalStack stops and loads it when it starts. Built offline with the lock's setuptools.
+say "installing paygate's LocalStack plugin (paygate-state)"
+run_logged "$LOGS/plugin.log" "pip install host/paygate-state" \
+    "$VENV/bin/python" -m pip install --no-deps --no-build-isolation --force-reinstall "$HERE/host/paygate-state"
 
 # ------------------------------------------------------------------------------ built helpers
 mkdir -p "$BUILD"

@@ -40,8 +40,9 @@ class Backend:
     """Owns the moto server it started (if any) and hands out boto3 clients for the backend."""
 
     def __init__(self, spec: str = "moto", *, region: str, host: str = "127.0.0.1", port: int = 0,
-                 state_dir: str | Path | None = None):
+                 state_dir: str | Path | None = None, keep_state: bool = False):
         self.spec = spec
+        self.keep_state = keep_state  # a LocalStack started here keeps its state across restarts
         self._state_dir = Path(state_dir or ".paygate")
         self._localstack: Any = None  # the LocalStackHost, for spec "localstack"
         self.region = region
@@ -80,7 +81,7 @@ class Backend:
             # LocalStack on 127.0.0.1:4566: the one that runs already, or one started (and owned) here.
             from .localstack_host import LocalStackHost
 
-            self._localstack = LocalStackHost(self._state_dir / "localstack")
+            self._localstack = LocalStackHost(self._state_dir / "localstack", keep_state=self.keep_state)
             self.url = self._localstack.ensure()
             return self.url
         if self.url is None:

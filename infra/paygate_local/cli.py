@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import faulthandler
 import json
 import os
 import shutil
@@ -11,11 +12,13 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 DEFAULT_STATE_DIR = ".paygate"
 DEV_FILE = "dev.json"
+STOP_REPORT_SECONDS = 40.0  # a stop still going on after this prints every thread's stack
 
 
 def _repo_root() -> Path:
@@ -136,7 +139,12 @@ def _run_dev(args: argparse.Namespace) -> int:
         stopping.wait()
         print("paygate dev: stopping: finishing what is under way (Ctrl-C again stops at once)", flush=True)
         dev_file.unlink(missing_ok=True)
+        # A stop is bounded (GRACE_SECONDS, then everything is cut off); should it still be going on
+        # well after that, say what every thread is doing rather than hang in silence.
+        faulthandler.dump_traceback_later(STOP_REPORT_SECONDS, exit=False, file=sys.stderr)
+        began = time.monotonic()
         runtime.stop(graceful=True)
+        print(f"paygate dev: stopped in {time.monotonic() - began:.1f} s; state saved", flush=True)
     finally:
         dev_file.unlink(missing_ok=True)
         if runtime is not None:

@@ -9,8 +9,8 @@ its output in ``<state_root>/localstack.log``; ``stop()`` ends it and everything
 
 What runs there: DynamoDB, DynamoDB Streams, SQS, CloudWatch and Logs (``SERVICES``). Lambda and
 event source mappings do not: the local runtime still runs the functions, as it does with moto.
-DynamoDB is DynamoDB Local (Java); its streams are LocalStack's default ones, backed by
-kinesis-mock (node), see ``_streams_provider_env`` for why not DynamoDB Local's own.
+DynamoDB is DynamoDB Local (Java), with its own streams (see ``_streams_provider_env`` for why
+not LocalStack's default, kinesis-backed ones).
 
 Everything listens on 127.0.0.1 only. LocalStack's default gateway server ignores the host part of
 GATEWAY_LISTEN, DynamoDB Local has no bind-address option (LocalStack passes only ``-port``) and
@@ -54,7 +54,8 @@ LOCALSTACK_DIR = REPO_ROOT / "localstack"
 SETUP_SCRIPT = LOCALSTACK_DIR / "setup-host.sh"
 # The files setup-host.sh installs from, in the order its fingerprint() reads them.
 SETUP_INPUTS = ("setup-host.sh", "requirements-host.lock", "host/loopback_bind.c", "host/NoopAgent.java",
-                "host/log4j2.xml", "host/common.sh")
+                "host/log4j2.xml", "host/common.sh", "host/paygate-state/pyproject.toml",
+                "host/paygate-state/paygate_localstack_state/__init__.py")
 SETUP_TAIL_LINES = 60  # of setup-host.sh's output, in the error when it fails
 _STDERR = object()  # LocalStackHost(progress=...)'s default: sys.stderr when the host is made
 
@@ -128,9 +129,10 @@ class LocalStackHost:
         services: Iterable[str] = SERVICES,
         start_timeout: float = 90.0,
         setup_timeout: float = 900.0,
-        streams_provider: str = "v1",
+        streams_provider: str = "v2",
         extra_env: dict[str, str] | None = None,
         progress: TextIO | None | object = _STDERR,
+        keep_state: bool = False,
     ):
         self.state_root = Path(state_root).resolve()
         self.port = int(port)
@@ -141,6 +143,10 @@ class LocalStackHost:
             raise ValueError(f"streams_provider must be 'v1' or 'v2', got {streams_provider!r}")
         self.streams_provider = streams_provider
         self.extra_env = dict(extra_env or {})
+        # keep_state: what LocalStack holds is kept across its restarts (paygate dev's state dir):
+        # DynamoDB Local and kinesis-mock keep their files, paygate's LocalStack plugin saves the rest
+        # when LocalStack stops and loads it when it starts (localstack/host/paygate-state).
+        self.keep_state = keep_state
         # Where setup-host.sh's lines are shown as they come: our stderr unless told (None: nowhere).
         self.progress = sys.stderr if progress is _STDERR else progress
         self.home = localstack_home()
@@ -236,6 +242,7 @@ class LocalStackHost:
         if self.process is not None:
             return self.url
         began = time.monotonic()
+        self._wait_for_previous()
         document = self.health()
         if document is None and _port_in_use(self.port):
             # Something holds the port: perhaps a LocalStack that is still starting. Give it time.
@@ -275,6 +282,26 @@ class LocalStackHost:
                  self.startup_seconds, self.process.pid, self.log_path)
         return self.url
 
+    @property
+    def owner_file(self) -> Path:
+        """The LocalStack this state root last started: its pid and start time, while it runs."""
+        return self.state_root / "localstack.pid"
+
+    def _wait_for_previous(self, timeout: float = 60.0) -> None:
+        """A LocalStack this state root started before may still be stopping (its paygate dev died and
+        it got SIGTERM: it is saving its state). Wait for it to go rather than take it for another one."""
+        try:
+            owner = json.loads(self.owner_file.read_text())
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + timeout
+        while _start_time(owner["pid"]) == owner["start"]:
+            if time.monotonic() > deadline:
+                raise LocalStackError(f"the LocalStack this state directory started before (pid {owner['pid']}) "
+                                      f"is still running after {timeout:.0f} s; stop it first")
+            time.sleep(0.1)
+        self.owner_file.unlink(missing_ok=True)
+
     def environment(self) -> dict[str, str]:
         """The complete environment of the LocalStack process."""
         env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
@@ -293,15 +320,27 @@ class LocalStackHost:
             "DISABLE_EVENTS": "1",  # no analytics
             "SKIP_SSL_CERT_DOWNLOAD": "1",  # the self-signed certificate will do; no network anyway
             "SQS_ENDPOINT_STRATEGY": "path",  # http://127.0.0.1:4566/queue/<region>/<account>/<name>
-            "DYNAMODB_IN_MEMORY": "1",  # state lives as long as the process, like moto's
-            "PERSISTENCE": "0",
             "SQS_DISABLE_CLOUDWATCH_METRICS": "1",  # no internal PutMetricData per SQS call
             **_streams_provider_env(self.streams_provider),
             "LD_PRELOAD": str(shim),  # every listening socket on 127.0.0.1 (see the module docstring)
             "PYTHONUNBUFFERED": "1",
+            **self._state_env(),
         })
         env.update(self.extra_env)
         return env
+
+    @property
+    def saved_state_dir(self) -> Path:
+        """Where paygate's plugin saves LocalStack's stores (beside its data directory)."""
+        return self.state_root / "state"
+
+    def _state_env(self) -> dict[str, str]:
+        if not self.keep_state:
+            return {"DYNAMODB_IN_MEMORY": "1", "PERSISTENCE": "0"}  # state lives as long as the process
+        return {
+            "PERSISTENCE": "1",  # DynamoDB Local keeps its database file (items and streams) in the data dir
+            "PAYGATE_LOCALSTACK_STATE": str(self.saved_state_dir),
+        }
 
     def _start(self) -> None:
         self.state_root.mkdir(parents=True, exist_ok=True)
@@ -320,6 +359,7 @@ class LocalStackHost:
                 # Only from the main thread: the signal follows the thread that started it.
                 preexec_fn=_die_with_parent if die_with_us else None,
             )
+        self.owner_file.write_text(json.dumps({"pid": self.process.pid, "start": _start_time(self.process.pid)}))
         log.info("starting LocalStack (pid %d) on %s, log %s", self.process.pid, self.url, self.log_path)
 
     def _wait_healthy(self, deadline: float, process: subprocess.Popen | None) -> dict[str, Any] | None:
@@ -373,6 +413,7 @@ class LocalStackHost:
                     _kill(pid, signal.SIGKILL)
                 break
             time.sleep(0.1)
+        self.owner_file.unlink(missing_ok=True)
         log.info("LocalStack stopped")
 
     def __enter__(self) -> LocalStackHost:
@@ -396,15 +437,15 @@ class LocalStackHost:
 def _streams_provider_env(provider: str) -> dict[str, str]:
     """How LocalStack implements DynamoDB Streams.
 
-    ``v1`` (LocalStack's default, and the default here): each table's stream is forwarded into a
-    kinesis-mock stream. Writes made while that stream is still CREATING are lost, so provisioning
-    waits for ENABLED (``wait_table_stream_ready``); KINESIS_LATENCY=0 makes the window as short as
-    it gets, and KINESIS_PERSISTENCE=0 keeps nothing between runs.
-    ``v2`` (PROVIDER_OVERRIDE_DYNAMODB/DYNAMODBSTREAMS=v2): DynamoDB Local's own streams, no
-    kinesis-mock, about twice the write throughput, ENABLED at once. Not the default because its
-    records lose the type of an empty map: ``{"M": {}}`` in the item is ``{}`` in the stream's
-    NewImage (LocalStack 2026.3.0 with DynamoDB Local 2026-05-28), which no deserializer accepts
-    (Powertools raises IndexError) and paygate's events carry empty maps (``metadata: {}``).
+    ``v2`` (PROVIDER_OVERRIDE_DYNAMODB/DYNAMODBSTREAMS=v2, the default here): DynamoDB Local's own
+    streams, no kinesis-mock, about twice the write throughput, ENABLED at once, and kept in DynamoDB
+    Local's database file as each write is, so a restart loses no record (kinesis-mock saves only on
+    an interval, never when it stops). Its records lose the type of an empty map: ``{"M": {}}`` in the
+    item is ``{}`` in the stream's images (LocalStack 2026.3.0 with DynamoDB Local 2026-05-28), which
+    the relay's decoder reads back as the empty map (``paygate.adapters.items.stream_image``).
+    ``v1`` (LocalStack's own default): each table's stream is forwarded into a kinesis-mock stream.
+    Writes made while that stream is still CREATING are lost, so provisioning waits for ENABLED
+    (``wait_table_stream_ready``); KINESIS_LATENCY=0 makes the window as short as it gets.
     """
     if provider == "v2":
         return {"PROVIDER_OVERRIDE_DYNAMODB": "v2", "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "v2"}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import moto_patches
-from .statefile import StateFile
+from .statefile import CHECKPOINT_AT, StateFile
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class MotoCheckpointer:
     """Saves what changed in the template's tables and queues; ``restore()`` puts a saved state back."""
 
     def __init__(self, state: StateFile, *, account_id: str, region: str, tables: list[str],
-                 queues: list[str]) -> None:
+                 queues: list[str], changed: threading.Event | None = None) -> None:
         from moto.dynamodb.models import dynamodb_backends
         from moto.sqs.models import sqs_backends
 
@@ -81,7 +81,7 @@ class MotoCheckpointer:
         self.dynamodb = dynamodb_backends[account_id][region]
         self.sqs = sqs_backends[account_id][region]
         self.tables, self.queues = set(tables), set(queues)
-        self.changed = threading.Event()  # set by every change: the checkpoint loop sleeps on it
+        self.changed = changed or threading.Event()  # set by every change: the checkpoint loop sleeps on it
         self._lock = threading.Lock()
         self._dirty_items: set[tuple[str, Any, Any]] = set()
         self._dirty_queues: set[str] = set()
@@ -179,7 +179,6 @@ class MotoCheckpointer:
         sequence number every mapping of its stream is done with (None: not known yet, keep all).
         Answers whether anything was written."""
         finished = finished or {}
-        self.changed.clear()
         with moto_patches.dynamodb_lock, moto_patches.sqs_lock:
             with self._lock:
                 dirty_items, self._dirty_items = self._dirty_items, set()
@@ -216,7 +215,7 @@ class MotoCheckpointer:
                 tx.put_queue(name, blob)
             for name, seq in next_seqs.items():
                 tx.set(f"stream.next.{name}", seq)
-            tx.set("checkpoint.at", time.time())  # what a restart resumes from (tests wait for it)
+            tx.set(CHECKPOINT_AT, time.time())  # what a restart resumes from (tests wait for it)
         self._saved_through.update(next_seqs)
         self._trimmed.update(trims)
         return True

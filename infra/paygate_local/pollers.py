@@ -141,7 +141,7 @@ class SqsEventSource:
         self.initial = max(1, min(initial, maximum))
         self.maximum = max(1, maximum)
         self.name = f"sqs-{mapping.function}-{mapping.event}"
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._pollers: list[SqsPoller] = []
         self._busy = 0
         self._next_index = 0
@@ -177,6 +177,12 @@ class SqsEventSource:
         with self._lock:
             self._busy -= 1
             self.invocations += 1
+            self._lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no batch is being processed (a poller waiting in a long poll holds none)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._busy == 0, max(0.0, timeout))
 
     def retire(self, poller: SqsPoller) -> bool:
         """An idle extra poller asks to end; the initial ones always stay."""
@@ -365,7 +371,8 @@ class StreamPoller(_Loop):
 
     def __init__(self, mapping: StreamMapping, transport: StreamTransport, *, invoke: Invoke,
                  sender: SqsSender, region: str, function_arn: str, stop: threading.Event,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, resume: dict[str, str] | None = None,
+                 on_progress: Callable[[], None] | None = None):
         super().__init__(f"stream-{mapping.function}-{mapping.event}", stop, log_path)
         self.mapping = mapping
         self.transport = transport
@@ -378,6 +385,10 @@ class StreamPoller(_Loop):
         self._discovered = False
         self.invocations = 0
         self.failures_sent = 0
+        # Where a previous run of this mapping had got to, by shard (a restart resumes after it), and
+        # who to tell when a checkpoint moves (so that the runtime saves it).
+        self.resume = dict(resume or {})
+        self.on_progress = on_progress or (lambda: None)
 
     @property
     def checkpoints(self) -> dict[str, str | None]:
@@ -413,7 +424,8 @@ class StreamPoller(_Loop):
                 iterator_type = "LATEST"
             else:
                 iterator_type = "TRIM_HORIZON"  # shards that appear later are read from the start
-            self.shards[info.shard_id] = _Shard(info.shard_id, info.parent_id, iterator_type)
+            self.shards[info.shard_id] = _Shard(info.shard_id, info.parent_id, iterator_type,
+                                                checkpoint=self.resume.get(info.shard_id))
         self._discovered = True
 
     def _poll_shard(self, shard: _Shard) -> float:
@@ -480,11 +492,13 @@ class StreamPoller(_Loop):
             failed_at, error = stream_failure(result, batch, self.mapping.report_batch_item_failures)
             if failed_at is None:
                 shard.checkpoint = batch[-1]["dynamodb"]["SequenceNumber"]
+                self.on_progress()
                 return True
             if self._stop_event.is_set():
                 return False
             if failed_at > 0:  # the records before the reported one are done
                 shard.checkpoint = batch[failed_at - 1]["dynamodb"]["SequenceNumber"]
+                self.on_progress()
             remaining = batch[failed_at:]
             if not result.ok and self.mapping.bisect_on_error and len(remaining) > 1:
                 # Splitting uses up no retry: its point is to isolate the bad record so that the
@@ -495,6 +509,7 @@ class StreamPoller(_Loop):
             if retries_left == 0:
                 self._give_up(shard, remaining, error, invocations)
                 shard.checkpoint = remaining[-1]["dynamodb"]["SequenceNumber"]
+                self.on_progress()
                 return True
             retries_left = retries_left - 1 if retries_left > 0 else -1
             _log_to(self.log_path, "WARNING", "stream batch failed; retrying",

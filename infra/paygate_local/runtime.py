@@ -34,7 +34,7 @@ from .pollers import (
     StreamPoller,
 )
 from .provision import provision
-from .statefile import StateFile
+from .statefile import CHECKPOINT_AT, StateFile
 from .template import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
@@ -46,6 +46,7 @@ from .template import (
     FunctionSpec,
     SqsMapping,
     Stack,
+    StreamMapping,
     TemplateError,
 )
 from .transports import LONG_POLL_SECONDS, BotoSender, BotoSqs, BotoStreams, MotoSender, MotoSqs, MotoStreams
@@ -62,6 +63,7 @@ DEFAULT_MAX_WORKERS = int(os.environ.get("PAYGATE_DEV_MAX_WORKERS", "8"))
 CHECKPOINT_INTERVAL = 0.5
 # A graceful stop lets the invocations under way finish for at most this long.
 GRACE_SECONDS = 20.0
+STREAM_POSITIONS = "stream.positions"  # in the state file: how far each stream mapping got (remote backends)
 
 
 class LocalRuntime:
@@ -112,7 +114,8 @@ class LocalRuntime:
         # Parsing and parameter checks happen here, so that a bad template fails before anything starts.
         self.stack = Stack.from_file(self.template_path, stack_name=stack_name, region=region,
                                      account_id=account_id, parameter_overrides=parameter_overrides)
-        self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir)
+        self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir,
+                               keep_state=state is not None)
         # With a meter_dir (make bench, PAYGATE_METER=1) the counters are written there, beside each
         # worker's calls file and the capacity meter's: see meter.py.
         self.meter_dir = Path(meter_dir).resolve() if meter_dir else None
@@ -127,8 +130,10 @@ class LocalRuntime:
         self._started = False
         self._stopped = False
         # With a state file (paygate dev), the embedded backend's state is restored at start and
-        # checkpointed while it runs (moto_state.py); another backend keeps its own.
+        # checkpointed while it runs (moto_state.py); a LocalStack started here keeps its own
+        # (localstack_host.py), and the stream mappings' positions are saved here to resume from.
         self.state = state
+        self._dirty = threading.Event()  # something to checkpoint: the checkpoint loop sleeps on it
         self.checkpointer: MotoCheckpointer | None = None
         self.restored: Restored | None = None
         self._checkpoints: threading.Thread | None = None
@@ -202,14 +207,20 @@ class LocalRuntime:
             self._log_handler = None
 
     def _stop_pollers(self, deadline: float) -> None:
-        """No poller takes new work; each finishes the invocation it is in, until ``deadline``."""
+        """No poller takes new work; each finishes the invocation it is in, until ``deadline``. A
+        poller waiting in a remote long poll holds nothing: it is not waited for (its thread is a
+        daemon and its poll ends by itself)."""
         self._stop.set()
         for poller in self.pollers:
             poller.wake()
         for poller in self.pollers:
-            poller.join(timeout=max(0.0, deadline - time.monotonic()))
+            left = max(0.0, deadline - time.monotonic())
+            if isinstance(poller, SqsEventSource) and not self.backend.in_process:
+                if not poller.wait_idle(left):
+                    log.warning("%s: a batch is still being processed; it is cut off", poller.name)
+                continue
+            poller.join(timeout=left)
             if poller.is_alive():
-                # A remote long poll ends on its own within 20 s, and its thread is a daemon.
                 log.warning("poller %s is still in a request; it ends by itself", poller.name)
 
     def __enter__(self) -> LocalRuntime:
@@ -320,7 +331,8 @@ class LocalRuntime:
             return
         self.checkpointer = MotoCheckpointer(
             self.state, account_id=self.account_id, region=self.region,
-            tables=[t.name for t in self.stack.tables()], queues=[q.name for q in self.stack.queues()])
+            tables=[t.name for t in self.stack.tables()], queues=[q.name for q in self.stack.queues()],
+            changed=self._dirty)
         self.restored = self.checkpointer.restore()
         log.info("state restored in %.2f s: %d items, %d stream records, %d messages", self.restored.seconds,
                  self.restored.items, self.restored.stream_records, self.restored.messages)
@@ -340,20 +352,40 @@ class LocalRuntime:
         return found
 
     def checkpoint(self) -> bool:
-        """Save what changed since the last checkpoint (False: nothing had)."""
-        if self.checkpointer is None:
+        """Save what changed since the last checkpoint (False: nothing had): the embedded backend's
+        state, or with another backend where each stream mapping has got to."""
+        self._dirty.clear()
+        if self.checkpointer is not None:
+            positions = self.finished_stream_positions()  # before the backend is locked: never ahead of it
+            return self.checkpointer.checkpoint(positions)
+        if self.state is None:
             return False
-        positions = self.finished_stream_positions()  # before the backend is locked: never ahead of it
-        return self.checkpointer.checkpoint(positions)
+        positions = {_mapping_key(p.mapping): {"stream_arn": p.stream_arn, "shards": p.checkpoints}
+                     for p in self.pollers if isinstance(p, StreamPoller)}
+        if positions == self.state.get(STREAM_POSITIONS):
+            return False
+        with self.state.transaction() as tx:
+            tx.set(STREAM_POSITIONS, positions)
+            tx.set(CHECKPOINT_AT, time.time())
+        return True
+
+    def _saved_positions(self, mapping: StreamMapping, stream_arn: str) -> dict[str, str]:
+        """Where this mapping had got to in a previous run (remote backends; moto's restored stream
+        holds only the records not yet done)."""
+        if self.state is None or self.backend.in_process:
+            return {}
+        saved = (self.state.get(STREAM_POSITIONS) or {}).get(_mapping_key(mapping)) or {}
+        if saved.get("stream_arn") != stream_arn:
+            return {}  # another stream (the table was made anew): from its start
+        return {shard: seq for shard, seq in (saved.get("shards") or {}).items() if seq}
 
     def _start_checkpoints(self) -> None:
-        if self.checkpointer is None:
+        if self.state is None:
             return
-        checkpointer = self.checkpointer
 
         def loop() -> None:
             while not self._checkpoints_stop.is_set():
-                checkpointer.changed.wait()  # an idle gateway does not wake up
+                self._dirty.wait()  # an idle gateway does not wake up
                 if self._checkpoints_stop.wait(CHECKPOINT_INTERVAL):
                     return  # the last one is the stop's
                 try:
@@ -367,11 +399,10 @@ class LocalRuntime:
     def _stop_checkpoints(self, final: bool) -> None:
         if self._checkpoints is not None:
             self._checkpoints_stop.set()
-            if self.checkpointer is not None:
-                self.checkpointer.changed.set()
+            self._dirty.set()
             self._checkpoints.join(timeout=10)
             self._checkpoints = None
-        if final:
+        if final and self.state is not None:
             self.checkpoint()
         if self.checkpointer is not None and not final:
             self.checkpointer.close()
@@ -480,9 +511,14 @@ class LocalRuntime:
                                             self.meter))
                 self.pollers.append(StreamPoller(
                     mapping, streams, invoke=self.lambda_service.invoke, sender=sender,
-                    region=self.region, function_arn=spec.arn, stop=self._stop, log_path=log_path))
+                    region=self.region, function_arn=spec.arn, stop=self._stop, log_path=log_path,
+                    resume=self._saved_positions(mapping, streams.stream_arn), on_progress=self._dirty.set))
         for poller in self.pollers:
             poller.start()
+
+
+def _mapping_key(mapping: StreamMapping) -> str:
+    return f"{mapping.function}.{mapping.event}"
 
 
 class _JsonFormatter(logging.Formatter):

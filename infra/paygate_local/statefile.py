@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 
 FORMAT = 1
 FILE_NAME = "state.db"
+CHECKPOINT_AT = "checkpoint.at"  # meta: when the last checkpoint was saved (a restart resumes from it)
 SEQ_DIGITS = 40  # stream sequence numbers outgrow SQLite's integers: kept as text of this width
 
 

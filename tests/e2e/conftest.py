@@ -20,7 +20,9 @@ from paygate_local.devprocess import DevProcess
 E2E_PARAMETERS = ["--parameter", "CommandMaxAttempts=3", "--parameter", "WebhookMaxAttempts=3"]
 
 
-@pytest.fixture(scope="session")
+# Module scope: the gateway (and with PAYGATE_E2E_BACKEND=localstack, its LocalStack on port 4566)
+# is gone before test_restart.py starts gateways of its own, whose LocalStack must be their own too.
+@pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory):
     state_dir = tmp_path_factory.mktemp("paygate-dev")
     backend = os.environ.get("PAYGATE_E2E_BACKEND", "moto")
@@ -32,12 +34,12 @@ def dev(tmp_path_factory: pytest.TempPathFactory):
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def info(dev: DevProcess) -> dict[str, Any]:
     return dev.info
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox_client(info: dict[str, Any]) -> Client:
     return Client(info["api_url"], info["api_key"])
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -72,7 +73,10 @@ def test_a_restart_carries_on_with_everything_accepted(tmp_path: Path, how: str)
             first.process.send_signal(signal.SIGKILL)
         else:
             first.process.send_signal(signal.SIGTERM)
-        first.process.wait(60)
+        try:
+            first.process.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"paygate dev did not stop within 60 s of {how}:\n{first.log_path.read_text(errors='replace')[-30000:]}")
     finally:
         first.stop()
     second = start(state_dir)

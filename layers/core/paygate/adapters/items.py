@@ -114,6 +114,23 @@ def is_payment_item(item: dict[str, Any]) -> bool:
     return item.get("kind") == PAYMENT_KIND and "events" in item
 
 
+def _typed(value: Any) -> Any:
+    """A stream image's attribute value with every bare ``{}`` read as the empty map it was: LocalStack's
+    DynamoDB-Local-backed streams write ``{"M": {}}`` as ``{}`` (no valid attribute value is ``{}``)."""
+    if not value:
+        return {"M": {}}
+    (kind, inner), = value.items()
+    if kind == "M":
+        return {"M": {k: _typed(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_typed(v) for v in inner]}
+    return value
+
+
+def stream_image(image: dict[str, Any]) -> dict[str, Any]:
+    return load({name: _typed(value) for name, value in image.items()})
+
+
 def payment_changes(records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
     """Raw stream records (NEW_AND_OLD_IMAGES) -> the payment writes among them, in stream order."""
     changes = []
@@ -121,10 +138,10 @@ def payment_changes(records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
         images = record.get("dynamodb") or {}
         if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in images:
             continue
-        new = load(images["NewImage"])
+        new = stream_image(images["NewImage"])
         if not is_payment_item(new):
             continue
-        old = load(images["OldImage"]) if images.get("OldImage") else {}
+        old = stream_image(images["OldImage"]) if images.get("OldImage") else {}
         changes.append(PaymentChange(position=images["SequenceNumber"], previous_version=int(old.get("version", 0)),
                                      record=payment_record_from_item(new)))
     return changes
