@@ -221,7 +221,12 @@ class SqsPoller(_Loop):
                 return not source.retire(self)
             return None
         if self._stop_event.is_set():
-            self._release(messages)
+            # Received while stopping (a long poll in flight ends by itself): leave them in flight.
+            # Handing them back would only bounce them between the other pollers' long polls, each
+            # receive counting towards the queue's maxReceiveCount until SQS dead-letters a message
+            # no function ever saw. In flight they are what the next start makes visible again at
+            # once (moto's restore, our LocalStack plugin), and any other backend after the
+            # visibility timeout, as Lambda's own pollers leave them when they go away.
             return False
         source.batch_started()
         try:
@@ -260,13 +265,6 @@ class SqsPoller(_Loop):
                 _log_to(self.log_path, "ERROR", "could not delete a processed SQS message", failure=failure)
         if source.fifo and failed:
             self._keep_group_order(messages, failed)
-
-    def _release(self, messages: list[dict]) -> None:
-        """Received while stopping: hand them back rather than hide them for a visibility timeout."""
-        try:
-            self.source.transport.change_visibility([(m["ReceiptHandle"], 0) for m in messages])
-        except Exception:  # the backend may be going away too; they come back after the timeout
-            log.debug("%s: could not release messages received while stopping", self.name, exc_info=True)
 
     def _keep_group_order(self, messages: list[dict], failed: set[str]) -> None:
         """Leave each group's first failed message as it is; release the group's later ones."""

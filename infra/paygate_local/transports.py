@@ -158,6 +158,8 @@ class MotoSqs:
     def _receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
         deadline = time.monotonic() + wait_seconds
         while True:
+            if stop.is_set():
+                return []  # a stopping poller takes nothing more
             seen = self.channel.version  # before looking: a change from now on ends the wait below
             queue = self.queue
             messages = self.backend.receive_message(self.name, count, 0, int(queue.visibility_timeout),

@@ -34,6 +34,15 @@ def checkpoint_time(state_dir: Path) -> float:
     return json.loads(row[0]) if row else 0.0
 
 
+def log_lines(state_dir: Path, needles: set[str], per_file: int = 40) -> str:
+    """What the function and runtime logs say about some ids (for a failure's message)."""
+    out = []
+    for log in sorted((state_dir / "logs").glob("*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines() if any(n in line for n in needles)]
+        out += [f"== {log.name}", *lines[-per_file:]]
+    return "\n".join(out)
+
+
 def start(state_dir: Path, *extra: str) -> DevProcess:
     backend = os.environ.get("PAYGATE_E2E_BACKEND", "moto")
     return DevProcess(state_dir, backend=backend, extra_args=[*E2E_PARAMETERS, *extra]).start()
@@ -92,8 +101,13 @@ def test_a_restart_carries_on_with_everything_accepted(tmp_path: Path, how: str)
         for payment_id in ids:
             assert client.wait_status(payment_id, {"COMPLETED"}, timeout=120)["status"] == "COMPLETED"
             assert charges(second.info, payment_id) == 1
-        wait_for(lambda: {e["data"]["object"]["id"] for e, _, _ in receiver.events("payment.completed")} >= set(ids),
-                 60, "a payment.completed webhook for each of the 30")
+        try:
+            wait_for(lambda: {e["data"]["object"]["id"] for e, _, _ in receiver.events("payment.completed")} >= set(ids),
+                     60, "a payment.completed webhook for each of the 30")
+        except AssertionError as exc:
+            missing = set(ids) - {e["data"]["object"]["id"] for e, _, _ in receiver.events("payment.completed")}
+            needles = missing | {e["id"] for m in missing for e in client.get(f"/v1/payments/{m}/events").json()["data"]}
+            raise AssertionError(f"{exc}: missing {sorted(missing)}\n{log_lines(state_dir, needles)}") from None
         # and a replay of a request accepted before the restart is the same payment
         again = client.post("/v1/payments", {"amount": 100, "currency": "eur",
                                              "payment_method": {"type": "card", "token": "tok_success"}},

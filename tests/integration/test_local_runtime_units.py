@@ -6,6 +6,7 @@ No sockets and no backend; the end-to-end behaviour is in test_local_runtime.py.
 from __future__ import annotations
 
 import base64
+import threading
 
 import pytest
 
@@ -16,12 +17,13 @@ from paygate_local.apigw import (
     parse_proxy_result,
 )
 from paygate_local.pollers import (
+    SqsEventSource,
     failed_message_ids,
     sqs_record,
     stream_failure,
     stream_record,
 )
-from paygate_local.template import ApiRoute
+from paygate_local.template import ApiRoute, SqsMapping
 from paygate_local.workers import InvocationResult
 
 
@@ -243,3 +245,69 @@ def test_cpu_of_a_process_tree_counts_its_children_and_not_its_sleep() -> None:
         sleeper.kill()
         parent.wait(10)
         sleeper.wait(10)
+
+
+class _LongPolledQueue:
+    """A queue read by long polls that, like SQS, hands a new message to one of the receives
+    waiting and counts every receive; ChangeMessageVisibility 0 makes it receivable again."""
+
+    queue_arn = "arn:aws:sqs:us-east-1:000000000000:q"
+    fifo = False
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self.visible: list[dict] = []
+        self.receives = 0
+        self.visibility_changes: list[tuple[str, int]] = []
+        self.waiting = 0
+
+    def send(self, body: str) -> None:
+        with self._ready:
+            self.visible.append({"MessageId": body, "ReceiptHandle": body, "Body": body})
+            self._ready.notify()
+
+    def receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
+        with self._ready:  # a long poll in flight does not see the stop: it ends by itself
+            self.waiting += 1
+            self._ready.notify_all()
+            got = self._ready.wait_for(lambda: self.visible, timeout=min(wait_seconds, 2.0))
+            self.waiting -= 1
+            if not got:
+                return []
+            self.receives += 1
+            self._ready.notify_all()
+            return [self.visible.pop(0)]
+
+    def change_visibility(self, entries: list[tuple[str, int]]) -> list[dict]:
+        with self._ready:
+            self.visibility_changes += entries
+            self.visible += [{"MessageId": h, "ReceiptHandle": h, "Body": h} for h, s in entries if s == 0]
+            self._ready.notify()
+        return []
+
+    def delete(self, receipt_handles: list[str]) -> list[dict]:
+        return []
+
+    def wake(self) -> None:
+        pass
+
+
+def test_a_message_received_while_stopping_stays_in_flight_instead_of_bouncing_between_pollers() -> None:
+    """Five pollers in long polls when the runtime stops; a message sent then is received once by
+    one of them and left in flight (the next start makes it visible again). Handed back, it went
+    from long poll to long poll, each receive counting towards maxReceiveCount, until SQS
+    dead-lettered a webhook no function had seen (found by tests/e2e/test_restart.py on LocalStack)."""
+    queue, stop, invoked = _LongPolledQueue(), threading.Event(), []
+    mapping = SqsMapping("Fn", "Queue", queue.queue_arn, "Queue")
+    source = SqsEventSource(mapping, queue, invoke=lambda fn, event: invoked.append(event), region="us-east-1",
+                            stop=stop, initial=5, maximum=5)
+    source.start()
+    with queue._ready:
+        assert queue._ready.wait_for(lambda: queue.waiting == 5, timeout=10)
+    stop.set()
+    queue.send("m1")
+    with queue._ready:  # the other long polls run out by themselves
+        queue._ready.wait_for(lambda: queue.receives >= 1, timeout=10)
+    source.join(timeout=10)
+    assert not source.is_alive()
+    assert (queue.receives, queue.visibility_changes, invoked) == (1, [], [])
