@@ -84,8 +84,10 @@ def test_a_payment_canceled_before_any_charge_ends_canceled_never_charged(mercha
 
 
 def test_a_charge_taken_while_the_cancel_came_is_not_lost(merchant, info):
-    # tok_timeout_after_success: the provider charges, then holds its answer; the cancel comes meanwhile.
+    # tok_timeout_after_success: the provider charges, then holds its answer (longer than the processor
+    # waits); the cancel comes while the processor is still waiting for it.
     payment = merchant.pay("tok_timeout_after_success")
+    wait_for(lambda: charges(info, payment["id"])["count"] == 1, 30, "the charge at the provider")
     assert merchant.post(f"/v1/payments/{payment['id']}/cancel", key=None).status_code == 202
     done = merchant.wait_status(payment["id"], FINAL, timeout=90)
     # The processor and the cancel never both win: completed with the one charge, never canceled with it
