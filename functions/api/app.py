@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from routes import payments, webhook_endpoints
+from routes import payments, refunds, webhook_endpoints
 from routes.common import respond
 
 from paygate import edge
@@ -16,6 +16,7 @@ from paygate.services.errors import NotFound, RequestError
 app = APIGatewayRestResolver()
 app.include_router(payments.router)
 app.include_router(webhook_endpoints.router)
+app.include_router(refunds.router)
 
 
 @app.get("/health")

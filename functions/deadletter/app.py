@@ -1,4 +1,4 @@
-"""Dead-lettered commands: their payments are settled by what the provider knows, never left stuck."""
+"""Dead-lettered commands: their payments (or refunds) are settled by what the provider knows, never left stuck."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from paygate.consumers import bind_log_keys, fifo_processor, parse_or_drop
 from paygate.container import get_container
 from paygate.observability import count_error, logger, metrics
 from paygate.schemas.messages import Command
-from paygate.services.processing import CommandContext, fail_dead_command
+from paygate.services.commands import run_dead_command
+from paygate.services.processing import CommandContext
 
 processor = fifo_processor()
 
@@ -24,8 +25,8 @@ def record_handler(record: SQSRecord) -> None:
     logger.error("command dead-lettered", extra={"command": command.type})
     count_error("command_dead_lettered")
     c = get_container()
-    fail_dead_command(command, CommandContext(payments=c.payments, provider=c.provider,
-                                              provider_timeout=c.settings.provider_timeout))
+    run_dead_command(command, CommandContext(payments=c.payments, provider=c.provider,
+                                             provider_timeout=c.settings.provider_timeout, refunds=c.refunds))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -45,6 +45,9 @@ HTTP interface (JSON everywhere; errors are ``{"error": {"type", "code", "messag
                                 "status": "succeeded", "charge", "amount", "currency", "reference",
                                 "created"}``; only succeeded charges, never more than was charged
 ``GET /refunds/{id}``           the refund
+``GET /refunds?reference=ID``   ``{"object": "list", "reference", "count", "amount", "data"}``: every refund
+                                of the reference's charges, in the order made; ``count`` how many, ``amount`` their
+                                sum; each refund carries the ``idempotency_key`` it was made with (or null)
 ``GET /requests?reference=ID``  ``{"object": "request_count", "reference", "count", "data"}``: the charge
                                 attempts received (every ``POST /charges`` that named the reference,
                                 including 503s and replays), so tests can prove retries
@@ -299,6 +302,7 @@ class SandboxProvider:
                 Rule("/charges/<charge_id>", endpoint="get_charge", methods=["GET"]),
                 Rule("/charges/<charge_id>/void", endpoint="void_charge", methods=["POST"]),
                 Rule("/refunds", endpoint="create_refund", methods=["POST"]),
+                Rule("/refunds", endpoint="list_refunds", methods=["GET"]),
                 Rule("/refunds/<refund_id>", endpoint="get_refund", methods=["GET"]),
                 Rule("/requests", endpoint="list_requests", methods=["GET"]),
                 Rule("/callbacks", endpoint="list_callbacks", methods=["GET"]),
@@ -312,6 +316,7 @@ class SandboxProvider:
             "get_charge": self._get_charge,
             "void_charge": self._void_charge,
             "create_refund": self._create_refund,
+            "list_refunds": self._list_refunds,
             "get_refund": self._get_refund,
             "list_requests": self._list_requests,
             "list_callbacks": self._list_callbacks,
@@ -647,6 +652,7 @@ class SandboxProvider:
                 "amount": amount,
                 "currency": charge["currency"],
                 "reference": charge["reference"],
+                "idempotency_key": key,
                 "created": int(time.time()),
             }
             self._refunds[refund["id"]] = refund
@@ -656,6 +662,18 @@ class SandboxProvider:
                 self._refund_keys[key] = (fingerprint, refund["id"])
                 self._save("refund_key", key, {"fingerprint": fingerprint, "refund": refund["id"]})
             return _json_response(dict(refund))
+
+    def refunds_for(self, reference: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._refunds.values() if r["reference"] == reference]
+
+    def _list_refunds(self, request: Request) -> Response:
+        reference = request.args.get("reference")
+        if not reference:
+            raise _invalid("invalid_reference", "reference (a payment id) is required", "reference")
+        refunds = self.refunds_for(reference)
+        return _json_response({"object": "list", "reference": reference, "count": len(refunds),
+                               "amount": sum(r["amount"] for r in refunds), "data": refunds})
 
     def _get_refund(self, request: Request, refund_id: str) -> Response:
         with self._lock:

@@ -6,9 +6,10 @@ import inspect
 import pytest
 
 from paygate.domain.payment import EventType
+from paygate.domain.refund import RefundEventType
 from paygate.domain.workflow import WORKFLOW, CommandType, next_step, step_for
 from paygate.schemas.messages import Command, MessageError
-from paygate.services.commands import runners
+from paygate.services.commands import dead_runners, runners
 
 
 def test_every_command_in_the_table_is_run_by_a_service_function_taking_the_command_and_its_context():
@@ -18,9 +19,19 @@ def test_every_command_in_the_table_is_run_by_a_service_function_taking_the_comm
         assert list(inspect.signature(function).parameters) == ["command", "ctx"]
 
 
-def test_a_new_payment_asks_for_processing_and_nothing_else_asks_for_a_command():
+def test_every_command_has_a_settler_for_when_it_is_dead_lettered():
+    found = dead_runners()
+    assert set(found) == {str(c) for c in CommandType}
+    for function in found.values():
+        assert list(inspect.signature(function).parameters) == ["command", "ctx"]
+
+
+def test_which_events_ask_for_a_command():
     assert next_step(EventType.CREATED).command == CommandType.PROCESS_PAYMENT
-    assert [e for e in EventType if next_step(e) is not None] == [EventType.CREATED]
+    assert next_step(EventType.CANCEL_REQUESTED).command == CommandType.CANCEL_PAYMENT
+    assert next_step(RefundEventType.CREATED).command == CommandType.PROCESS_REFUND
+    assert [e for e in EventType if next_step(e) is not None] == [EventType.CREATED, EventType.CANCEL_REQUESTED]
+    assert [e for e in RefundEventType if next_step(e) is not None] == [RefundEventType.CREATED]
     assert step_for("payment.process") is WORKFLOW[EventType.CREATED]
 
 

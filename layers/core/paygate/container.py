@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 from paygate.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from paygate.adapters.dynamodb import EndpointsTable, IdempotencyKeys, MerchantsTable, PaymentChanges, PaymentsTable
+    from paygate.adapters.dynamodb import (
+        EndpointsTable,
+        IdempotencyKeys,
+        MerchantsTable,
+        PaymentChanges,
+        PaymentsTable,
+        RefundsTable,
+    )
     from paygate.adapters.http import HttpxTransport, SandboxProvider
     from paygate.adapters.sqs import SqsDeliveryQueue, SqsPublisher, SqsQueueControl
     from paygate.adapters.url_guard import UrlGuard
@@ -63,6 +70,12 @@ class Container:
         from paygate.adapters.dynamodb import PaymentsTable
 
         return PaymentsTable(self.dynamodb, self.settings.aggregates_table, self.idempotency_keys)
+
+    @cached_property
+    def refunds(self) -> RefundsTable:
+        from paygate.adapters.dynamodb import RefundsTable
+
+        return RefundsTable(self.dynamodb, self.settings.aggregates_table, self.idempotency_keys)
 
     @cached_property
     def payment_changes(self) -> PaymentChanges:

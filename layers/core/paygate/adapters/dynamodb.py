@@ -9,6 +9,7 @@ consistent at half the price.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from paygate.adapters import items as it
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
+from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.webhooks import FailedDelivery
 from paygate.services.ports import (
     ConcurrencyConflict,
@@ -26,6 +28,8 @@ from paygate.services.ports import (
     KeyBusy,
     PaymentChange,
     PaymentRecord,
+    RefundRecord,
+    ReservationRefused,
 )
 
 TRANSACTION_TRIES = 3
@@ -98,6 +102,11 @@ class IdempotencyKeys:
             if not condition_failed(exc):
                 raise
             raise KeyAlreadyUsed(self._existing(exc, key)) from exc
+
+    def get(self, scope_key: str) -> IdempotencyRecord | None:
+        found = self.client.get_item(TableName=self.table, Key=it.dump({"pk": scope_key}),
+                                     ConsistentRead=True).get("Item")
+        return it.idempotency_from_item(it.load(found)) if found else None
 
     def _existing(self, exc: ClientError, key: IdempotencyRecord) -> IdempotencyRecord:
         reasons = _reasons(exc)
@@ -199,6 +208,32 @@ class PaymentsTable:
             raise
         return written
 
+    def append_with_key(self, before: PaymentRecord, events: Sequence[PaymentEvent], after: Payment,
+                        meta: EventMeta, key: IdempotencyRecord, now: int) -> PaymentRecord:
+        """`append` and an idempotency key in one transaction (a cancel with an Idempotency-Key).
+        Only for a payment no refund reserves anything of (not COMPLETED): the item is put whole."""
+        written = before.then(events, after, meta.traceparent)
+        items = [{"Put": {
+            "TableName": self.table, "Item": it.dump(it.payment_item(written)),
+            "ConditionExpression": "#version = :previous", "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": it.dump({":previous": before.payment.version}),
+        }}, self.keys.put(key, now)]
+        try:
+            transact(self.client, items)
+        except ClientError as exc:
+            if conflicted(exc):
+                raise KeyBusy(key.scope_key) from exc
+            if not condition_failed(exc):
+                raise
+            codes = [reason.get("Code") for reason in _reasons(exc)]
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise KeyAlreadyUsed(self.keys._existing(exc, key)) from exc
+            raise ConcurrencyConflict(f"{after.id} is no longer at version {before.payment.version}") from exc
+        return written
+
+    def find_key(self, scope_key: str) -> IdempotencyRecord | None:
+        return self.keys.get(scope_key)
+
     def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None:
         found = self.client.get_item(TableName=self.table, Key=it.dump(it.payment_key(payment_id)),
                                      ConsistentRead=consistent).get("Item")
@@ -243,6 +278,106 @@ class PaymentsTable:
                     break
                 time.sleep(min(0.05 * 2 ** attempt, 1.0))
         return [by_id[k["pk"]] for k in keys if k["pk"] in by_id]
+
+
+class RefundsTable:
+    """Refunds: one item each beside their payment, and the reservation they hold on it."""
+
+    # Refunds of one payment accepted at the same moment all touch the payment item: DynamoDB cancels
+    # the transactions that collide (TransactionConflict, no condition broken), which are tried again.
+    CREATE_TRIES = 12
+
+    def __init__(self, client: Any, table: str, keys: IdempotencyKeys) -> None:
+        self.client, self.table, self.keys = client, table, keys
+
+    def create(self, record: RefundRecord, key: IdempotencyRecord, now: int, *, payment_amount: int) -> None:
+        r = record.refund
+        ceiling = payment_amount - r.amount
+        items = [
+            {"Put": {"TableName": self.table, "Item": it.dump(it.refund_item(record)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            self.keys.put(key, now),
+            {"Update": {"TableName": self.table, **it.reserve_update(r.payment_id, r.merchant_id, r.amount, ceiling)}},
+        ]
+        for attempt in range(1, self.CREATE_TRIES + 1):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as exc:
+                if conflicted(exc):
+                    if attempt == self.CREATE_TRIES:
+                        raise KeyBusy(key.scope_key) from exc
+                    time.sleep(random.uniform(0.01, 0.05 * attempt))
+                    continue
+                if not condition_failed(exc):
+                    raise
+                codes = [reason.get("Code") for reason in _reasons(exc)]
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    raise KeyAlreadyUsed(self.keys._existing(exc, key)) from exc
+                if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                    raise ReservationRefused(r.payment_id) from exc
+                if not codes:  # a backend that gives no reasons: the key decides, else the payment
+                    existing = self.client.get_item(TableName=self.keys.table, Key=it.dump({"pk": key.scope_key}),
+                                                    ConsistentRead=True).get("Item")
+                    if existing is not None and it.load(existing).get("expires_at", 0) >= now:
+                        raise KeyAlreadyUsed(it.idempotency_from_item(it.load(existing))) from exc
+                    raise ReservationRefused(r.payment_id) from exc
+                raise
+
+    def settle(self, before: RefundRecord, events: Sequence[RefundEvent], after: Refund, meta: EventMeta, *,
+               payment: PaymentRecord | None = None, payment_events: Sequence[PaymentEvent] = (),
+               payment_after: Payment | None = None, release: int = 0) -> RefundRecord:
+        written = before.then(events, after, meta.traceparent)
+        items: list[dict[str, Any]] = [{"Put": {
+            "TableName": self.table, "Item": it.dump(it.refund_item(written)),
+            "ConditionExpression": "#version = :previous", "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": it.dump({":previous": before.refund.version}),
+        }}]
+        if payment is not None and (payment_events or release):
+            update = it.payment_settle_update(payment, payment_events, payment_after or payment.payment,
+                                              meta.traceparent, release)
+            items.append({"Update": {"TableName": self.table, **{k: v for k, v in update.items() if v}}})
+        try:
+            transact(self.client, items)
+        except ClientError as exc:
+            if condition_failed(exc) or conflicted(exc):
+                raise ConcurrencyConflict(f"{after.id} or its payment moved on") from exc
+            raise
+        return written
+
+    def get(self, refund_id: str, *, consistent: bool = True) -> RefundRecord | None:
+        found = self.client.get_item(TableName=self.table, Key=it.dump(it.refund_key(refund_id)),
+                                     ConsistentRead=consistent).get("Item")
+        if not found:
+            return None
+        item = it.load(found)
+        return it.refund_record_from_item(item) if it.is_refund_item(item) else None
+
+    def for_payment(self, payment_id: str) -> list[Refund]:
+        keys: list[dict[str, str]] = []
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table, IndexName=it.PAYMENTS_INDEX, ScanIndexForward=False,
+            KeyConditionExpression="gsi1pk = :p", ExpressionAttributeValues=it.dump({":p": it.refunds_partition(payment_id)}))
+        for page in pages:
+            keys += [it.refund_key(it.load(k)["pk"]) for k in page.get("Items", [])]
+        found: list[Refund] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self.table: {"Keys": [it.dump(k) for k in keys[start:start + 100]]}}
+            for attempt in range(8):
+                response = self.client.batch_get_item(RequestItems=pending)
+                found += [it.refund_record_from_item(it.load(i)).refund
+                          for i in response.get("Responses", {}).get(self.table, [])]
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)
+
+    def reserved(self, payment_id: str) -> int:
+        found = self.client.get_item(TableName=self.table, Key=it.dump(it.payment_key(payment_id)),
+                                     ConsistentRead=True, ProjectionExpression="#r",
+                                     ExpressionAttributeNames={"#r": it.RESERVED}).get("Item") or {}
+        return int(it.load(found).get(it.RESERVED, 0))
 
 
 class PaymentChanges:

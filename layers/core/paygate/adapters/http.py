@@ -11,6 +11,7 @@ from paygate.services.ports import (
     DeliveryError,
     ProviderRejected,
     ProviderUnavailable,
+    RefundResult,
 )
 
 
@@ -46,6 +47,22 @@ class SandboxProvider:
             for charge in charges:
                 if charge.get("status") == status:
                     return ChargeResult(status=status, charge_id=charge.get("id"))
+        return None
+
+    def void(self, charge_id: str) -> ChargeResult:
+        body = self._call("POST", f"/charges/{charge_id}/void")
+        return ChargeResult(status=body["status"], charge_id=body.get("id"))
+
+    def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> RefundResult:
+        body = self._call("POST", "/refunds", headers={"Idempotency-Key": idempotency_key},
+                          json={"charge": charge_id, "amount": amount})
+        return RefundResult(status=body["status"], refund_id=body.get("id"))
+
+    def find_refund(self, reference: str, idempotency_key: str) -> RefundResult | None:
+        refunds = self._call("GET", "/refunds", params={"reference": reference}).get("data") or []
+        for refund in refunds:
+            if refund.get("idempotency_key") == idempotency_key:
+                return RefundResult(status=refund["status"], refund_id=refund.get("id"))
         return None
 
 

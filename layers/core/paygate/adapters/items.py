@@ -14,10 +14,12 @@ from typing import Any, Sequence
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from paygate.domain import refund as refunds
 from paygate.domain.accounts import Merchant, WebhookEndpoint
-from paygate.domain.payment import EventType, Payment, PaymentEvent, fold
+from paygate.domain.payment import EventType, Payment, PaymentEvent, PaymentStatus, fold
+from paygate.domain.refund import RefundEvent, RefundEventType
 from paygate.domain.webhooks import FailedDelivery
-from paygate.services.ports import IdempotencyRecord, PaymentChange, PaymentRecord
+from paygate.services.ports import IdempotencyRecord, PaymentChange, PaymentRecord, RefundRecord
 
 STATE_SK = "STATE"
 PAYMENT_KIND = "payment"
@@ -66,12 +68,13 @@ def state_attributes(p: Payment) -> dict[str, Any]:
         "status": str(p.status), "version": p.version, "updated_at": p.updated_at,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
         "charge_id": p.provider_charge_id, "amount_refunded": p.amount_refunded or None,
+        "cancel_requested": True if p.cancel_requested else None,
     }
 
 
-def _log_entry(event: PaymentEvent, traceparent: str | None) -> dict[str, Any]:
+def _log_entry(event: PaymentEvent | RefundEvent, traceparent: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": event.event_id, "type": str(event.type), "at": event.occurred_at}
-    if event.type != EventType.CREATED and event.payload:
+    if event.type not in (EventType.CREATED, RefundEventType.CREATED) and event.payload:
         entry["data"] = {k: v for k, v in event.payload.items() if v is not None}
     if traceparent:
         entry["tp"] = traceparent
@@ -132,19 +135,115 @@ def stream_image(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def payment_changes(records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
-    """Raw stream records (NEW_AND_OLD_IMAGES) -> the payment writes among them, in stream order."""
+    """Raw stream records (NEW_AND_OLD_IMAGES) -> the payment and refund writes among them, in stream
+    order. A write that added no event (a refund's reservation on its payment) carries no new events."""
     changes = []
     for record in records:
         images = record.get("dynamodb") or {}
         if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in images:
             continue
         new = stream_image(images["NewImage"])
-        if not is_payment_item(new):
+        if is_payment_item(new):
+            decoded: PaymentRecord | RefundRecord = payment_record_from_item(new)
+        elif is_refund_item(new):
+            decoded = refund_record_from_item(new)
+        else:
             continue
         old = stream_image(images["OldImage"]) if images.get("OldImage") else {}
         changes.append(PaymentChange(position=images["SequenceNumber"], previous_version=int(old.get("version", 0)),
-                                     record=payment_record_from_item(new)))
+                                     record=decoded))
     return changes
+
+
+# ------------------------------------------------------------------------------------ refunds
+# A refund is one item too, beside its payment in the aggregates table; the listing index (gsi1,
+# keys only) holds a payment's refunds under "<payment id>#refunds". The payment item carries
+# RESERVED: what its accepted refunds (pending or succeeded) hold, the counter the accepting
+# transaction conditions on; it is not an event (it is the refunds' events that explain it).
+
+REFUND_KIND = "refund"
+RESERVED = "amount_reserved"
+
+
+def refund_key(refund_id: str) -> dict[str, str]:
+    return {"pk": refund_id, "sk": STATE_SK}
+
+
+def refunds_partition(payment_id: str) -> str:
+    return f"{payment_id}#refunds"
+
+
+def refund_item(record: RefundRecord) -> dict[str, Any]:
+    r = record.refund
+    return {
+        **refund_key(r.id), "kind": REFUND_KIND,
+        "gsi1pk": refunds_partition(r.payment_id), "gsi1sk": f"{r.created_at}#{r.id}",
+        "payment_id": r.payment_id, "merchant_id": r.merchant_id, "amount": r.amount, "currency": r.currency,
+        "created_at": r.created_at, "correlation_id": record.correlation_id,
+        "status": str(r.status), "version": r.version, "updated_at": r.updated_at,
+        "failure": {"code": r.failure.code, "message": r.failure.message} if r.failure else None,
+        "provider_refund_id": r.provider_refund_id,
+        "events": [_log_entry(e, t) for e, t in zip(record.events, record.traces, strict=True)],
+    }
+
+
+def refund_record_from_item(item: dict[str, Any]) -> RefundRecord:
+    created_payload = {"payment_id": item["payment_id"], "merchant_id": item["merchant_id"],
+                       "amount": item["amount"], "currency": item["currency"]}
+    events = tuple(
+        RefundEvent(event_id=e["id"], type=RefundEventType(e["type"]), refund_id=item["pk"],
+                    payment_id=item["payment_id"], sequence=n, occurred_at=e["at"],
+                    payload=created_payload if n == 1 else (e.get("data") or {}))
+        for n, e in enumerate(item["events"], start=1)
+    )
+    return RefundRecord(refunds.fold(events), events, tuple(e.get("tp") for e in item["events"]),
+                        item.get("correlation_id"))
+
+
+def is_refund_item(item: dict[str, Any]) -> bool:
+    return item.get("kind") == REFUND_KIND and "events" in item
+
+
+def reserve_update(payment_id: str, merchant_id: str, amount: int, ceiling: int) -> dict[str, Any]:
+    """The payment's half of accepting a refund: add `amount` to what is reserved, only while the
+    payment is COMPLETED, the merchant's, and holds at most `ceiling` already."""
+    return {
+        "Key": dump(payment_key(payment_id)),
+        "UpdateExpression": "SET #reserved = if_not_exists(#reserved, :zero) + :amount",
+        "ConditionExpression": "#kind = :payment AND #status = :completed AND merchant_id = :merchant "
+                               "AND (attribute_not_exists(#reserved) OR #reserved <= :ceiling)",
+        "ExpressionAttributeNames": {"#reserved": RESERVED, "#status": "status", "#kind": "kind"},
+        "ExpressionAttributeValues": dump({":zero": 0, ":amount": amount, ":payment": PAYMENT_KIND,
+                                           ":completed": str(PaymentStatus.COMPLETED), ":merchant": merchant_id,
+                                           ":ceiling": ceiling}),
+    }
+
+
+def payment_settle_update(before: PaymentRecord, events: Sequence[PaymentEvent], after: Payment,
+                          traceparent: str | None, release: int) -> dict[str, Any]:
+    """The payment's half of a refund's outcome, as an update rather than a put, so that it never
+    overwrites the reservations other refunds make meanwhile: its new events appended (conditioned
+    on the version they were decided on), and `release` given back to what can be refunded."""
+    sets: list[str] = []
+    values: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    condition = "attribute_exists(pk)"
+    if events:
+        state = state_attributes(after)
+        sets += ["#events = list_append(#events, :new)", "#version = :version", "updated_at = :updated",
+                 "amount_refunded = :refunded"]
+        names.update({"#events": "events", "#version": "version"})
+        values.update({":new": [_log_entry(e, traceparent) for e in events], ":version": state["version"],
+                       ":updated": state["updated_at"], ":refunded": after.amount_refunded,
+                       ":previous": before.payment.version})
+        condition = "#version = :previous"
+    if release:
+        sets.append("#reserved = #reserved - :release")
+        names["#reserved"] = RESERVED
+        values[":release"] = release
+    return {"Key": dump(payment_key(before.payment.id)), "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": condition, "ExpressionAttributeNames": names or None,
+            "ExpressionAttributeValues": dump(values)}
 
 
 # ------------------------------------------------------------------------------------ idempotency

@@ -20,3 +20,12 @@ class InvalidTransition(DomainError):
         super().__init__(f"a payment in status {current} cannot become {target}")
         self.current = current
         self.target = target
+
+
+class AmountTooLarge(DomainError):
+    """A refund for more than is left to refund (`left`, in minor units)."""
+
+    def __init__(self, requested: int | None, left: int) -> None:
+        super().__init__(f"at most {left} can still be refunded" if left else "nothing is left to refund")
+        self.requested = requested
+        self.left = left

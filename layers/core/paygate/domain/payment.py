@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
-from paygate.domain.errors import InvalidTransition
+from paygate.domain.errors import InvalidAmount, InvalidTransition
 from paygate.domain.money import Money
 
 
@@ -46,9 +46,14 @@ class EventType(StrEnum):
     COMPLETED = "payment.completed"
     FAILED = "payment.failed"
     CANCELED = "payment.canceled"
+    # The merchant asked to cancel; the status does not change until the cancel command has asked
+    # the provider (a charge already taken ends COMPLETED, a pending one is voided, then CANCELED).
+    CANCEL_REQUESTED = "payment.cancel_requested"
+    # A refund of the payment succeeded: `amount_refunded` grows by its amount.
+    REFUNDED = "payment.refunded"
 
 
-# Which status each event leaves the payment in.
+# Which status each event leaves the payment in (events not listed leave it as it is).
 _EVENT_STATUS = {
     EventType.CREATED: PaymentStatus.NEW,
     EventType.PROCESSING: PaymentStatus.PROCESSING,
@@ -82,6 +87,7 @@ class Payment:
     failure: Failure | None = None
     amount_refunded: int = 0
     provider_charge_id: str | None = None
+    cancel_requested: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -157,6 +163,27 @@ def cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, Payme
     return _next(payment, EventType.CANCELED, event_id, now)
 
 
+def request_cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
+    """The merchant's cancel, recorded; the cancel command then settles it with the provider.
+    A terminal payment cannot be canceled; asking twice is the caller's no-op (check `cancel_requested`)."""
+    if payment.is_terminal:
+        raise InvalidTransition(payment.status, PaymentStatus.CANCELED)
+    event = PaymentEvent(event_id, EventType.CANCEL_REQUESTED, payment.id, payment.version + 1, now, {})
+    return apply(payment, event), event
+
+
+def record_refund(payment: Payment, *, event_id: str, now: str, refund_id: str,
+                  amount: int) -> tuple[Payment, PaymentEvent]:
+    """A refund of this payment succeeded. Never more than was paid in total."""
+    if payment.status != PaymentStatus.COMPLETED:
+        raise InvalidTransition(payment.status, PaymentStatus.COMPLETED)
+    if amount < 1 or payment.amount_refunded + amount > payment.amount:
+        raise InvalidAmount(f"refunding {amount} would take {payment.id} past what was paid")
+    event = PaymentEvent(event_id, EventType.REFUNDED, payment.id, payment.version + 1, now,
+                         {"refund_id": refund_id, "amount": amount})
+    return apply(payment, event), event
+
+
 def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
     """Fold one event into the state. Events must arrive in sequence."""
     if event.type == EventType.CREATED:
@@ -183,7 +210,7 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
     if event.sequence != payment.version + 1:
         raise ValueError(f"event {event.sequence} does not follow version {payment.version}")
     changes: dict[str, Any] = {
-        "status": _EVENT_STATUS[event.type],
+        "status": _EVENT_STATUS.get(event.type, payment.status),
         "version": event.sequence,
         "updated_at": event.occurred_at,
     }
@@ -191,6 +218,10 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
         changes["provider_charge_id"] = event.payload["provider_charge_id"]
     if event.payload.get("failure"):
         changes["failure"] = Failure(**event.payload["failure"])
+    if event.type == EventType.CANCEL_REQUESTED:
+        changes["cancel_requested"] = True
+    if event.type == EventType.REFUNDED:
+        changes["amount_refunded"] = payment.amount_refunded + int(event.payload["amount"])
     return replace(payment, **changes)
 
 

@@ -16,21 +16,32 @@ from enum import StrEnum
 from typing import Mapping
 
 from paygate.domain.payment import EventType
+from paygate.domain.refund import RefundEventType
 
 
 class CommandType(StrEnum):
     PROCESS_PAYMENT = "payment.process"
+    CANCEL_PAYMENT = "payment.cancel"
+    PROCESS_REFUND = "refund.process"
 
 
 @dataclass(frozen=True)
 class Step:
     command: CommandType
     runs: str  # the service function that carries the command out: "module.function"
+    # what settles the command when it reached the dead-letter queue (same signature)
+    settles_dead: str = "processing.fail_dead_command"
 
 
 WORKFLOW: Mapping[str, Step] = {
     # A new payment is charged: PROCESSING and the provider's answer are recorded by one command.
     EventType.CREATED: Step(CommandType.PROCESS_PAYMENT, runs="processing.process_payment"),
+    # A cancel asks the provider what it holds: a charge taken completes the payment, a pending one
+    # is voided, then CANCELED. It runs in the payment's FIFO group, after any charge in progress.
+    EventType.CANCEL_REQUESTED: Step(CommandType.CANCEL_PAYMENT, runs="cancellation.cancel_payment"),
+    # An accepted refund (its amount reserved) is sent to the provider: SUCCEEDED or FAILED.
+    RefundEventType.CREATED: Step(CommandType.PROCESS_REFUND, runs="refunds.process_refund",
+                                  settles_dead="refunds.settle_dead_refund"),
 }
 
 

@@ -77,9 +77,13 @@ class Command(Message):
     event_id: str
     traceparent: str | None = None
     correlation_id: str | None = None
+    # A refund's command: the refund it moves on (`expected_version` is then the refund's version);
+    # `payment_id` is still its payment's, whose FIFO group it shares.
+    refund_id: str | None = None
 
     _types = {"type": (str,), "payment_id": (str,), "expected_version": (int,), "event_id": (str,),
-              "traceparent": (str, type(None)), "correlation_id": (str, type(None))}
+              "traceparent": (str, type(None)), "correlation_id": (str, type(None)),
+              "refund_id": (str, type(None))}
 
     def check(self) -> None:
         if self.type not in set(CommandType):

@@ -59,6 +59,16 @@ class CreatePayment(Strict):
             raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code") from exc
 
 
+class CreateRefund(Strict):
+    """Every field optional: an empty body (or none) refunds all that is left."""
+
+    amount: Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)] | None = None
+
+
+class CancelPayment(Strict):
+    """A cancel takes no parameters (an empty body, or `{}`)."""
+
+
 class CreateWebhookEndpoint(Strict):
     url: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
     enabled_events: Annotated[list[StrictStr], Field(min_length=1, max_length=32)] = Field(

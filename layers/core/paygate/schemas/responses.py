@@ -6,6 +6,7 @@ from typing import Any
 
 from paygate.domain.accounts import WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
+from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.webhooks import FailedDelivery, envelope
 
 
@@ -23,6 +24,7 @@ def payment_object(p: Payment) -> dict[str, Any]:
         "destination": dict(p.destination) if p.destination else None,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
         "amount_refunded": p.amount_refunded,
+        "cancel_requested": p.cancel_requested,
         "version": p.version,
         "created_at": p.created_at,
         "updated_at": p.updated_at,
@@ -45,6 +47,32 @@ def webhook_event(event: PaymentEvent, after: Payment) -> dict[str, Any]:
     """The body merchants receive: the Standard Webhooks envelope around the payment after the event.
     `data.object.version` is the event's sequence, so a receiver can order what arrives out of order."""
     return envelope(event.event_id, str(event.type), event.occurred_at, payment_object(after))
+
+
+def refund_object(r: Refund) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "object": "refund",
+        "payment_id": r.payment_id,
+        "amount": r.amount,
+        "currency": r.currency,
+        "status": str(r.status),
+        "failure": {"code": r.failure.code, "message": r.failure.message} if r.failure else None,
+        "version": r.version,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+def refund_event_object(event: RefundEvent, after: Refund) -> dict[str, Any]:
+    """An event in the refund's history, with the refund as it was right after it."""
+    return {"id": event.event_id, "object": "event", "type": str(event.type), "sequence": event.sequence,
+            "created_at": event.occurred_at, "data": {"object": refund_object(after)}}
+
+
+def refund_webhook_event(event: RefundEvent, after: Refund) -> dict[str, Any]:
+    """As `webhook_event`: `data.object.version` is the refund's version after the event."""
+    return envelope(event.event_id, str(event.type), event.occurred_at, refund_object(after))
 
 
 def webhook_endpoint_object(endpoint: WebhookEndpoint, *, include_secret: bool = False) -> dict[str, Any]:

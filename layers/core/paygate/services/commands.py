@@ -31,3 +31,12 @@ def run_command(command: Command, ctx: CommandContext) -> Outcome:
 def runners() -> dict[str, Runner]:
     """Every command of the workflow with the function that runs it (resolving them all checks the table)."""
     return {str(step.command): runner(step.runs) for step in WORKFLOW.values()}
+
+
+def run_dead_command(command: Command, ctx: CommandContext) -> Outcome:
+    """A command that reached the dead-letter queue, settled by the function its step names."""
+    return runner(step_for(command.type).settles_dead)(command, ctx)
+
+
+def dead_runners() -> dict[str, Runner]:
+    return {str(step.command): runner(step.settles_dead) for step in WORKFLOW.values()}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
+from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.webhooks import FailedDelivery
 
 if TYPE_CHECKING:
@@ -94,13 +95,30 @@ class PaymentRecord:
 
 
 @dataclass(frozen=True)
+class RefundRecord:
+    """Everything stored of one refund: its events (their fold is `refund`) and their trace contexts."""
+
+    refund: Refund
+    events: tuple[RefundEvent, ...]
+    traces: tuple[str | None, ...]
+    correlation_id: str | None = None
+
+    def trace_of(self, sequence: int) -> str | None:
+        return self.traces[sequence - 1] if 0 < sequence <= len(self.traces) else None
+
+    def then(self, events: Sequence[RefundEvent], after: Refund, traceparent: str | None) -> RefundRecord:
+        return RefundRecord(after, self.events + tuple(events), self.traces + (traceparent,) * len(events),
+                            self.correlation_id)
+
+
+@dataclass(frozen=True)
 class PaymentChange:
-    """One write of a payment as the outbox (its table's stream) reports it: the events it added
-    (sequence above `previous_version`) and the whole record after it."""
+    """One write of a payment (or of a refund) as the outbox (its table's stream) reports it: the
+    events it added (sequence above `previous_version`) and the whole record after it."""
 
     position: str  # the stream record's sequence number: where a retry resumes
     previous_version: int
-    record: PaymentRecord
+    record: PaymentRecord | RefundRecord
 
     @property
     def new_events(self) -> tuple[PaymentEvent, ...]:
@@ -117,6 +135,34 @@ class PaymentRepository(Protocol):
     def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None: ...
     def list(self, merchant_id: str, *, limit: int, starting_after: Payment | None,
              status: str | None) -> tuple[list[Payment], bool]: ...
+    def append_with_key(self, before: PaymentRecord, events: Sequence[PaymentEvent], after: Payment,
+                        meta: EventMeta, key: IdempotencyRecord, now: int) -> PaymentRecord:
+        """`append` and an idempotency key in one transaction; KeyAlreadyUsed when the key is taken."""
+    def find_key(self, scope_key: str) -> IdempotencyRecord | None:
+        """An idempotency key's record, if it was used (strongly consistent)."""
+
+
+class ReservationRefused(Exception):
+    """The accepting write's condition on the payment failed: it is not COMPLETED (any more), or
+    what is reserved already leaves too little for this refund. Nothing was written."""
+
+
+class RefundRepository(Protocol):
+    def create(self, record: RefundRecord, key: IdempotencyRecord, now: int, *, payment_amount: int) -> None:
+        """The refund, its idempotency key and the reservation of its amount on its payment, in one
+        transaction. KeyAlreadyUsed when the key is taken, ReservationRefused when the payment is not
+        COMPLETED or cannot hold the amount any more, KeyBusy when it kept colliding."""
+    def settle(self, before: RefundRecord, events: Sequence[RefundEvent], after: Refund, meta: EventMeta, *,
+               payment: PaymentRecord | None = None, payment_events: Sequence[PaymentEvent] = (),
+               payment_after: Payment | None = None, release: int = 0) -> RefundRecord:
+        """The refund's outcome in one transaction with its payment's side: the payment's events
+        (conditioned on its version) and/or the release of a reservation. ConcurrencyConflict when the
+        refund or the payment moved on."""
+    def get(self, refund_id: str, *, consistent: bool = True) -> RefundRecord | None: ...
+    def for_payment(self, payment_id: str) -> list[Refund]:
+        """The payment's refunds, newest first."""
+    def reserved(self, payment_id: str) -> int:
+        """What accepted refunds (pending or succeeded) hold of the payment (strongly consistent)."""
 
 
 class ChangeDecoder(Protocol):
@@ -162,11 +208,24 @@ class ProviderRejected(Exception):
     """The provider refused the request itself (4xx): retrying will not help."""
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    status: str  # succeeded
+    refund_id: str | None
+
+
 class PaymentProvider(Protocol):
     def charge(self, *, reference: str, amount: int, currency: str, token: str,
                idempotency_key: str) -> ChargeResult: ...
     def find_charge(self, reference: str) -> ChargeResult | None:
         """The charge that took money for this reference (else a pending one, else None)."""
+    def void(self, charge_id: str) -> ChargeResult:
+        """Void a pending charge (voiding a voided one again is harmless); ProviderRejected when the
+        charge is not pending any more (it succeeded or was declined meanwhile)."""
+    def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> RefundResult:
+        """Give `amount` back; the same key again answers the same refund and never refunds twice."""
+    def find_refund(self, reference: str, idempotency_key: str) -> RefundResult | None:
+        """The refund made for the payment `reference` with this key, if the provider made one."""
 
 
 # ---------------------------------------------------------------------------------- webhooks

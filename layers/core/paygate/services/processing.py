@@ -35,6 +35,7 @@ from paygate.services.ports import (
     PaymentRepository,
     ProviderRejected,
     ProviderUnavailable,
+    RefundRepository,
 )
 
 IN_PROCESS_TRIES = 3
@@ -59,6 +60,7 @@ class CommandContext:
     provider_timeout: float = 10.0
     time_left: Callable[[], float] = lambda: 30.0
     sleep: Callable[[float], None] = time.sleep
+    refunds: RefundRepository | None = None  # refund commands (services/refunds.py) only
 
 
 def backoff(attempt: int, base: int) -> int:
@@ -81,6 +83,11 @@ def process_payment(command: Command, ctx: CommandContext) -> Outcome:
                                "status": str(payment.status)})
             metrics.add_metric(name="StaleCommands", unit=MetricUnit.Count, value=1)
             return Done("stale")
+        if payment.cancel_requested:
+            # Never charge a payment the merchant canceled: its cancel command (next in this payment's
+            # FIFO group) asks the provider what it holds and settles it (services/cancellation.py).
+            logger.info("cancel requested: not charging")
+            return Done("cancel requested")
         with span(command.type, command.traceparent) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:

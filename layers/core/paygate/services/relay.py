@@ -9,14 +9,24 @@ The relay reads nothing: which endpoints receive an event is decided when it is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from paygate.domain import refund as refunds
 from paygate.domain.payment import PaymentEvent, snapshots
+from paygate.domain.refund import RefundEvent
 from paygate.domain.workflow import next_step
 from paygate.observability import count_error, logger
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.schemas.responses import webhook_event
-from paygate.services.ports import ChangeDecoder, EventMeta, OutboundMessage, PaymentChange, Publisher
+from paygate.schemas.responses import refund_webhook_event, webhook_event
+from paygate.services.ports import (
+    ChangeDecoder,
+    EventMeta,
+    OutboundMessage,
+    PaymentChange,
+    PaymentRecord,
+    Publisher,
+    RefundRecord,
+)
 
 SQS_BATCH = 10
 
@@ -29,37 +39,50 @@ class _Outbound:
     messages: list[tuple[int, OutboundMessage]] = field(default_factory=list)
 
 
-def command_message(event: PaymentEvent, meta: EventMeta) -> OutboundMessage | None:
+def command_message(event: PaymentEvent | RefundEvent, meta: EventMeta) -> OutboundMessage | None:
     step = next_step(event.type)
     if step is None:
         return None
+    # A refund's command runs in its payment's group: a payment's refunds are settled one at a time.
+    refund_id = event.refund_id if isinstance(event, RefundEvent) else None
     command = Command(type=str(step.command), payment_id=event.payment_id, expected_version=event.sequence,
-                      event_id=event.event_id, traceparent=meta.traceparent, correlation_id=meta.correlation_id)
+                      event_id=event.event_id, traceparent=meta.traceparent, correlation_id=meta.correlation_id,
+                      refund_id=refund_id)
     # One group per payment: its commands run one at a time, in order. The event id deduplicates.
     return OutboundMessage(command.to_json(), group_id=event.payment_id,
                            deduplication_id=f"{event.event_id}:{step.command}", attributes=command.attributes())
+
+
+def _published(record: PaymentRecord | RefundRecord) -> tuple[str, str, Callable[[Any], dict[str, Any]]]:
+    """The aggregate's id, its merchant, and the webhook body of each of its events."""
+    if isinstance(record, RefundRecord):
+        refund_states = refunds.snapshots(record.events)
+        return (record.refund.id, record.refund.merchant_id,
+                lambda e: refund_webhook_event(e, refund_states[e.sequence - 1]))
+    states = snapshots(record.events)
+    return record.payment.id, record.payment.merchant_id, lambda e: webhook_event(e, states[e.sequence - 1])
 
 
 def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
          webhooks_queue_url: str) -> list[_Outbound]:
     """What a batch of changes asks to publish, in stream order."""
     commands = _Outbound(commands_queue_url)
-    deliveries: dict[str, tuple[int, WebhookDelivery]] = {}  # payment id -> (first change, delivery)
+    deliveries: dict[str, tuple[int, WebhookDelivery]] = {}  # aggregate id -> (first change, delivery)
     for index, change in enumerate(changes):
         record = change.record
-        states = snapshots(record.events)
+        aggregate_id, merchant_id, webhook_body = _published(record)
         for event in change.new_events:
             meta = EventMeta(record.trace_of(event.sequence), record.correlation_id)
             message = command_message(event, meta)
             if message is not None:
                 commands.messages.append((index, message))
-            envelope = webhook_event(event, states[event.sequence - 1])
-            if event.payment_id in deliveries:
-                first, delivery = deliveries[event.payment_id]
-                deliveries[event.payment_id] = (first, replace(delivery, events=(*delivery.events, envelope)))
+            envelope = webhook_body(event)
+            if aggregate_id in deliveries:
+                first, delivery = deliveries[aggregate_id]
+                deliveries[aggregate_id] = (first, replace(delivery, events=(*delivery.events, envelope)))
             else:
-                deliveries[event.payment_id] = (index, WebhookDelivery(
-                    merchant_id=record.payment.merchant_id, events=(envelope,),
+                deliveries[aggregate_id] = (index, WebhookDelivery(
+                    merchant_id=merchant_id, events=(envelope,),
                     traceparent=meta.traceparent, correlation_id=meta.correlation_id))
     hooks = _Outbound(webhooks_queue_url, [
         (first, OutboundMessage(d.to_json(), attributes=d.attributes()))

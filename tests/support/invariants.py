@@ -1,0 +1,56 @@
+"""fold(events) == state, checked on what is stored: every payment and refund item keeps its current
+state (for queries and the version condition) beside its event log; the two must agree. Across
+aggregates: a payment's `amount_refunded` is the sum of its SUCCEEDED refunds, and what it reserves
+is the sum of its PENDING and SUCCEEDED ones (a FAILED refund released its amount)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from paygate.adapters import items as it
+
+
+def scan(client: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of the table, as plain values."""
+    found: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        found += [it.load(i) for i in page.get("Items", [])]
+    return found
+
+
+def _failure(value: Any) -> dict[str, str] | None:
+    return {"code": value.code, "message": value.message} if value else None
+
+
+def check(items: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Assert the invariants over payment and refund items; answers how many of each were checked."""
+    payments: dict[str, dict[str, Any]] = {}
+    refunds: dict[str, list[Any]] = {}
+    for item in items:
+        if it.is_payment_item(item):
+            payment = it.payment_record_from_item(item).payment
+            stored = (item["status"], item["version"], item.get("amount_refunded", 0), item.get("failure"),
+                      item.get("charge_id"), bool(item.get("cancel_requested")))
+            folded = (str(payment.status), payment.version, payment.amount_refunded, _failure(payment.failure),
+                      payment.provider_charge_id, payment.cancel_requested)
+            assert stored == folded, f"{payment.id}: stored {stored} but its events fold to {folded}"
+            assert len(item["events"]) == payment.version
+            payments[payment.id] = {"payment": payment, "reserved": item.get(it.RESERVED, 0)}
+        elif it.is_refund_item(item):
+            refund = it.refund_record_from_item(item).refund
+            stored = (item["status"], item["version"], item.get("failure"), item.get("provider_refund_id"))
+            folded = (str(refund.status), refund.version, _failure(refund.failure), refund.provider_refund_id)
+            assert stored == folded, f"{refund.id}: stored {stored} but its events fold to {folded}"
+            refunds.setdefault(refund.payment_id, []).append(refund)
+    for payment_id, of in refunds.items():
+        assert payment_id in payments, f"refunds of a missing payment {payment_id}"
+        payment, reserved = payments[payment_id]["payment"], payments[payment_id]["reserved"]
+        succeeded = sum(r.amount for r in of if r.status == "SUCCEEDED")
+        held = sum(r.amount for r in of if r.status in ("PENDING", "SUCCEEDED"))
+        assert payment.amount_refunded == succeeded, f"{payment_id}: amount_refunded {payment.amount_refunded} != {succeeded}"
+        assert reserved == held, f"{payment_id}: reserved {reserved} != {held}"
+        assert held <= payment.amount, f"{payment_id}: {held} reserved of {payment.amount} paid"
+    for payment_id, entry in payments.items():
+        if payment_id not in refunds:
+            assert entry["payment"].amount_refunded == 0 and entry["reserved"] == 0
+    return len(payments), sum(len(v) for v in refunds.values())
