@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 REQUEST_SOCKET_TIMEOUT = 30.0  # a client that stops sending mid-request is dropped after this
+BODY_IDLE_SECONDS = 3.0  # a body that stops coming this long is answered 400 (its Content-Length lied)
 
 Invoke = Callable[[str, dict], InvocationResult]
 
@@ -270,7 +271,13 @@ class _Handler(KeepAliveHandler):
         try:
             route, params, allowed = gateway.router.match(self.command, path)
             try:
+                self.connection.settimeout(BODY_IDLE_SECONDS)  # once the headers are in, the body follows
                 body = read_body(self, MAX_BODY)
+            except (socket.timeout, TimeoutError, IncompleteBody):
+                status = self._send_error(400, "incomplete_body",
+                                          "The request body is shorter than its Content-Length said, or "
+                                          "stopped coming.", request_id, close=True)
+                return
             except BadLength:
                 status = self._send_error(400, "invalid_content_length",
                                           "Content-Length is not a valid length.", request_id,
@@ -281,6 +288,8 @@ class _Handler(KeepAliveHandler):
                                           f"The request body is larger than {MAX_BODY} bytes.",
                                           request_id, close=True)
                 return
+            finally:
+                self.connection.settimeout(self.timeout)
             if route is None:
                 if allowed:
                     status = self._send_error(405, "method_not_allowed",
@@ -326,6 +335,24 @@ class _Handler(KeepAliveHandler):
         if not any(name.lower() == "content-type" for name, _ in headers):
             headers.append(("Content-Type", "application/json"))
         return self._send(status, headers, body, request_id)
+
+    # What the standard library answers by itself (a request line it cannot parse, a method with
+    # no do_X, a path over 64 KiB, too many headers) gets the API's JSON error shape, never HTML.
+    _PROTOCOL_ERRORS = {501: (405, "method_not_allowed"), 414: (414, "uri_too_long"),
+                        431: (431, "headers_too_large"), 505: (505, "http_version_not_supported")}
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        status, name = self._PROTOCOL_ERRORS.get(code, (code, "invalid_request"))
+        text = {405: f"The method {getattr(self, 'command', '')!r} is not allowed.",
+                414: "The request path is too long."}.get(status, message or "The request is malformed.")
+        self.close_connection = True
+        try:
+            if not getattr(self, "command", None):
+                self.command = ""  # a request line that did not parse: still answer with a body
+            self.request_version = self.protocol_version  # never HTTP/0.9's bare body: a status line and headers
+            self._send_error(status, name, text[:200], str(uuid.uuid4()), close=True)
+        except OSError:
+            pass
 
     def _send_error(self, status: int, code: str, message: str, request_id: str,
                     extra: list[tuple[str, str]] | None = None, close: bool = False) -> int:

@@ -73,6 +73,15 @@ def test_same_key_different_body_is_422(api, merchant):
     assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
 
 
+def test_the_same_request_spelled_differently_is_a_replay_not_a_422(api, merchant):
+    """"usd" then "USD", keys in another order, white space: the request as understood is the same."""
+    event_body = json.loads(load_event("api/create_payment.json")["body"])
+    first = create(api, merchant["api_key"], body={**event_body, "currency": "usd"})
+    again = create(api, merchant["api_key"], body=dict(reversed(list({**event_body, "currency": "USD"}.items()))))
+    assert (first[0], again[0]) == (202, 202) and again[1]["id"] == first[1]["id"]
+    assert again[2]["Idempotent-Replayed"] == "true"
+
+
 def test_concurrent_requests_with_one_key_make_exactly_one_payment(api, merchant):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: create(api, merchant["api_key"], idem="race-1"), range(8)))

@@ -239,6 +239,29 @@ def test_bad_or_short_requests_do_not_hang_the_server(rt: LocalRuntime) -> None:
     assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
 
 
+def test_a_body_shorter_than_its_content_length_is_a_prompt_400(rt: LocalRuntime) -> None:
+    """The client announces 100 bytes, sends 5 and waits: a 400 in the error shape, not silence."""
+    answer = raw_request(rt, b"POST /things HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nshort", read_timeout=15)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "incomplete_body"
+
+
+@pytest.mark.parametrize("request_line, status, code", [
+    (b"TRACE /things HTTP/1.1", 405, "method_not_allowed"),
+    (b"BREW /things HTTP/1.1", 405, "method_not_allowed"),
+    (b"GET /" + b"a" * 100_000 + b" HTTP/1.1", 414, "uri_too_long"),
+    (b"GARBAGE", 400, "invalid_request"),
+])
+def test_what_the_http_server_refuses_itself_is_json_too(rt: LocalRuntime, request_line: bytes, status: int,
+                                                         code: str) -> None:
+    answer = raw_request(rt, request_line + b"\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == str(status).encode(), head[:200]
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(body)["error"]
+    assert (error["code"], error["type"], error["param"]) == (code, "invalid_request_error", None)
+
+
 def test_function_error_is_a_502(rt: LocalRuntime) -> None:
     status, _, body = http(rt, "GET", "/boom")
     assert status == 502 and json.loads(body) == {"message": "Internal server error"}

@@ -53,7 +53,8 @@ def test_invalid_payments_are_400_with_the_offending_param(body, param, code):
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[1,2]", b'"text"', b"NaN", b'{"amount": NaN}', b"\xff\xfe",
-                                 b'{"amount": 100, "amount": 5}'])
+                                 b'{"amount": 100, "amount": 5}', '{"amount": 100}'.encode("utf-16"),
+                                 '{"amount": 100}'.encode("utf-16-le"), '{"amount": 100}'.encode("utf-32")])
 def test_malformed_bodies_are_400_invalid_json(raw):
     with pytest.raises(InvalidRequest) as caught:
         edge.parse_json_object(raw)
@@ -86,3 +87,12 @@ def test_each_named_error_has_the_documented_status():
     assert [edge.status_of(e("x")) for e in (errors.InvalidRequest, errors.AuthenticationFailed, errors.NotFound,
                                                errors.InvalidState, errors.IdempotencyKeyInUse,
                                                errors.IdempotencyKeyReused)] == [400, 401, 404, 409, 409, 422]
+
+
+def test_a_param_echoing_what_the_caller_sent_is_cut() -> None:
+    """An unknown field of 10,000 characters is named in `param`, but not all of it."""
+    with pytest.raises(InvalidRequest) as caught:
+        edge.validate(CreatePayment, {"amount": 100, "currency": "USD",
+                                      "payment_method": {"type": "card", "token": "tok_success"}, "k" * 10_000: 1})
+    param = caught.value.body()["error"]["param"]
+    assert param.startswith("kkk") and len(param) <= 103

@@ -44,6 +44,7 @@ def creating_request(event: APIGatewayProxyEvent, model: type[edge.M],
     """A POST that creates something: its merchant, its validated body, and its Idempotency-Key."""
     merchant = merchant_of(event)
     key = require_key(event.headers.get("idempotency-key"))
-    body, parsed = body_of(event, model)
+    body, _ = body_of(event, model)
+    # The fingerprint covers the request as understood ("usd" and "USD" are the same request), not as spelled.
     return merchant, body, idempotent_request(merchant_id=merchant.id, key=key, method="POST", path=path,
-                                              body=parsed, now=epoch_seconds())
+                                              body=body.model_dump(mode="json"), now=epoch_seconds())

@@ -72,7 +72,11 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     if not data.strip():
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
     try:
-        value = json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        text = data.decode("utf-8")  # JSON is UTF-8 (RFC 8259); json.loads would guess UTF-16 and 32 from bytes
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("the request body must be UTF-8 encoded JSON", code="invalid_json") from exc
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(value, dict):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+MAX_PARAM_LENGTH = 100  # a param echoes what the caller sent (a field name, a header): never all of it
+
 
 class RequestError(Exception):
     """Base of every error the public contract describes: a `type`, a `code`, a message, a `param`."""
@@ -14,7 +16,7 @@ class RequestError(Exception):
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.param = param
+        self.param = param if param is None or len(param) <= MAX_PARAM_LENGTH else param[:MAX_PARAM_LENGTH] + "..."
         if code:
             self.code = code
 
