@@ -217,3 +217,30 @@ def test_a_replay_is_the_first_answer_even_after_the_payment_moved_on(api, aws, 
     assert (now["status"], now["version"]) == ("PROCESSING", 2)
     status, again, headers = create(api, merchant["api_key"], idem="moved")
     assert (status, again, headers["Idempotent-Replayed"]) == (202, created, "true")
+
+
+@pytest.mark.parametrize("name", ["api/create_payment.json", "api/create_webhook_endpoint.json",
+                                  "api/delete_webhook_endpoint.json", "api/list_failed_deliveries.json",
+                                  "api/list_payment_events.json", "api/get_payment.json", "api/list_payments.json"])
+def test_an_unknown_query_parameter_is_400_on_every_route(api, merchant, name):
+    event = load_event(name)
+    event["headers"].update({"Authorization": f"Bearer {merchant['api_key']}", "Idempotency-Key": "query-rule"})
+    event["queryStringParameters"] = {**(event.get("queryStringParameters") or {}), "expand": "everything"}
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in event["queryStringParameters"].items()}
+    status, body, _ = unpack(api(event))
+    assert status == 400, body
+    assert (body["error"]["code"], body["error"]["param"]) == ("parameter_unknown", "expand")
+
+
+@pytest.mark.parametrize("method, param, code", [
+    ({"type": "wallet", "wallet_id": "wal_1"}, "payment_method.type", "payment_method_unsupported"),
+    ({"type": "card", "token": "tok_unknown"}, "payment_method.token", "invalid_token"),
+])
+def test_what_the_gateway_cannot_take_is_refused_at_once_not_failed_later(api, merchant, method, param, code):
+    event_body = json.loads(load_event("api/create_payment.json")["body"])
+    status, body, _ = create(api, merchant["api_key"], idem=f"refused-{code}", body={**event_body, "payment_method": method})
+    assert status == 400 and (body["error"]["param"], body["error"]["code"]) == (param, code)
+    if code == "invalid_token":
+        assert "tok_success" in body["error"]["message"] and "tok_pending" in body["error"]["message"]
+    _, listed, _ = call(api, "api/list_payments.json", merchant["api_key"])
+    assert listed["data"] == []

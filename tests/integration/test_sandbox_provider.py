@@ -550,3 +550,10 @@ def test_command_line_runs_in_the_foreground_until_interrupted() -> None:
             process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def test_the_api_knows_the_sandbox_tokens_the_sandbox_knows() -> None:
+    from paygate.services.payments import SANDBOX_TOKENS
+    from paygate_local.sandbox import TOKENS
+
+    assert SANDBOX_TOKENS == TOKENS

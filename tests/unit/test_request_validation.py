@@ -96,3 +96,15 @@ def test_a_param_echoing_what_the_caller_sent_is_cut() -> None:
                                       "payment_method": {"type": "card", "token": "tok_success"}, "k" * 10_000: 1})
     param = caught.value.body()["error"]["param"]
     assert param.startswith("kkk") and len(param) <= 103
+
+
+@pytest.mark.parametrize("field, value, param", [
+    ("description", "a\u0000b", "description"),
+    ("metadata", {"order": "a\u0000"}, "metadata.order"),
+    ("payment_method", {"type": "card", "token": "tok_success\u0000"}, "payment_method.token"),
+])
+def test_nul_and_control_characters_are_refused(field, value, param):
+    body = {"amount": 100, "currency": "USD", "payment_method": {"type": "card", "token": "tok_success"}, field: value}
+    with pytest.raises(InvalidRequest) as caught:
+        edge.validate(CreatePayment, body)
+    assert caught.value.param == param

@@ -25,7 +25,8 @@ def test_dev_mode_allows_loopback_receivers():
     assert UrlGuard(allow_private=True).check("ftp://127.0.0.1/") is not None
 
 
-@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://\u0000x.com/", "http://a..b/h", "http://-x.com/"])
+@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://\u0000x.com/", "http://a..b/h", "http://-x.com/",
+                                 "http://127.0.0.1:0/h", "http://127.0.0.1:8080/h\u0000"])
 def test_malformed_hosts_are_refused_even_in_dev_mode(url):
     assert UrlGuard(allow_private=True).check(url) is not None
 

@@ -14,6 +14,7 @@ from paygate.container import get_container
 from paygate.domain.accounts import Merchant
 from paygate.ids import epoch_seconds
 from paygate.observability import logger
+from paygate.schemas.requests import NoQuery
 from paygate.services import merchants
 from paygate.services.idempotency import IdempotentRequest, idempotent_request, require_key
 
@@ -22,9 +23,12 @@ def respond(status: int, body: Any, headers: Mapping[str, str] | None = None) ->
     return Response(status, "application/json", json.dumps(body, separators=(",", ":")), headers=dict(headers or {}))
 
 
-def merchant_of(event: APIGatewayProxyEvent) -> Merchant:
+def merchant_of(event: APIGatewayProxyEvent, query: type[BaseModel] = NoQuery) -> Merchant:
+    """The merchant behind the API key. One rule for query parameters on every route: those the
+    route declares (``query``), and nothing else: an unknown one is a 400, never silently ignored."""
     merchant = merchants.authenticate(get_container().merchants, event.headers.get("authorization"))
     logger.append_keys(merchant_id=merchant.id)
+    edge.validate(query, event.query_string_parameters or {})
     return merchant
 
 

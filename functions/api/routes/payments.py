@@ -20,6 +20,7 @@ router = Router()
 @router.post("/v1/payments")
 def create_payment() -> Response:
     merchant, body, request = creating_request(router.current_event, CreatePayment, "/v1/payments")
+    payments.check_payment_method(body, sandbox=get_container().settings.dev)
     accepted = payments.create_payment(get_container().payments, merchant=merchant, request=request, body=body,
                                        correlation_id=logger.get_correlation_id())
     return respond(202, payment_object(accepted.payment),
@@ -29,7 +30,7 @@ def create_payment() -> Response:
 @router.get("/v1/payments")
 def list_payments() -> Response:
     event = router.current_event
-    merchant = merchant_of(event)
+    merchant = merchant_of(event, ListPaymentsQuery)
     found, has_more = payments.list_payments(get_container().payments, merchant, query_of(event, ListPaymentsQuery))
     return respond(200, list_object([payment_object(p) for p in found], has_more, "/v1/payments"))
 

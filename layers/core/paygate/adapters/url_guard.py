@@ -34,6 +34,8 @@ class UrlGuard:
             return "url must be an absolute http(s) URL"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "url must be an absolute http(s) URL"
+        if port == 0:
+            return "url port must be between 1 and 65535"
         if parts.username or parts.password:
             return "url must not carry credentials"
         if any(c.isspace() or not c.isprintable() for c in url) or not _valid_host(parts.hostname):

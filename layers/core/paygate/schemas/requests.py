@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from paygate.domain.errors import UnknownCurrency
 from paygate.domain.money import MAX_AMOUNT, MIN_AMOUNT, Currency
@@ -16,12 +16,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
+def _no_control_characters(value: str) -> str:
+    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
+        raise ValueError("control characters (NUL and the like) are not allowed")
+    return value
+
+
+Printable = AfterValidator(_no_control_characters)
+
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 class CardMethod(Strict):
     type: Literal["card"]
-    token: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    token: Annotated[StrictStr, Field(min_length=1, max_length=128), Printable]
 
 
 class WalletMethod(Strict):
@@ -34,18 +42,18 @@ PaymentMethod = Annotated[Union[CardMethod, WalletMethod], Field(discriminator="
 
 class Destination(Strict):
     service_id: Id
-    client_number: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    client_number: Annotated[StrictStr, Field(min_length=1, max_length=64), Printable]
 
 
-MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
-MetadataValue = Annotated[StrictStr, Field(max_length=500)]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40), Printable]
+MetadataValue = Annotated[StrictStr, Field(max_length=500), Printable]
 
 
 class CreatePayment(Strict):
     amount: Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
     currency: Annotated[StrictStr, Field(min_length=3, max_length=3)]
     payment_method: PaymentMethod
-    description: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    description: Annotated[StrictStr, Field(max_length=1000), Printable] | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(default_factory=dict)
     customer_id: Id | None = None
     destination: Destination | None = None
@@ -70,11 +78,11 @@ class CancelPayment(Strict):
 
 
 class CreateWebhookEndpoint(Strict):
-    url: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+    url: Annotated[StrictStr, Field(min_length=1, max_length=2048), Printable]
     enabled_events: Annotated[list[StrictStr], Field(min_length=1, max_length=32)] = Field(
         default_factory=lambda: [ALL_EVENTS]
     )
-    description: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    description: Annotated[StrictStr, Field(max_length=1000), Printable] | None = None
 
     @field_validator("enabled_events")
     @classmethod

@@ -27,6 +27,25 @@ class Accepted:
     replayed: bool = False
 
 
+# The sandbox provider's card tokens (paygate dev, Mode=dev): the only ones it knows. A test checks
+# this list against the sandbox's own.
+SANDBOX_TOKENS = ("tok_success", "tok_decline", "tok_insufficient_funds", "tok_provider_error", "tok_flaky",
+                  "tok_timeout_after_success", "tok_async", "tok_pending")
+
+
+def check_payment_method(body: CreatePayment, *, sandbox: bool) -> None:
+    """What the gateway cannot take is refused at the edge, not accepted and failed later: wallet
+    payments (until wallets exist), and in dev mode a card token the sandbox does not know (a real
+    provider's tokens are opaque: it says itself, as a FAILED payment)."""
+    method = body.payment_method
+    if method.type == "wallet":
+        raise InvalidRequest("wallet payments are not available yet; use a card", param="payment_method.type",
+                             code="payment_method_unsupported")
+    if sandbox and method.type == "card" and method.token not in SANDBOX_TOKENS:
+        raise InvalidRequest(f"unknown sandbox card token; the sandbox knows {', '.join(SANDBOX_TOKENS)}",
+                             param="payment_method.token", code="invalid_token")
+
+
 def create_payment(
     payments: PaymentRepository,
     *,
