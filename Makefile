@@ -13,7 +13,7 @@ BACKEND ?= moto
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint bench bench-compare bench-restart lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint fuzz bench bench-compare bench-restart lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ clean-localstack: ## remove the LocalStack host-mode install, the deployer and M
 lint: setup ## ruff on the Python code, cfn-lint on the SAM template
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
+
+fuzz: setup ## schemathesis against paygate dev from its /openapi.json: at least 1,000 requests, no 5xx, every answer as documented (FUZZ_ARGS="--requests N --seed S")
+	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
 bench: setup ## paygate dev end to end: payments/s, webhook latency, AWS calls, WRU/RRU, $ per 1M payments, idle CPU, cold imports (BENCH_ARGS="--help")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

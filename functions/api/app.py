@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -20,18 +23,44 @@ app.include_router(refunds.router)
 
 
 @app.get("/health")
-def health() -> Response:
+def health() -> Response[dict]:
     return respond(200, {"status": "ok"})
 
 
+@lru_cache(maxsize=1)
+def openapi_document() -> str:
+    """The routes as Powertools documents them, completed with paygate's models (paygate.schemas.openapi)."""
+    from paygate.schemas.openapi import TITLE, VERSION, complete
+
+    generated = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
+    return json.dumps(complete(generated), separators=(",", ":"))
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[dict]:
+    return Response(200, "application/json", openapi_document())
+
+
+@app.get("/docs", include_in_schema=False)
+def docs() -> Response[dict]:
+    """Swagger UI, with its script and style served inline from the Powertools package: no CDN."""
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = Path(generate_swagger_html.__code__.co_filename).parent
+    html = generate_swagger_html(openapi_document().replace("</", "<\\/"),
+                                 (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+                                 (assets / "swagger-ui.min.css").read_text(encoding="utf-8"), "", None)
+    return Response(200, "text/html", html)
+
+
 @app.exception_handler(RequestError)
-def request_error(exc: RequestError) -> Response:
+def request_error(exc: RequestError) -> Response[dict]:
     count_error(exc.code)
     return respond(edge.status_of(exc), exc.body())
 
 
 @app.not_found
-def not_found(_: Exception) -> Response:
+def not_found(_: Exception) -> Response[dict]:
     return request_error(NotFound("no such route", code="route_not_found"))
 
 

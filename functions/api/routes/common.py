@@ -19,7 +19,7 @@ from paygate.services import merchants
 from paygate.services.idempotency import IdempotentRequest, idempotent_request, require_key
 
 
-def respond(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+def respond(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[dict]:
     return Response(status, "application/json", json.dumps(body, separators=(",", ":")), headers=dict(headers or {}))
 
 

@@ -18,7 +18,7 @@ router = Router()
 
 
 @router.post("/v1/payments")
-def create_payment() -> Response:
+def create_payment() -> Response[dict]:
     merchant, body, request = creating_request(router.current_event, CreatePayment, "/v1/payments")
     payments.check_payment_method(body, sandbox=get_container().settings.dev)
     accepted = payments.create_payment(get_container().payments, merchant=merchant, request=request, body=body,
@@ -28,7 +28,7 @@ def create_payment() -> Response:
 
 
 @router.get("/v1/payments")
-def list_payments() -> Response:
+def list_payments() -> Response[dict]:
     event = router.current_event
     merchant = merchant_of(event, ListPaymentsQuery)
     found, has_more = payments.list_payments(get_container().payments, merchant, query_of(event, ListPaymentsQuery))
@@ -44,13 +44,13 @@ def _reader_of(payment_id: str) -> Merchant:
 
 
 @router.get("/v1/payments/<payment_id>")
-def get_payment(payment_id: str) -> Response:
+def get_payment(payment_id: str) -> Response[dict]:
     merchant = _reader_of(payment_id)
     return respond(200, payment_object(payments.get_payment(get_container().payments, merchant, payment_id)))
 
 
 @router.get("/v1/payments/<payment_id>/events")
-def list_payment_events(payment_id: str) -> Response:
+def list_payment_events(payment_id: str) -> Response[dict]:
     merchant = _reader_of(payment_id)
     history = payments.payment_history(get_container().payments, merchant, payment_id)
     return respond(200, list_object([event_object(e, after) for e, after in history], False,

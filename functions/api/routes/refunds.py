@@ -31,7 +31,7 @@ def _optional_body(event: APIGatewayProxyEvent, model: type[edge.M]) -> tuple[ed
 
 
 @router.post("/v1/payments/<payment_id>/cancel")
-def cancel_payment(payment_id: str) -> Response:
+def cancel_payment(payment_id: str) -> Response[dict]:
     event = router.current_event
     logger.append_keys(payment_id=payment_id)
     merchant = merchant_of(event)
@@ -51,7 +51,7 @@ def cancel_payment(payment_id: str) -> Response:
 
 
 @router.post("/v1/payments/<payment_id>/refunds")
-def create_refund(payment_id: str) -> Response:
+def create_refund(payment_id: str) -> Response[dict]:
     event = router.current_event
     logger.append_keys(payment_id=payment_id)
     merchant = merchant_of(event)
@@ -68,7 +68,7 @@ def create_refund(payment_id: str) -> Response:
 
 
 @router.get("/v1/payments/<payment_id>/refunds")
-def list_refunds(payment_id: str) -> Response:
+def list_refunds(payment_id: str) -> Response[dict]:
     event = router.current_event
     logger.append_keys(payment_id=payment_id)
     merchant = merchant_of(event)
@@ -79,7 +79,7 @@ def list_refunds(payment_id: str) -> Response:
 
 
 @router.get("/v1/refunds/<refund_id>")
-def get_refund(refund_id: str) -> Response:
+def get_refund(refund_id: str) -> Response[dict]:
     event = router.current_event
     merchant = merchant_of(event)
     query_of(event, NoQuery)

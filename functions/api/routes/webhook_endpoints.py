@@ -16,7 +16,7 @@ router = Router()
 
 
 @router.post("/v1/webhook_endpoints")
-def create_webhook_endpoint() -> Response:
+def create_webhook_endpoint() -> Response[dict]:
     merchant, body, request = creating_request(router.current_event, CreateWebhookEndpoint, "/v1/webhook_endpoints")
     c = get_container()
     created = endpoints.create_endpoint(c.endpoints, c.url_guard, merchant=merchant, request=request, body=body)
@@ -25,7 +25,7 @@ def create_webhook_endpoint() -> Response:
 
 
 @router.get("/v1/webhook_endpoints")
-def list_webhook_endpoints() -> Response:
+def list_webhook_endpoints() -> Response[dict]:
     event = router.current_event
     merchant = merchant_of(event)
     query_of(event, NoQuery)
@@ -34,13 +34,13 @@ def list_webhook_endpoints() -> Response:
 
 
 @router.delete("/v1/webhook_endpoints/<endpoint_id>")
-def delete_webhook_endpoint(endpoint_id: str) -> Response:
+def delete_webhook_endpoint(endpoint_id: str) -> Response[dict]:
     deleted = endpoints.delete_endpoint(get_container().endpoints, merchant_of(router.current_event), endpoint_id)
     return respond(200, {"id": deleted, "object": "webhook_endpoint", "deleted": True})
 
 
 @router.get("/v1/webhook_endpoints/<endpoint_id>/failed_deliveries")
-def list_failed_deliveries(endpoint_id: str) -> Response:
+def list_failed_deliveries(endpoint_id: str) -> Response[dict]:
     merchant = merchant_of(router.current_event)
     found, has_more = endpoints.list_failed_deliveries(get_container().endpoints, merchant, endpoint_id)
     return respond(200, list_object([failed_delivery_object(f) for f in found], has_more,

@@ -1,0 +1,269 @@
+"""The OpenAPI document of the merchant API: its paths and operations come from the API's routes
+(Powertools generates them from the resolver), its request and response models from here.
+
+``OPERATIONS`` names, for each route, the model of its body, its answer and its errors; a test checks
+that every route has an entry and every entry a route, so the document cannot drift from the API.
+The response models describe what ``paygate.schemas.responses`` writes (a test validates real answers
+against them); the request models are the ones the API validates with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from paygate.schemas.requests import (
+    CancelPayment,
+    CreatePayment,
+    CreateRefund,
+    CreateWebhookEndpoint,
+    ListPaymentsQuery,
+)
+
+TITLE = "paygate"
+VERSION = "1"
+REF = "#/components/schemas/{model}"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Failure(_Out):
+    code: str
+    message: str
+
+
+class Payment(_Out):
+    id: str
+    object: Literal["payment"]
+    status: Literal["NEW", "PROCESSING", "COMPLETED", "FAILED", "CANCELED"]
+    amount: int
+    currency: str
+    payment_method: dict[str, Any]
+    description: str | None
+    metadata: dict[str, str]
+    customer_id: str | None
+    destination: dict[str, str] | None
+    failure: Failure | None
+    amount_refunded: int
+    cancel_requested: bool
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class EventData(_Out):
+    object: dict[str, Any]
+
+
+class Event(_Out):
+    id: str
+    object: Literal["event"]
+    type: str
+    sequence: int
+    created_at: str
+    data: EventData
+
+
+class Refund(_Out):
+    id: str
+    object: Literal["refund"]
+    payment_id: str
+    amount: int
+    currency: str
+    status: Literal["PENDING", "SUCCEEDED", "FAILED"]
+    failure: Failure | None
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class WebhookEndpoint(_Out):
+    id: str
+    object: Literal["webhook_endpoint"]
+    url: str
+    enabled_events: list[str]
+    description: str | None
+    status: str
+    created_at: str
+    secret: str | None = None  # only in the answer that creates it
+
+
+class DeletedWebhookEndpoint(_Out):
+    id: str
+    object: Literal["webhook_endpoint"]
+    deleted: bool
+
+
+class WebhookEnvelope(_Out):
+    id: str
+    type: str
+    created_at: str
+    data: EventData
+
+
+class FailedDelivery(_Out):
+    object: Literal["webhook_delivery"]
+    status: Literal["failed"]
+    endpoint_id: str
+    attempts: int
+    failed_at: str
+    event: WebhookEnvelope
+
+
+class _List(_Out):
+    object: Literal["list"]
+    has_more: bool
+    url: str
+
+
+class PaymentList(_List):
+    data: list[Payment]
+
+
+class EventList(_List):
+    data: list[Event]
+
+
+class RefundList(_List):
+    data: list[Refund]
+
+
+class WebhookEndpointList(_List):
+    data: list[WebhookEndpoint]
+
+
+class FailedDeliveryList(_List):
+    data: list[FailedDelivery]
+
+
+class ErrorDetail(_Out):
+    type: str
+    code: str
+    message: str
+    param: str | None
+
+
+class Error(_Out):
+    error: ErrorDetail
+
+
+class Health(_Out):
+    status: Literal["ok"]
+
+
+# Every answer may also be one of these (bad input, bad key, unknown id or route, body too large).
+COMMON_ERRORS = (400, 401, 404, 405, 413)
+
+
+@dataclass(frozen=True)
+class Operation:
+    status: int
+    answer: type[BaseModel]
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    idempotency_key: Literal["required", "optional", None] = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = COMMON_ERRORS
+    public: bool = False  # no API key
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CREATING_ERRORS = COMMON_ERRORS + (409, 422)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/health"): Operation(200, Health, errors=(), public=True),
+    ("POST", "/v1/payments"): Operation(202, Payment, CreatePayment, idempotency_key="required",
+                                        errors=CREATING_ERRORS),
+    ("GET", "/v1/payments"): Operation(200, PaymentList, query=ListPaymentsQuery),
+    ("GET", "/v1/payments/{payment_id}"): Operation(200, Payment),
+    ("GET", "/v1/payments/{payment_id}/events"): Operation(200, EventList),
+    ("POST", "/v1/payments/{payment_id}/cancel"): Operation(202, Payment, CancelPayment, body_required=False,
+                                                            idempotency_key="optional", errors=CREATING_ERRORS),
+    ("POST", "/v1/payments/{payment_id}/refunds"): Operation(202, Refund, CreateRefund, body_required=False,
+                                                             idempotency_key="required", errors=CREATING_ERRORS),
+    ("GET", "/v1/payments/{payment_id}/refunds"): Operation(200, RefundList),
+    ("GET", "/v1/refunds/{refund_id}"): Operation(200, Refund),
+    ("POST", "/v1/webhook_endpoints"): Operation(201, WebhookEndpoint, CreateWebhookEndpoint,
+                                                 idempotency_key="required", errors=CREATING_ERRORS),
+    ("GET", "/v1/webhook_endpoints"): Operation(200, WebhookEndpointList),
+    ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"): Operation(200, DeletedWebhookEndpoint),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}/failed_deliveries"): Operation(200, FailedDeliveryList),
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request (malformed JSON, unknown or invalid field or query parameter, missing Idempotency-Key)",
+    401: "Missing or bad API key",
+    404: "Unknown id, another merchant's object, or no such route",
+    405: "Method not allowed on this path",
+    409: "invalid_state, or idempotency_key_in_use",
+    413: "Body larger than 64 KiB",
+    422: "idempotency_key_reused: the same key with a different request",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _add_model(components: dict[str, Any], model: type[BaseModel], mode: Literal["validation", "serialization"]) -> None:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
+    for name, nested in schema.pop("$defs", {}).items():
+        components.setdefault(name, nested)
+    components[model.__name__] = schema
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in schema.get("properties", {}).items()]
+
+
+def complete(document: dict[str, Any]) -> dict[str, Any]:
+    """Powertools' document of the routes, with the models, parameters and answers of ``OPERATIONS``."""
+    components: dict[str, Any] = {}
+    for (method, path), op in OPERATIONS.items():
+        operation = document.get("paths", {}).get(path, {}).get(method.lower())
+        if operation is None:
+            continue  # the route is gone: the drift test says so
+        _add_model(components, op.answer, "serialization")
+        responses = {str(op.status): _json(_ref(op.answer), "Success")}
+        if op.errors:
+            _add_model(components, Error, "serialization")
+        for status in op.errors:
+            responses[str(status)] = _json(_ref(Error), ERROR_DESCRIPTIONS[status])
+        operation["responses"] = responses
+        parameters = [p for p in operation.get("parameters", []) if p.get("in") == "path"]
+        for p in parameters:
+            p["schema"] = {"type": "string", "minLength": 1, "maxLength": 64}
+        if op.idempotency_key:
+            parameters.append({"name": "Idempotency-Key", "in": "header", "required": op.idempotency_key == "required",
+                               "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+        if op.query is not None:
+            parameters += _query_parameters(op.query)
+        if parameters:
+            operation["parameters"] = parameters
+        else:
+            operation.pop("parameters", None)
+        if op.body is not None:
+            _add_model(components, op.body, "validation")
+            operation["requestBody"] = {"required": op.body_required,
+                                        "content": {"application/json": {"schema": _ref(op.body)}}}
+        if op.public:
+            operation["security"] = []
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(unused, None)  # Powertools' own validation answers: paygate answers with Error
+    schemas.update(components)
+    document["components"]["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer sk_test_..."}}
+    document["security"] = [{"apiKey": []}]
+    return document

@@ -1,0 +1,32 @@
+"""A short `make fuzz`: schemathesis against this gateway from its own /openapi.json (tools/fuzz.py).
+No server error, and every answer's status, content type and body as the document says."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.fuzz import fuzz  # noqa: E402
+
+
+def test_the_openapi_document_and_the_docs_are_served_without_a_key(info):
+    document = httpx.get(f"{info['api_url']}/openapi.json")
+    assert document.status_code == 200 and document.json()["openapi"].startswith("3.")
+    assert "/v1/payments" in document.json()["paths"]
+    docs = httpx.get(f"{info['api_url']}/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert "SwaggerUIBundle" in docs.text and "https://" not in docs.text.split("<body", 1)[0]
+
+
+def test_a_short_fuzz_finds_no_server_error_and_nothing_off_the_document(dev, info):
+    out = io.StringIO()
+    status, counts = fuzz(info, dev.state_dir, requests=150, seed=7, out=out)
+    assert sum(counts.values()) >= 150
+    assert not [code for code in counts if code >= 500], out.getvalue()[-5000:]
+    assert status == 0, out.getvalue()[-5000:]
