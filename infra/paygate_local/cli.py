@@ -111,6 +111,10 @@ def _run_dev(args: argparse.Namespace) -> int:
         runtime = LocalRuntime(template, state_dir, backend=args.backend, parameter_overrides=overrides,
                                api_port=args.port, meter_dir=metering, state=state, **sizing)
         runtime.start()
+        # tok_async charges are settled by the sandbox calling the gateway back, signed with the
+        # template's ProviderCallbackSecret (the sandbox's default unless overridden).
+        sandbox.set_callback(f"{runtime.api_url}/callbacks/sandbox",
+                             runtime.stack.parameters.get("ProviderCallbackSecret") or None)
         env = runtime.env_for(runtime.api_function_ids()[0])
         region = env.get("AWS_REGION", "us-east-1")
         merchant = sandbox_merchant(state, args.backend, merchants_table=env["MERCHANTS_TABLE"],

@@ -23,6 +23,7 @@ class CommandType(StrEnum):
     PROCESS_PAYMENT = "payment.process"
     CANCEL_PAYMENT = "payment.cancel"
     PROCESS_REFUND = "refund.process"
+    SETTLE_PAYMENT = "payment.settle"
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,27 @@ WORKFLOW: Mapping[str, Step] = {
 }
 
 
+# Commands started from outside a payment's event log, by name of what starts them.
+TRIGGERED: Mapping[str, Step] = {
+    # The provider says a charge moved on (its callback, verified): ask the provider and record what
+    # it holds now. A dead settle command changes nothing: the payment stays PROCESSING for the next
+    # callback or the processor's own lookup.
+    "provider.callback": Step(CommandType.SETTLE_PAYMENT, runs="processing.settle_payment",
+                              settles_dead="processing.leave_dead_settle"),
+}
+
+
+def all_steps() -> list[Step]:
+    return [*WORKFLOW.values(), *TRIGGERED.values()]
+
+
 def next_step(event_type: str) -> Step | None:
     """The command an event asks for, if any (most events only notify)."""
     return WORKFLOW.get(event_type)
 
 
 def step_for(command: str) -> Step:
-    for step in WORKFLOW.values():
+    for step in all_steps():
         if step.command == command:
             return step
     raise KeyError(f"no workflow step runs {command!r}")

@@ -6,7 +6,7 @@ import importlib
 from functools import lru_cache
 from typing import Callable
 
-from paygate.domain.workflow import WORKFLOW, step_for
+from paygate.domain.workflow import all_steps, step_for
 from paygate.schemas.messages import Command
 from paygate.services.outcomes import Outcome
 from paygate.services.processing import CommandContext
@@ -30,7 +30,7 @@ def run_command(command: Command, ctx: CommandContext) -> Outcome:
 
 def runners() -> dict[str, Runner]:
     """Every command of the workflow with the function that runs it (resolving them all checks the table)."""
-    return {str(step.command): runner(step.runs) for step in WORKFLOW.values()}
+    return {str(step.command): runner(step.runs) for step in all_steps()}
 
 
 def run_dead_command(command: Command, ctx: CommandContext) -> Outcome:
@@ -39,4 +39,4 @@ def run_dead_command(command: Command, ctx: CommandContext) -> Outcome:
 
 
 def dead_runners() -> dict[str, Runner]:
-    return {str(step.command): runner(step.settles_dead) for step in WORKFLOW.values()}
+    return {str(step.command): runner(step.settles_dead) for step in all_steps()}

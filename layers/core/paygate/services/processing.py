@@ -227,3 +227,41 @@ def fail_dead_command(command: Command, ctx: CommandContext) -> Outcome:
         except ConcurrencyConflict:
             continue
     raise ConcurrencyConflict(f"payment {command.payment_id} kept changing")
+
+
+def settle_payment(command: Command, ctx: CommandContext) -> Outcome:
+    """The provider called back about a payment's charge: record what the provider holds now.
+
+    The callback is only the signal (its signature checked by the callbacks function); the provider's
+    own lookup decides, so a callback that is late, repeated or racing the processor's answer changes
+    nothing twice: a terminal payment is left as it is, a charge still pending leaves it PROCESSING.
+    It runs in the payment's FIFO group, after the command that charged."""
+    for _ in range(WRITE_TRIES):
+        record = ctx.payments.get(command.payment_id)
+        if record is None or record.payment.is_terminal:
+            return Done("nothing to settle")
+        if record.payment.cancel_requested:
+            return Done("cancel requested: its command settles it")
+        with span(command.type, command.traceparent) as traceparent:
+            meta = EventMeta(traceparent, command.correlation_id)
+            try:
+                found = ctx.provider.find_charge(record.payment.id)
+            except ProviderUnavailable as exc:
+                return RetryLater(backoff(ctx.attempt, ctx.backoff_base), f"provider unavailable: {exc}")
+            except ProviderRejected as exc:
+                logger.error("the provider refused the charge lookup", extra={"reason": str(exc)})
+                return Done("lookup refused")
+            if found is None or found.status not in ("succeeded", "declined"):
+                return Done("pending at the provider")
+            try:
+                return _record_result(record, found, ctx, meta)
+            except ConcurrencyConflict:
+                logger.info("the payment moved on while being settled; deciding again")
+    raise ConcurrencyConflict(f"payment {command.payment_id} kept changing")
+
+
+def leave_dead_settle(command: Command, ctx: CommandContext) -> Outcome:
+    """A settle command that kept failing: nothing is lost by dropping it (the charge stays at the
+    provider; the next callback, or a lookup, settles the payment)."""
+    logger.warning("settle command dead-lettered; the payment stays as it is")
+    return Done("left as it is")

@@ -1,0 +1,44 @@
+"""Provider callbacks: is this one really from the provider? Pure: the secret, the body, the header
+and the time are passed in.
+
+The sandbox provider signs as many providers do: header ``Sandbox-Signature: t=<unix seconds>,
+v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``. A signature older or newer than ``TOLERANCE`` seconds is
+refused, so a captured callback cannot be replayed later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+TOLERANCE = 300
+SIGNATURE_HEADER = "sandbox-signature"
+
+
+class MalformedSignature(ValueError):
+    """The header is missing or not in the ``t=...,v1=...`` shape."""
+
+
+def parse_signature(header: str | None) -> tuple[int, list[str]]:
+    if not header:
+        raise MalformedSignature("the Sandbox-Signature header is missing")
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif name == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise MalformedSignature("the Sandbox-Signature header must be t=<unix seconds>,v1=<hex signature>")
+    return timestamp, signatures
+
+
+def signature_valid(secret: str, body: bytes, header: str | None, now: int, tolerance: int = TOLERANCE) -> bool:
+    """True for a header made with ``secret`` over this body within ``tolerance`` of ``now``;
+    MalformedSignature when there is no header to check."""
+    timestamp, signatures = parse_signature(header)
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, s) for s in signatures)

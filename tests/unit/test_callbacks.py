@@ -1,0 +1,78 @@
+"""Provider callbacks: the signature check (pure) and what a callback turns into."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from paygate.domain.callbacks import MalformedSignature, signature_valid
+from paygate.services import callbacks
+from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
+from paygate_local.sandbox import sign_callback
+
+SECRET = "sandbox_secret"
+BODY = json.dumps({"id": "evt_cb1", "type": "charge.succeeded", "created": 1,
+                   "data": {"id": "ch_1", "reference": "pay_abc", "status": "succeeded"}}).encode()
+
+
+class Published:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def publish(self, queue_url, messages) -> None:
+        self.messages += [(queue_url, m) for m in messages]
+
+
+def test_the_sandboxs_signature_verifies_and_nothing_else_does() -> None:
+    header = sign_callback(SECRET, BODY, 1_000)
+    assert signature_valid(SECRET, BODY, header, now=1_000)
+    assert signature_valid(SECRET, BODY, header, now=1_299)
+    assert not signature_valid(SECRET, BODY, header, now=1_301)  # too old: a replay later is refused
+    assert not signature_valid("another", BODY, header, now=1_000)
+    assert not signature_valid(SECRET, BODY.replace(b"pay_abc", b"pay_xyz"), header, now=1_000)
+    for bad in (None, "", "v1=abc", "t=1000", "t=x,v1=abc"):
+        with pytest.raises(MalformedSignature):
+            signature_valid(SECRET, BODY, bad, now=1_000)
+
+
+def receive(body: bytes = BODY, signature: str | None = None, provider: str = "sandbox", now: int = 1_000):
+    published = Published()
+    header = sign_callback(SECRET, body, now) if signature is None else signature
+    received = callbacks.receive(provider, body=body, signature=header, secret=SECRET, now=now, publisher=published,
+                                 commands_queue_url="q.fifo", traceparent=None, correlation_id="c1")
+    return received, published.messages
+
+
+def test_a_good_callback_becomes_one_settle_command_in_the_payments_group() -> None:
+    received, messages = receive()
+    assert received.payment_id == "pay_abc"
+    [(queue, message)] = messages
+    command = json.loads(message.body)
+    assert (queue, message.group_id, command["type"], command["payment_id"]) == (
+        "q.fifo", "pay_abc", "payment.settle", "pay_abc")
+    assert message.deduplication_id == "evt_cb1:payment.settle"  # a repeat within 5 minutes is dropped by SQS
+
+
+@pytest.mark.parametrize("kwargs, error, code", [
+    ({"signature": "t=1000,v1=deadbeef"}, AuthenticationFailed, "signature_mismatch"),
+    ({"signature": ""}, InvalidRequest, "signature_invalid"),
+    ({"provider": "acme"}, NotFound, "provider_unknown"),
+    ({"body": b"not json"}, InvalidRequest, "invalid_json"),
+    ({"body": b'{"id": "evt_1", "type": "charge.succeeded", "data": {"reference": "ch_1"}}'}, InvalidRequest,
+     "invalid_callback"),
+])
+def test_a_bad_callback_is_refused_and_sends_nothing(kwargs, error, code) -> None:
+    published = Published()
+    body = kwargs.get("body", BODY)
+    signature = kwargs.get("signature", sign_callback(SECRET, body, 1_000))
+    with pytest.raises(error) as caught:
+        callbacks.receive(kwargs.get("provider", "sandbox"), body=body, signature=signature, secret=SECRET, now=1_000,
+                          publisher=published, commands_queue_url="q.fifo", traceparent=None, correlation_id=None)
+    assert caught.value.code == code and published.messages == []
+
+
+def test_a_callback_of_another_kind_is_acknowledged_and_ignored() -> None:
+    body = json.dumps({"id": "evt_x", "type": "account.updated", "data": {}}).encode()
+    received, messages = receive(body)
+    assert received.payment_id is None and messages == []
