@@ -246,3 +246,19 @@ def test_auth_and_routing_errors(info, merchant):
     no_key = merchant.post("/v1/payments", {"amount": 1, "currency": "USD",
                                             "payment_method": {"type": "card", "token": "tok_success"}}, key=None)
     assert no_key.status_code == 400 and no_key.json()["error"]["param"] == "Idempotency-Key"
+
+
+def test_after_rotate_secret_webhooks_verify_with_the_old_and_the_new_secret(merchant, receiver):
+    endpoint = register(merchant, receiver.url, ["payment.completed"])
+    rotated = merchant.post(f"/v1/webhook_endpoints/{endpoint['id']}/rotate_secret", key=None)
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != endpoint["secret"]
+    assert "secret" not in merchant.get("/v1/webhook_endpoints").json()["data"][0]  # shown once
+    merchant.pay("tok_success")
+    receiver.wait_for(1, timeout=30)
+    [(_, headers, body)] = receiver.events("payment.completed")
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (endpoint["secret"], new_secret):
+        Webhook(secret).verify(body, headers)
+    assert merchant.post("/v1/webhook_endpoints/we_unknown/rotate_secret", key=None).status_code == 404

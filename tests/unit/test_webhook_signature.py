@@ -54,3 +54,26 @@ def test_subscriptions():
     assert subscribes(["*"], "payment.failed")
     assert subscribes(["payment.completed"], "payment.completed")
     assert not subscribes(["payment.completed"], "payment.failed")
+
+
+def test_after_a_rotation_both_secrets_sign_for_24_hours_then_only_the_new_one():
+    import json as _json
+
+    from standardwebhooks import Webhook
+
+    from paygate.domain.accounts import WebhookEndpoint
+    from paygate.domain.webhooks import ROTATION_OVERLAP_SECONDS, sign_with
+
+    old, new = "whsec_" + "a" * 32, "whsec_" + "b" * 32
+    endpoint = WebhookEndpoint("we_1", "mer_1", "http://127.0.0.1/h", old, ("*",), "t").rotated(new, 1_000, ROTATION_OVERLAP_SECONDS)
+    assert endpoint.signing_secrets(1_000) == (new, old)
+    assert endpoint.signing_secrets(1_000 + ROTATION_OVERLAP_SECONDS) == (new,)
+    body = _json.dumps({"id": "evt_1"})
+    now = int(__import__("time").time())
+    headers = sign_with(endpoint.signing_secrets(1_000), "evt_1", now, body)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):  # a receiver with either secret accepts it
+        Webhook(secret).verify(body, headers)
+    # the endpoint is stored and loaded with its previous secret
+    from paygate.adapters import items as it
+    assert it.endpoint_from_item(it.load(it.dump(it.endpoint_item(endpoint)))) == endpoint

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from paygate import edge
 from paygate.container import get_container
+from paygate.ids import epoch_seconds
 from paygate.schemas.requests import CreateWebhookEndpoint, NoQuery
 from paygate.schemas.responses import failed_delivery_object, list_object, webhook_endpoint_object
 from paygate.services import endpoints
@@ -45,3 +46,11 @@ def list_failed_deliveries(endpoint_id: str) -> Response[dict]:
     found, has_more = endpoints.list_failed_deliveries(get_container().endpoints, merchant, endpoint_id)
     return respond(200, list_object([failed_delivery_object(f) for f in found], has_more,
                                     f"/v1/webhook_endpoints/{endpoint_id}/failed_deliveries"))
+
+
+@router.post("/v1/webhook_endpoints/<endpoint_id>/rotate_secret")
+def rotate_secret(endpoint_id: str) -> Response[dict]:
+    """A new secret, shown once; the old one keeps signing beside it for 24 hours."""
+    merchant = merchant_of(router.current_event)
+    rotated = endpoints.rotate_secret(get_container().endpoints, merchant, endpoint_id, epoch_seconds())
+    return respond(200, webhook_endpoint_object(rotated, include_secret=True))

@@ -158,6 +158,19 @@ class EndpointsTable:
                                      ).get("Item")
         return it.endpoint_from_item(it.load(found)) if found else None
 
+    def replace_secret(self, before: WebhookEndpoint, after: WebhookEndpoint) -> bool:
+        """Write ``after`` if the endpoint still has ``before``'s secret (False: it is gone, or another
+        rotation came first)."""
+        try:
+            self.client.put_item(TableName=self.table, Item=it.dump(it.endpoint_item(after)),
+                                 ConditionExpression="attribute_exists(pk) AND secret = :s",
+                                 ExpressionAttributeValues=it.dump({":s": before.secret}))
+            return True
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+
     def record_failure(self, merchant_id: str, failure: FailedDelivery) -> None:
         self.client.put_item(TableName=self.table, Item=it.dump(it.failure_item(merchant_id, failure)))
 

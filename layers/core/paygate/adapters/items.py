@@ -293,13 +293,17 @@ def endpoint_item(e: WebhookEndpoint) -> dict[str, Any]:
     return {**endpoint_key(e.merchant_id, e.id), "kind": "webhook_endpoint", "endpoint_id": e.id,
             "merchant_id": e.merchant_id, "url": e.url, "secret": e.secret,
             "enabled_events": list(e.enabled_events), "created_at": e.created_at,
-            "description": e.description}
+            "description": e.description, "previous_secret": e.previous_secret,
+            "previous_secret_expires": e.previous_secret_expires}
 
 
 def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
     return WebhookEndpoint(id=item["endpoint_id"], merchant_id=item["merchant_id"], url=item["url"],
                            secret=item["secret"], enabled_events=tuple(item["enabled_events"]),
-                           created_at=item["created_at"], description=item.get("description"))
+                           created_at=item["created_at"], description=item.get("description"),
+                           previous_secret=item.get("previous_secret"),
+                           previous_secret_expires=(int(item["previous_secret_expires"])
+                                                    if item.get("previous_secret_expires") is not None else None))
 
 
 def failure_prefix(endpoint_id: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,20 @@ class WebhookEndpoint:
     enabled_events: tuple[str, ...]
     created_at: str
     description: str | None = None
+    # After a rotation the secret before it keeps signing beside the new one until this (unix seconds).
+    previous_secret: str | None = None
+    previous_secret_expires: int | None = None
+
+    def signing_secrets(self, now: int) -> tuple[str, ...]:
+        """The secrets a webhook sent at ``now`` is signed with: the current one, and the previous one
+        while its overlap lasts (Standard Webhooks carries several space-separated signatures)."""
+        if self.previous_secret and self.previous_secret_expires is not None and now < self.previous_secret_expires:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
+
+    def rotated(self, new_secret: str, now: int, overlap_seconds: int) -> "WebhookEndpoint":
+        return replace(self, secret=new_secret, previous_secret=self.secret,
+                       previous_secret_expires=now + overlap_seconds)
 
 
 @dataclass(frozen=True)

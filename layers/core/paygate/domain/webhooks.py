@@ -51,6 +51,17 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> dict[str, str]:
     return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
+def sign_with(secrets: Sequence[str], msg_id: str, timestamp: int, body: str) -> dict[str, str]:
+    """As `sign`, with one `v1,` signature per secret, space-separated (a receiver accepts the
+    webhook when any one of them verifies: the overlap after a secret rotation)."""
+    headers = sign(secrets[0], msg_id, timestamp, body)
+    headers["webhook-signature"] = " ".join(sign(s, msg_id, timestamp, body)["webhook-signature"] for s in secrets)
+    return headers
+
+
+ROTATION_OVERLAP_SECONDS = 24 * 3600
+
+
 def retry_delay(schedule: Sequence[int], attempt: int) -> int | None:
     """Seconds to wait after failed attempt number `attempt` (1-based); None when none is left."""
     if attempt < 1 or attempt > len(schedule):

@@ -192,6 +192,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/v1/webhook_endpoints"): Operation(200, WebhookEndpointList),
     ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"): Operation(200, DeletedWebhookEndpoint),
     ("GET", "/v1/webhook_endpoints/{endpoint_id}/failed_deliveries"): Operation(200, FailedDeliveryList),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): Operation(200, WebhookEndpoint),
 }
 
 ERROR_DESCRIPTIONS = {

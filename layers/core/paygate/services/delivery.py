@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 
 from paygate.domain.accounts import WebhookEndpoint
-from paygate.domain.webhooks import FailedDelivery, retry_delay, sign, subscribes
+from paygate.domain.webhooks import FailedDelivery, retry_delay, sign_with, subscribes
 from paygate.observability import logger, metrics
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.ports import (
@@ -143,7 +143,7 @@ def _post(endpoint: WebhookEndpoint, event: dict[str, Any], transport: WebhookTr
         # A failed attempt like any other, so that it ends dead-lettered where the merchant sees it.
         return f"url refused: {refused}"
     body = json.dumps(event, separators=(",", ":"))
-    headers = {**sign(endpoint.secret, event["id"], timestamp, body),
+    headers = {**sign_with(endpoint.signing_secrets(timestamp), event["id"], timestamp, body),
                "content-type": "application/json", "user-agent": USER_AGENT}
     try:
         status = transport.post(endpoint.url, body, headers, timeout)

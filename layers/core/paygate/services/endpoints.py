@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
-from paygate.domain.webhooks import FailedDelivery
+from paygate.domain.webhooks import ROTATION_OVERLAP_SECONDS, FailedDelivery
 from paygate.ids import new_id, utc_now
 from paygate.schemas.requests import CreateWebhookEndpoint
 from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
@@ -67,3 +67,20 @@ def list_failed_deliveries(endpoints: EndpointRepository, merchant: Merchant, en
         raise NotFound(f"no such webhook endpoint: {endpoint_id!r}", param="id")
     found = endpoints.failures(merchant.id, endpoint_id, limit + 1)
     return found[:limit], len(found) > limit
+
+
+def rotate_secret(endpoints: EndpointRepository, merchant: Merchant, endpoint_id: str, now: int) -> WebhookEndpoint:
+    """A new signing secret; the one before keeps signing beside it for 24 hours (two `v1,`
+    signatures), so receivers can switch without missing a webhook. A rotation during the overlap
+    ends the older secret's overlap: only the last two secrets ever sign."""
+    if len(endpoint_id) > 64:
+        raise NotFound(f"no such webhook endpoint: {endpoint_id[:64]!r}", param="id")
+    for _ in range(3):
+        endpoint = endpoints.get(merchant.id, endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no such webhook endpoint: {endpoint_id!r}", param="id")
+        rotated = endpoint.rotated(new_secret(), now, ROTATION_OVERLAP_SECONDS)
+        if endpoints.replace_secret(endpoint, rotated):
+            return rotated
+    raise IdempotencyKeyInUse("the secret is being rotated by another request right now; retry",
+                              code="rotation_in_progress")
