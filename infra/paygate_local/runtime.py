@@ -30,6 +30,7 @@ from .pollers import (
     FIFO_MAX_POLLERS,
     STANDARD_INITIAL_POLLERS,
     STANDARD_MAX_POLLERS,
+    SchedulePoller,
     SqsEventSource,
     StreamPoller,
 )
@@ -44,6 +45,7 @@ from .template import (
     QUEUE_TYPE,
     TABLE_TYPES,
     FunctionSpec,
+    Schedule,
     SqsMapping,
     Stack,
     StreamMapping,
@@ -513,8 +515,28 @@ class LocalRuntime:
                     mapping, streams, invoke=self.lambda_service.invoke, sender=sender,
                     region=self.region, function_arn=spec.arn, stop=self._stop, log_path=log_path,
                     resume=self._saved_positions(mapping, streams.stream_arn), on_progress=self._dirty.set))
+            for schedule in spec.schedules:
+                interval = self._schedule_interval(schedule)
+                if interval is not None:
+                    self.pollers.append(SchedulePoller(
+                        schedule, interval, invoke=self.lambda_service.invoke, region=self.region,
+                        account_id=self.account_id, stop=self._stop, log_path=log_path))
         for poller in self.pollers:
             poller.start()
+
+    def _schedule_interval(self, schedule: Schedule) -> float | None:
+        """The schedule's rate, or PAYGATE_DEV_SCHEDULE_SECONDS for every schedule (to see a
+        once-a-minute job run in seconds); cron() expressions are not run locally (said once)."""
+        if not schedule.enabled:
+            return None
+        override = os.environ.get("PAYGATE_DEV_SCHEDULE_SECONDS")
+        if override:
+            return max(0.1, float(override))
+        interval = schedule.interval()
+        if interval is None:
+            log.warning("%s.%s: %s is not run locally (only rate() schedules are)", schedule.function,
+                        schedule.event, schedule.expression)
+        return interval
 
 
 def _mapping_key(mapping: StreamMapping) -> str:

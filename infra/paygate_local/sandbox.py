@@ -31,6 +31,8 @@ HTTP interface (JSON everywhere; errors are ``{"error": {"type", "code", "messag
                                   POSTs ``{"id": "evt_...", "type": "charge.succeeded", "created",
                                   "data": {<charge>}}`` to the callback URL, signed with ``Sandbox-Signature``
                                   (see :func:`sign_callback`); with no callback URL it stays pending
+    ``tok_async_no_callback``     as ``tok_async``, but the callback never comes: the charge succeeds
+                                  and only a lookup (``GET /charges?reference=``) finds it
     ``tok_pending``               pending until voided
     anything else                 400 ``invalid_token``
 
@@ -105,6 +107,7 @@ TOKENS = (
     "tok_flaky",
     "tok_timeout_after_success",
     "tok_async",
+    "tok_async_no_callback",
     "tok_pending",
 )
 
@@ -290,6 +293,7 @@ class SandboxProvider:
         self._requests: list[dict[str, Any]] = []
         self._callbacks: list[dict[str, Any]] = []
         self._unsettled: set[str] = set()  # tok_async charges whose callback is still to come
+        self._silent: set[str] = set()  # tok_async_no_callback charges: they settle, nobody is told
         self._store = store
         if store is not None:
             self._load(store)
@@ -350,6 +354,8 @@ class SandboxProvider:
                 requests[int(record_id)] = record
             elif kind == "unsettled":
                 self._unsettled.add(record_id)
+                if record.get("silent"):
+                    self._silent.add(record_id)
         for charge in sorted(self._charges.values(), key=lambda c: (c["created"], c["id"])):
             self._charges_by_reference.setdefault(charge["reference"], []).append(charge["id"])
         self._requests = [requests[n] for n in sorted(requests)]
@@ -537,9 +543,12 @@ class SandboxProvider:
             self._save_key(key, record)
             charge = dict(charge)
             hold_answer = token == "tok_timeout_after_success"
-            if token == "tok_async":
+            if token in ("tok_async", "tok_async_no_callback"):
                 self._unsettled.add(charge["id"])
-                self._save("unsettled", charge["id"], {})
+                silent = token == "tok_async_no_callback"
+                if silent:
+                    self._silent.add(charge["id"])
+                self._save("unsettled", charge["id"], {"silent": True} if silent else {})
                 self._spawn(self._settle_async, charge["id"], name=f"sandbox-async-{charge['id']}")
 
         if hold_answer:
@@ -552,6 +561,7 @@ class SandboxProvider:
             "tok_decline": ("declined", "card_declined"),
             "tok_insufficient_funds": ("declined", "insufficient_funds"),
             "tok_async": ("pending", None),
+            "tok_async_no_callback": ("pending", None),
             "tok_pending": ("pending", None),
         }.get(token, ("succeeded", None))
         charge = {
@@ -718,10 +728,13 @@ class SandboxProvider:
         with self._lock:
             url, secret = self.callback_url, self.callback_secret
             charge = self._charges[charge_id]
-            if url is None or charge["status"] != "pending":
+            silent = charge_id in self._silent
+            if (url is None and not silent) or charge["status"] != "pending":
                 return  # no one to tell (stays pending), or voided meanwhile
             charge["status"] = "succeeded"
             self._save("charge", charge_id, charge)
+            if silent:
+                return  # the callback that never arrives: only a lookup finds the charge succeeded
             event = {
                 "id": _new_id("evt"),
                 "type": "charge.succeeded",

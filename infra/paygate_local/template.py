@@ -130,6 +130,34 @@ class SqsMapping:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One ``Schedule`` event: EventBridge invoking the function at a rate."""
+
+    function: str
+    event: str
+    expression: str  # rate(5 minutes) or cron(...)
+    enabled: bool = True
+
+    def interval(self) -> float | None:
+        """Seconds between runs of a rate() expression; None for cron() (not run locally)."""
+        return rate_seconds(self.expression)
+
+
+_RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def rate_seconds(expression: str) -> float | None:
+    """``rate(N unit)`` -> seconds (EventBridge: minute(s), hour(s), day(s)); None for anything else."""
+    text = expression.strip()
+    if not (text.startswith("rate(") and text.endswith(")")):
+        return None
+    parts = text[5:-1].split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in _RATE_UNITS or int(parts[0]) < 1:
+        raise TemplateError(f"invalid schedule expression {expression!r}: rate(<positive integer> <unit>)")
+    return float(int(parts[0]) * _RATE_UNITS[parts[1]])
+
+
+@dataclass(frozen=True)
 class StreamMapping:
     """One ``DynamoDB`` event: an event source mapping from a table's stream to a function."""
 
@@ -164,6 +192,7 @@ class FunctionSpec:
     api_routes: list[ApiRoute] = field(default_factory=list)
     sqs_mappings: list[SqsMapping] = field(default_factory=list)
     stream_mappings: list[StreamMapping] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
     other_events: dict[str, str] = field(default_factory=dict)  # event name -> unsupported type
 
     @property
@@ -593,6 +622,12 @@ class Stack:
                 on_failure_arn=on_failure.get("Destination"),
                 enabled=enabled,
             ))
+        elif etype in ("Schedule", "ScheduleV2"):
+            expression = str(props.get("Schedule") or props.get("ScheduleExpression") or "")
+            rate_seconds(expression)  # a malformed rate() fails here, at start, as a deploy would
+            state = props.get("State")
+            spec.schedules.append(Schedule(spec.logical_id, name, expression,
+                                           enabled=enabled and str(state or "ENABLED").upper() == "ENABLED"))
         else:
             spec.other_events[name] = str(etype)
 

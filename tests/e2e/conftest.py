@@ -17,7 +17,10 @@ from paygate_local.devprocess import DevProcess
 
 # Fewer attempts than production, so "provider stays down" and "endpoint never answers" end within
 # seconds (dev mode already compresses the delays between attempts).
-E2E_PARAMETERS = ["--parameter", "CommandMaxAttempts=3", "--parameter", "WebhookMaxAttempts=3"]
+E2E_PARAMETERS = ["--parameter", "CommandMaxAttempts=3", "--parameter", "WebhookMaxAttempts=3",
+                  "--parameter", "ReconcileAfterSeconds=3"]
+# Reconciliation (a once-a-minute schedule) runs every second here, so the suite sees it act.
+E2E_ENV = {"PAYGATE_DEV_SCHEDULE_SECONDS": "1"}
 
 
 # Module scope: the gateway (and with PAYGATE_E2E_BACKEND=localstack, its LocalStack on port 4566)
@@ -26,7 +29,7 @@ E2E_PARAMETERS = ["--parameter", "CommandMaxAttempts=3", "--parameter", "Webhook
 def dev(tmp_path_factory: pytest.TempPathFactory):
     state_dir = tmp_path_factory.mktemp("paygate-dev")
     backend = os.environ.get("PAYGATE_E2E_BACKEND", "moto")
-    process = DevProcess(state_dir, backend=backend, extra_args=E2E_PARAMETERS)
+    process = DevProcess(state_dir, backend=backend, extra_args=E2E_PARAMETERS, env=E2E_ENV)
     process.start()
     try:
         yield process

@@ -73,3 +73,29 @@ def test_a_repeated_or_late_callback_is_harmless(merchant, info):
     types = [e["type"] for e in merchant.get(f"/v1/payments/{payment['id']}/events").json()["data"]]
     assert types.count("payment.completed") == 1 and "payment.failed" not in types, types
     assert charges(info, payment["id"]) == 1 and done["status"] == "COMPLETED"
+
+
+def reconciled(dev, payment_id: str) -> int:
+    """How many reconciliation runs put a settle command in for this payment (its function's log)."""
+    log = dev.state_dir / "logs" / "ReconcileFunction.log"
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if "re-checked" in line and payment_id in line)
+
+
+def test_a_callback_that_never_comes_is_made_up_for_by_reconciliation(merchant, receiver, info):
+    merchant.post("/v1/webhook_endpoints", {"url": receiver.url, "enabled_events": ["payment.completed"]})
+    payment = merchant.pay("tok_async_no_callback")
+    done = merchant.wait_status(payment["id"], {"COMPLETED", "FAILED"}, timeout=90)
+    assert done["status"] == "COMPLETED" and charges(info, payment["id"]) == 1
+    receiver.wait_for(1, timeout=30)
+
+
+def test_reconciliation_leaves_what_the_provider_cannot_confirm_processing(merchant, dev):
+    payment = merchant.pay("tok_pending")
+    merchant.wait_status(payment["id"], {"PROCESSING"}, timeout=60)
+    wait_for(lambda: reconciled(dev, payment["id"]) >= 2, 90, "two reconciliation runs over the payment")
+    still = merchant.get(f"/v1/payments/{payment['id']}").json()
+    assert still["status"] == "PROCESSING" and still["failure"] is None

@@ -71,7 +71,8 @@ def test_the_local_runtime_serves_every_event_in_the_template():
     functions = _stack().functions()
     unsupported = {f.logical_id: f.other_events for f in functions if f.other_events}
     assert unsupported == {}
-    served = sum(len(f.api_routes) + len(f.sqs_mappings) + len(f.stream_mappings) for f in functions)
+    served = sum(len(f.api_routes) + len(f.sqs_mappings) + len(f.stream_mappings) + len(f.schedules)
+                 for f in functions)
     declared = sum(len((r.get("Properties") or {}).get("Events") or {})
                    for r in _stack().resources.values() if r["Type"] == "AWS::Serverless::Function")
     assert served == declared

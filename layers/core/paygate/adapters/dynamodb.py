@@ -200,6 +200,15 @@ class PaymentsTable:
     def __init__(self, client: Any, table: str, keys: IdempotencyKeys) -> None:
         self.client, self.table, self.keys = client, table, keys
 
+    def in_progress_since(self, before: str, limit: int) -> list[str]:
+        """Ids of payments PROCESSING since before ``before`` (ISO time), oldest first (the sparse
+        in-progress index: keys only, so one Query reads ~limit keys)."""
+        page = self.client.query(
+            TableName=self.table, IndexName=it.IN_PROGRESS_INDEX, Limit=limit,
+            KeyConditionExpression="gsi2pk = :p AND gsi2sk < :before",
+            ExpressionAttributeValues=it.dump({":p": it.IN_PROGRESS, ":before": before}))
+        return [it.load(item)["pk"] for item in page.get("Items", [])]
+
     def create(self, record: PaymentRecord, key: IdempotencyRecord, now: int) -> None:
         self.keys.create_with(self.table, it.payment_item(record), key, now)
 

@@ -24,6 +24,8 @@ from paygate.services.ports import IdempotencyRecord, PaymentChange, PaymentReco
 STATE_SK = "STATE"
 PAYMENT_KIND = "payment"
 PAYMENTS_INDEX = "gsi1"
+IN_PROGRESS_INDEX = "gsi2"
+IN_PROGRESS = "PROCESSING"
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -64,11 +66,17 @@ def merchant_index_key(payment: Payment) -> dict[str, str]:
 def state_attributes(p: Payment) -> dict[str, Any]:
     """What changes as events are added (None: the attribute is absent). Kept on the item for the
     version condition and for queries; the payment itself is the fold of the log."""
+    processing = p.status == PaymentStatus.PROCESSING
     return {
         "status": str(p.status), "version": p.version, "updated_at": p.updated_at,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
         "charge_id": p.provider_charge_id, "amount_refunded": p.amount_refunded or None,
         "cancel_requested": True if p.cancel_requested else None,
+        # The in-progress index (sparse, keys only): only while PROCESSING, by when it last moved, so
+        # reconciliation finds the payments left there without scanning. A payment that goes from NEW
+        # to its outcome in one write (most do) never enters it.
+        "gsi2pk": IN_PROGRESS if processing else None,
+        "gsi2sk": f"{p.updated_at}#{p.id}" if processing else None,
     }
 
 

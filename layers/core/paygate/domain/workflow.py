@@ -53,6 +53,10 @@ TRIGGERED: Mapping[str, Step] = {
     # callback or the processor's own lookup.
     "provider.callback": Step(CommandType.SETTLE_PAYMENT, runs="processing.settle_payment",
                               settles_dead="processing.leave_dead_settle"),
+    # Reconciliation found the payment PROCESSING past the threshold (a callback that never came):
+    # the same settle command, which records what the provider holds or leaves it for a later run.
+    "reconciliation": Step(CommandType.SETTLE_PAYMENT, runs="processing.settle_payment",
+                           settles_dead="processing.leave_dead_settle"),
 }
 
 

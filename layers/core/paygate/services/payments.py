@@ -30,7 +30,7 @@ class Accepted:
 # The sandbox provider's card tokens (paygate dev, Mode=dev): the only ones it knows. A test checks
 # this list against the sandbox's own.
 SANDBOX_TOKENS = ("tok_success", "tok_decline", "tok_insufficient_funds", "tok_provider_error", "tok_flaky",
-                  "tok_timeout_after_success", "tok_async", "tok_pending")
+                  "tok_timeout_after_success", "tok_async", "tok_async_no_callback", "tok_pending")
 
 
 def check_payment_method(body: CreatePayment, *, sandbox: bool) -> None:
