@@ -321,3 +321,23 @@ def test_the_sample_events_drive_their_functions(pipe, sandbox, receiver):
         "batchItemFailures": []}
     [failure] = endpoints.failures("mer_REPLACE", "we_REPLACE", 10)
     assert (failure.event_type, failure.attempts) == ("payment.completed", 8)
+
+
+def test_reconciliation_rechecks_only_the_payments_left_processing(pipe, merchant, handler_of):
+    """The in-progress index holds a payment pending at the provider, not one that completed; the
+    scheduled run (events/reconcile/scheduled.json) puts one settle command in for it, which leaves it
+    PROCESSING as long as the provider cannot confirm an outcome."""
+    pending = pay(pipe, merchant, "tok_pending", idem="p1")
+    done = pay(pipe, merchant, "tok_success", idem="p2")
+    drive(pipe)
+    assert get(pipe, merchant, pending["id"])["status"] == "PROCESSING"
+    assert get(pipe, merchant, done["id"])["status"] == "COMPLETED"
+    reconcile = handler_of("ReconcileFunction", RECONCILE_AFTER_SECONDS="0")
+    assert reconcile(load_event("reconcile/scheduled.json")) == {"checked": 1}
+    waiting = pipe.sqs.get_queue_attributes(QueueUrl=pipe.commands_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert waiting["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    pipe.run(pipe.processor, pipe.commands_url)
+    assert get(pipe, merchant, pending["id"])["status"] == "PROCESSING"
+    assert handler_of("ReconcileFunction", RECONCILE_AFTER_SECONDS="3600")(
+        load_event("reconcile/scheduled.json")) == {"checked": 0}  # not yet past the threshold
+
