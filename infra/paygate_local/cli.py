@@ -215,6 +215,51 @@ def cmd_merchants_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_info(state_dir: str) -> dict[str, Any] | None:
+    dev_file = Path(state_dir) / DEV_FILE
+    if not dev_file.exists():
+        print(f"paygate: {dev_file} not found: start `paygate dev --state-dir {state_dir}` first", file=sys.stderr)
+        return None
+    return json.loads(dev_file.read_text())
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """The dead-letter queues of a running `paygate dev`: what they hold, and replaying the relay's."""
+    import boto3
+
+    from paygate_local import dlq
+
+    info = _dev_info(args.state_dir)
+    if info is None:
+        return 2
+    kwargs = _client_kwargs(info["aws_endpoint_url"], info.get("region", "us-east-1"))
+    sqs, streams = boto3.client("sqs", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+    template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
+    queues = dlq.dead_letter_queues(template)
+    urls = {lid: sqs.get_queue_url(QueueName=name)["QueueUrl"] for lid, name in queues.items()}
+    if args.dlq_command == "list":
+        for lid, visible, in_flight in dlq.queue_depths(sqs, urls):
+            print(f"{lid:28} {visible:6} waiting {in_flight:6} in flight")
+        return 0
+    from paygate.adapters.dynamodb import PaymentChanges
+    from paygate.adapters.sqs import SqsPublisher
+    from paygate.services.relay import relay
+    from paygate_local.template import Stack
+
+    names = {q.logical_id: q.name for q in Stack.from_file(template, parameter_overrides={"Mode": "dev"}).queues()}
+    commands_url = sqs.get_queue_url(QueueName=names["CommandsQueue"])["QueueUrl"]
+    webhooks_url = sqs.get_queue_url(QueueName=names["WebhooksQueue"])["QueueUrl"]
+    publisher = SqsPublisher(sqs)
+    done = dlq.replay_relay(
+        sqs=sqs, streams=streams, dlq_url=urls[dlq.RELAY_DLQ], max_messages=args.max,
+        relay=lambda records: relay(records, decoder=PaymentChanges(), publisher=publisher,
+                                    commands_queue_url=commands_url, webhooks_queue_url=webhooks_url))
+    print(f"replayed {done.replayed_batches} failed relay batches ({done.replayed_records} stream records)")
+    for why in done.left:
+        print(f"left in {dlq.RELAY_DLQ}: {why}")
+    return 0 if not done.left else 1
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from paygate_local import sandbox
 
@@ -254,6 +299,17 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
     create.set_defaults(func=cmd_merchants_create)
+
+    dead = sub.add_parser("dlq", help="the dead-letter queues of a running `paygate dev`")
+    dsub = dead.add_subparsers(dest="dlq_command", required=True)
+    for name, text in (("list", "how many messages each dead-letter queue holds"),
+                       ("replay", "publish again what the relay failed to (RelayDLQ), once the fault is fixed")):
+        command = dsub.add_parser(name, help=text)
+        command.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+        command.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
+        if name == "replay":
+            command.add_argument("--max", type=int, default=1000, help="at most this many DLQ messages")
+        command.set_defaults(func=cmd_dlq)
 
     sandbox = sub.add_parser("sandbox", help="run only the sandbox payment provider")
     sandbox.add_argument("--port", type=int, default=4010)
