@@ -7,6 +7,7 @@ import errno
 import faulthandler
 import json
 import os
+import select
 import shutil
 import signal
 import sys
@@ -140,7 +141,7 @@ def _run_dev(args: argparse.Namespace) -> int:
               f"  merchant: {info['merchant_id']}\n  AWS:      {info['aws_endpoint_url']}\n"
               f"  provider: {info['provider_url']}\n  logs:     {info['logs_dir']}\n{kept}"
               f"  ({dev_file}; Ctrl-C stops, and a restart with the same --state-dir carries on)", flush=True)
-        stopping.wait()
+        wait_for_stop(stopping)
         print("paygate dev: stopping: finishing what is under way (Ctrl-C again stops at once)", flush=True)
         dev_file.unlink(missing_ok=True)
         # A stop is bounded (GRACE_SECONDS, then everything is cut off); should it still be going on
@@ -156,6 +157,30 @@ def _run_dev(args: argparse.Namespace) -> int:
         sandbox.stop()
         state.close()
     return 0
+
+
+def wait_for_stop(stopping: threading.Event, safety: float = 60.0) -> None:
+    """Sleep in the main thread until a SIGINT or SIGTERM handler sets ``stopping``.
+
+    Not ``stopping.wait()``: a signal the kernel hands to another thread (the runtime has many) only
+    marks the Python handler as due, and a main thread asleep in a lock never runs it, so a stop could
+    go unnoticed until a second signal. The signal module writes every signal to a wakeup pipe, from
+    whichever thread got it; waking on that pipe runs the handler at once, with no polling."""
+    read_end, write_end = os.pipe()
+    for fd in (read_end, write_end):
+        os.set_blocking(fd, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    try:
+        while not stopping.is_set():
+            select.select([read_end], [], [], safety)  # the timeout is only a safety net
+            try:
+                os.read(read_end, 512)
+            except BlockingIOError:
+                pass
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_end)
+        os.close(write_end)
 
 
 def reset_state(state_dir: Path) -> None:
