@@ -27,7 +27,7 @@ def handler(event: SQSEvent, context: Any) -> dict[str, Any]:
     c = get_container()
     s = c.settings
     stay = deliver_batch(
-        batch, endpoints=c.endpoints, transport=c.transport, guard=c.url_guard, queue=c.delivery_queue,
+        batch, endpoints=c.endpoints, transport=c.transport, guard=c.url_guard, queue=c.delivery_queue, log=c.event_log,
         policy=DeliveryPolicy(s.webhook_schedule, s.webhook_max_attempts, s.webhook_timeout, s.webhook_concurrency),
         now=epoch_seconds, time_left=lambda: seconds_left(context),
     )

@@ -248,6 +248,39 @@ def test_auth_and_routing_errors(info, merchant):
     assert no_key.status_code == 400 and no_key.json()["error"]["param"] == "Idempotency-Key"
 
 
+def test_events_every_delivery_attempt_and_a_redelivery_over_http(merchant, make_receiver):
+    flaky = make_receiver((503, 200))
+    endpoint = register(merchant, flaky.url, ["payment.completed"])
+    payment = merchant.pay("tok_success")
+    flaky.wait_for(2, timeout=60)  # the 503, then the retry a second later
+    [(sent, headers, _), _] = flaky.events("payment.completed")
+    # The merchant's events, newest first, each exactly as a webhook carries it.
+    events = merchant.get("/v1/events", params={"limit": 3}).json()["data"]
+    assert [e["type"] for e in events] == ["payment.completed", "payment.processing", "payment.created"]
+    assert events[0] == sent and {e["data"]["object"]["id"] for e in events} == {payment["id"]}
+    assert merchant.get(f"/v1/events/{sent['id']}").json() == sent
+    only = merchant.get("/v1/events", params={"type": "payment.completed", "limit": 1}).json()
+    assert [e["id"] for e in only["data"]] == [sent["id"]]
+    # Every attempt: status code, time, and when the next was due. Recorded just after the POSTs.
+    path = f"/v1/webhook_endpoints/{endpoint['id']}/deliveries"
+    wait_for(lambda: len(merchant.get(path).json()["data"]) == 2, 30, "two recorded attempts")
+    newest, first = merchant.get(path).json()["data"]
+    assert (first["attempt"], first["status_code"], first["delivered"]) == (1, 503, False)
+    assert (newest["attempt"], newest["status_code"], newest["delivered"]) == (2, 200, True)
+    assert first["next_attempt_at"] > first["at"] and newest["next_attempt_at"] is None
+    # Delivered again on request: the same body and webhook-id, signed afresh.
+    again = merchant.post(f"/v1/webhook_endpoints/{endpoint['id']}/redeliver", {"event_id": sent["id"]}, key=None)
+    assert again.status_code == 202 and again.json() == sent
+    flaky.wait_for(3, timeout=30)
+    redelivered, redelivered_headers, body = flaky.events("payment.completed")[-1]
+    assert redelivered == sent and redelivered_headers["webhook-id"] == headers["webhook-id"] == sent["id"]
+    assert Webhook(endpoint["secret"]).verify(body, redelivered_headers) == sent
+    wait_for(lambda: len(merchant.get(path).json()["data"]) == 3, 30, "the redelivery's attempt")
+    missing = merchant.post(f"/v1/webhook_endpoints/{endpoint['id']}/redeliver", {"event_id": "evt_nope"}, key=None)
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "event_id"
+    assert merchant.get("/v1/events", params={"type": "nope"}).status_code == 400
+
+
 def test_after_rotate_secret_webhooks_verify_with_the_old_and_the_new_secret(merchant, receiver):
     endpoint = register(merchant, receiver.url, ["payment.completed"])
     rotated = merchant.post(f"/v1/webhook_endpoints/{endpoint['id']}/rotate_secret", key=None)

@@ -29,7 +29,9 @@ def test_every_route_is_documented_with_its_models_and_nothing_else(api):
     assert answer["statusCode"] == 200
     document = json.loads(answer["body"])
     documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
-    assert documented == set(openapi.OPERATIONS)
+    assert documented == set(openapi.OPERATIONS) | {("POST", openapi.CALLBACKS_PATH)}
+    callbacks = document["paths"][openapi.CALLBACKS_PATH]["post"]
+    assert callbacks["security"] == [] and set(callbacks["responses"]) == {"200", "400", "401", "404", "405", "413"}
     schemas = document["components"]["schemas"]
     for (method, path), op in openapi.OPERATIONS.items():
         operation = document["paths"][path][method.lower()]
@@ -84,3 +86,17 @@ def test_real_answers_validate_against_the_documented_models(api, aws):
     assert call("api/list_failed_deliveries.json", openapi.FailedDeliveryList, we_REPLACE=endpoint["id"])[0] == 200
     assert call("api/delete_webhook_endpoint.json", openapi.DeletedWebhookEndpoint, we_REPLACE=endpoint["id"])[0] == 200
     assert call("api/get_payment.json", openapi.Error, pay_REPLACE="pay_unknown")[0] == 404
+
+
+def test_every_route_of_the_api_is_an_api_event_of_the_template_and_nothing_else():
+    """A route the template does not name is never reached through API Gateway (nor `paygate dev`)."""
+    import re
+    from pathlib import Path
+
+    from paygate_local.template import Stack
+
+    stack = Stack.from_file(Path(__file__).parents[2] / "template.yaml", parameter_overrides={"Mode": "dev"})
+    served = {(r.method, re.sub(r"\{[^}]+\}", "{}", r.path)) for r in stack.function("ApiFunction").api_routes}
+    documented = {(m, re.sub(r"\{[^}]+\}", "{}", p)) for m, p in openapi.OPERATIONS}
+    hidden = {("GET", "/openapi.json"), ("GET", "/docs")}  # served, left out of the document itself
+    assert served == documented | hidden

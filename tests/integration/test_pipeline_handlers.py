@@ -8,7 +8,7 @@ import threading
 
 import boto3
 import pytest
-from lambda_harness import load_event, receive_all, sqs_event, stream_event
+from lambda_harness import load_event, make_merchant, receive_all, sqs_event, stream_event
 from receiver import Receiver
 from standardwebhooks import Webhook
 
@@ -261,7 +261,6 @@ def test_bug_every_event_behind_a_failing_endpoint_gets_all_its_attempts_and_is_
 def test_bug_a_slow_endpoint_does_not_hold_back_another_merchants_webhooks(pipe, merchant, aws):
     """The issue's second bug, on real queues: merchant A's endpoint hangs; merchant B's webhooks,
     handed to the same invocation, arrive while A's still hang."""
-    from lambda_harness import make_merchant
 
     released = threading.Event()
     slow = Receiver(hold=released)
@@ -341,3 +340,86 @@ def test_reconciliation_rechecks_only_the_payments_left_processing(pipe, merchan
     assert handler_of("ReconcileFunction", RECONCILE_AFTER_SECONDS="3600")(
         load_event("reconcile/scheduled.json")) == {"checked": 0}  # not yet past the threshold
 
+
+
+def api_query(pipe, merchant, name, query=None, **replace):
+    event = load_event(name, **replace)
+    event["headers"]["Authorization"] = f"Bearer {merchant['api_key']}"
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    response = pipe.api(event)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_events_and_every_delivery_attempt_are_kept_read_back_and_redelivered(pipe, merchant, handler_of, aws):
+    flaky = Receiver(statuses=(500, 200))
+    try:
+        ep = endpoint(pipe, merchant, flaky.url, ["payment.completed"])
+        payment = pay(pipe, merchant, "tok_success")
+        drive(pipe)
+        pipe.settle_webhooks()
+        # Every event, newest first, exactly as it was sent (subscribed to or not).
+        status, listed = api_query(pipe, merchant, "api/list_events.json")
+        assert status == 200 and [e["type"] for e in listed["data"]] == [
+            "payment.completed", "payment.processing", "payment.created"]
+        sent = json.loads(flaky.received[-1][0])
+        assert listed["data"][0] == sent and listed["has_more"] is False
+        _, completed = api_query(pipe, merchant, "api/list_events.json", {"type": "payment.completed"})
+        assert [e["id"] for e in completed["data"]] == [sent["id"]]
+        _, first_page = api_query(pipe, merchant, "api/list_events.json", {"limit": "2"})
+        _, second_page = api_query(pipe, merchant, "api/list_events.json",
+                                   {"limit": "2", "starting_after": first_page["data"][-1]["id"]})
+        assert first_page["has_more"] and not second_page["has_more"]
+        assert first_page["data"] + second_page["data"] == listed["data"]
+        status, one = api_query(pipe, merchant, "api/get_event.json", evt_REPLACE=sent["id"])
+        assert status == 200 and one == sent and one["data"]["object"]["id"] == payment["id"]
+        # Every attempt: the 500 with when the next one was due, then the 200.
+        status, deliveries = api_query(pipe, merchant, "api/list_deliveries.json", we_REPLACE=ep["id"])
+        assert status == 200
+        attempts = sorted(deliveries["data"], key=lambda a: a["attempt"])
+        assert [(a["attempt"], a["status_code"], a["delivered"]) for a in attempts] == [(1, 500, False), (2, 200, True)]
+        assert attempts[0]["next_attempt_at"] >= attempts[0]["at"] and attempts[1]["next_attempt_at"] is None
+        assert {a["event_id"] for a in attempts} == {sent["id"]}
+        # Redelivered: the same body and webhook-id, a new attempt recorded.
+        response = pipe.api(load_event("api/redeliver.json", evt_REPLACE=sent["id"], we_REPLACE=ep["id"],
+                                       sk_test_REPLACE_WITH_A_KEY=merchant["api_key"]))
+        assert response["statusCode"] == 202 and json.loads(response["body"]) == sent
+        pipe.settle_webhooks()
+        body, headers, _ = flaky.received[-1]
+        assert json.loads(body) == sent and headers["webhook-id"] == sent["id"] and len(flaky.received) == 3
+        assert Webhook(ep["secret"]).verify(body, headers) == sent
+        _, deliveries = api_query(pipe, merchant, "api/list_deliveries.json", we_REPLACE=ep["id"])
+        assert len(deliveries["data"]) == 3
+    finally:
+        flaky.close()
+
+
+def test_events_and_deliveries_refuse_what_is_not_the_merchants(pipe, merchant, aws):
+    ep = endpoint(pipe, merchant, "https://hooks.example/one", ["payment.completed"])
+    pay(pipe, merchant, "tok_success")
+    pipe.relay_new()
+    pipe.settle_webhooks()
+    _, listed = api_query(pipe, merchant, "api/list_events.json")
+    [created] = listed["data"]
+
+    def redeliver(event_id, endpoint_id=ep["id"], key=merchant["api_key"]):
+        response = pipe.api(load_event("api/redeliver.json", evt_REPLACE=event_id, we_REPLACE=endpoint_id,
+                                       sk_test_REPLACE_WITH_A_KEY=key))
+        return response["statusCode"], json.loads(response["body"])["error"]
+
+    assert redeliver("evt_nope") == (404, {"type": "invalid_request_error", "code": "resource_missing",
+                                           "message": "no such event: 'evt_nope'", "param": "event_id"})
+    status, error = redeliver(created["id"])  # the endpoint does not receive payment.created
+    assert (status, error["code"], error["param"]) == (400, "event_not_enabled", "event_id")
+    assert redeliver(created["id"], "we_nope")[0] == 404
+    assert api_query(pipe, merchant, "api/list_events.json", {"type": "payment.nope"})[0] == 400
+    assert api_query(pipe, merchant, "api/list_events.json", {"starting_after": "evt_nope"})[0] == 400
+    assert api_query(pipe, merchant, "api/list_events.json", {"colour": "red"})[0] == 400
+    assert api_query(pipe, merchant, "api/get_event.json", evt_REPLACE="evt_nope")[0] == 404
+    assert api_query(pipe, merchant, "api/list_deliveries.json", we_REPLACE="we_nope")[0] == 404
+    # Another merchant sees none of it.
+    other = make_merchant(aws, "other")
+    assert api_query(pipe, other, "api/list_events.json")[1]["data"] == []
+    assert api_query(pipe, other, "api/get_event.json", evt_REPLACE=created["id"])[0] == 404
+    assert api_query(pipe, other, "api/list_deliveries.json", we_REPLACE=ep["id"])[0] == 404
+    assert redeliver(created["id"], key=other["api_key"])[0] == 404

@@ -80,6 +80,47 @@ class FakeEndpoints:
                       reverse=True)[:limit]
 
 
+class FakeEventLog:
+    """Events by merchant and attempts by endpoint, newest (highest id) first, as the events table."""
+
+    def __init__(self, fail_events: bool = False, fail_attempts: bool = False) -> None:
+        self.events_by: dict[str, dict[str, dict[str, Any]]] = {}
+        self.attempts_by: dict[str, dict[str, Any]] = {}
+        self.fail_events, self.fail_attempts = fail_events, fail_attempts
+        self.writes = 0
+
+    def record_events(self, merchant_id: str, events: Any) -> None:
+        if self.fail_events:
+            raise RuntimeError("events table unavailable")
+        self.writes += 1
+        for e in events:
+            self.events_by.setdefault(merchant_id, {})[e["id"]] = e
+
+    def record_attempts(self, merchant_id: str, attempts: Any) -> None:
+        if self.fail_attempts:
+            raise RuntimeError("events table unavailable")
+        self.writes += 1
+        for a in attempts:
+            self.attempts_by.setdefault(a.endpoint_id, {})[a.id] = a
+
+    def event(self, merchant_id: str, event_id: str) -> dict[str, Any] | None:
+        return self.events_by.get(merchant_id, {}).get(event_id)
+
+    @staticmethod
+    def _page(by_id: dict[str, Any], limit: int, starting_after: str | None) -> tuple[list[Any], bool]:
+        ids = sorted((i for i in by_id if starting_after is None or i < starting_after), reverse=True)
+        return [by_id[i] for i in ids[:limit]], len(ids) > limit
+
+    def events(self, merchant_id: str, *, event_type: str | None, limit: int,
+               starting_after: str | None) -> tuple[list[dict[str, Any]], bool]:
+        mine = {i: e for i, e in self.events_by.get(merchant_id, {}).items()
+                if event_type is None or e["type"] == event_type}
+        return self._page(mine, limit, starting_after)
+
+    def attempts(self, endpoint_id: str, *, limit: int, starting_after: str | None) -> tuple[list[Any], bool]:
+        return self._page(self.attempts_by.get(endpoint_id, {}), limit, starting_after)
+
+
 class FakePayments:
     """Payments by id, each a record of its events; `changes` is what the table's stream would carry."""
 

@@ -9,6 +9,7 @@ from fakes import (
     FakeDecoder,
     FakeDeliveryQueue,
     FakeEndpoints,
+    FakeEventLog,
     FakePayments,
     FakePublisher,
     RecordingTransport,
@@ -136,10 +137,11 @@ def received(delivery, mid="m-1"):
     return Received(mid, f"rh-{mid}", delivery)
 
 
-def deliver(batch, endpoints, transport, queue=None, time_left=60.0, now=T0):
+def deliver(batch, endpoints, transport, queue=None, time_left=60.0, now=T0, log=None):
     queue = queue if queue is not None else FakeDeliveryQueue()
     stay = deliver_batch(batch, endpoints=endpoints, transport=transport, guard=AllowAll(), queue=queue,
-                         policy=POLICY, now=lambda: now, time_left=lambda: time_left)
+                         log=log if log is not None else FakeEventLog(), policy=POLICY, now=lambda: now,
+                         time_left=lambda: time_left)
     return stay, queue
 
 
@@ -244,7 +246,7 @@ def test_a_retry_due_later_than_sqs_can_delay_is_held_until_it_is_due():
     policy_long = DeliveryPolicy(schedule=(3600,), max_attempts=2, timeout=10.0)
     queue = FakeDeliveryQueue()
     deliver_batch([received(WebhookDelivery("m1", (event(1),)))], endpoints=endpoints,
-                  transport=RecordingTransport(500), guard=AllowAll(), queue=queue, policy=policy_long,
+                  transport=RecordingTransport(500), guard=AllowAll(), queue=queue, log=FakeEventLog(), policy=policy_long,
                   now=lambda: T0, time_left=lambda: 60.0)
     [(retry, delay)] = queue.scheduled
     assert delay == 900 and retry.not_before == T0 + 3600
@@ -271,7 +273,7 @@ def test_a_url_refused_at_delivery_is_a_failed_attempt_not_a_silent_drop():
 
     queue, transport = FakeDeliveryQueue(), RecordingTransport(200)
     deliver_batch([received(WebhookDelivery("m1", (event(1),), endpoint_id="we_1", attempt=3))],
-                  endpoints=endpoints, transport=transport, guard=RefuseAll(), queue=queue, policy=POLICY,
+                  endpoints=endpoints, transport=transport, guard=RefuseAll(), queue=queue, log=FakeEventLog(), policy=POLICY,
                   now=lambda: T0, time_left=lambda: 60.0)
     assert transport.posts == [] and [d.attempt for d in queue.dead] == [3]
 
@@ -313,3 +315,76 @@ def test_a_dead_letter_for_a_deleted_endpoint_is_dropped():
     record_dead_letter(WebhookDelivery("m1", (event(1),), endpoint_id="we_gone", attempt=3), endpoints=endpoints,
                        now=NOW)
     assert endpoints.failed == {}
+
+
+# ------------------------------------------------------------------------- the event log, the attempts
+
+
+def test_every_event_is_kept_once_before_it_is_posted_whether_anyone_subscribes_or_not():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint(events=("payment.completed",)))
+    log = FakeEventLog()
+    seen_before_post = []
+
+    def check(body):
+        seen_before_post.append(log.event("m1", json.loads(body)["id"]) is not None)
+        return 200
+
+    deliver([received(WebhookDelivery("m1", (event(1), event(3, "payment.completed"))))], endpoints,
+            RecordingTransport(check), log=log)
+    assert sorted(log.events_by["m1"]) == ["evt_pay_1_1", "evt_pay_1_3"] and seen_before_post == [True]
+    # A retry (addressed to one endpoint) is not an event again.
+    deliver([received(WebhookDelivery("m1", (event(3, "payment.completed"),), endpoint_id="we_1", attempt=2))],
+            endpoints, RecordingTransport(200), log=log)
+    assert log.writes == 3  # events + attempts, then the retry's attempt only: no event written again
+
+
+def test_events_that_cannot_be_kept_fail_the_batch_before_anything_is_posted():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    transport = RecordingTransport(200)
+    try:
+        deliver([received(WebhookDelivery("m1", (event(1),)))], endpoints, transport, log=FakeEventLog(fail_events=True))
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the batch should fail")
+    assert transport.posts == []
+
+
+def test_each_attempt_is_recorded_with_its_status_code_or_error_and_when_the_next_is_due():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    log, queue = FakeEventLog(), FakeDeliveryQueue()
+    deliver([received(WebhookDelivery("m1", (event(1),)))], endpoints, RecordingTransport(503), queue, log=log)
+    [(retry, _)] = queue.scheduled
+    deliver([received(retry, "r1")], endpoints, RecordingTransport(200), log=log, now=T0 + 1)
+    first, newest = sorted(log.attempts("we_1", limit=10, starting_after=None)[0], key=lambda a: a.attempt)
+    assert (first.attempt, first.status_code, first.error, first.delivered) == (1, 503, None, False)
+    assert first.next_attempt_at == "2027-01-15T08:00:01.000Z"  # T0 + the schedule's first delay (1 s)
+    assert (newest.attempt, newest.status_code, newest.next_attempt_at, newest.delivered) == (2, 200, None, True)
+    assert newest.event_id == first.event_id == "evt_pay_1_1" and newest.id.startswith("att_")
+
+
+def test_an_attempt_without_an_answer_records_why_and_the_last_one_has_no_next():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    log = FakeEventLog()
+
+    class Refused:
+        def check(self, url):
+            return "private address"
+
+    deliver_batch([received(WebhookDelivery("m1", (event(1),), endpoint_id="we_1", attempt=3))],
+                  endpoints=endpoints, transport=RecordingTransport(200), guard=Refused(), queue=FakeDeliveryQueue(),
+                  log=log, policy=POLICY, now=lambda: T0, time_left=lambda: 60.0)
+    [[last], _] = log.attempts("we_1", limit=10, starting_after=None)
+    assert (last.status_code, last.error, last.next_attempt_at) == (None, "url refused: private address", None)
+
+
+def test_attempts_that_cannot_be_recorded_do_not_send_the_webhooks_again():
+    endpoints = FakeEndpoints()
+    endpoints.add(endpoint())
+    stay, queue = deliver([received(WebhookDelivery("m1", (event(1),)), "x")], endpoints, RecordingTransport(200),
+                          log=FakeEventLog(fail_attempts=True))
+    assert stay == [] and queue.scheduled == []

@@ -8,10 +8,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from paygate import edge
 from paygate.container import get_container
 from paygate.ids import epoch_seconds
-from paygate.schemas.requests import CreateWebhookEndpoint, NoQuery
-from paygate.schemas.responses import failed_delivery_object, list_object, webhook_endpoint_object
-from paygate.services import endpoints
-from routes.common import creating_request, merchant_of, query_of, respond
+from paygate.schemas.requests import CreateWebhookEndpoint, ListDeliveriesQuery, NoQuery, Redeliver
+from paygate.schemas.responses import (
+    delivery_attempt_object,
+    failed_delivery_object,
+    list_object,
+    webhook_endpoint_object,
+)
+from paygate.services import endpoints, events
+from routes.common import body_of, creating_request, merchant_of, query_of, respond
 
 router = Router()
 
@@ -54,3 +59,24 @@ def rotate_secret(endpoint_id: str) -> Response[dict]:
     merchant = merchant_of(router.current_event)
     rotated = endpoints.rotate_secret(get_container().endpoints, merchant, endpoint_id, epoch_seconds())
     return respond(200, webhook_endpoint_object(rotated, include_secret=True))
+
+
+@router.get("/v1/webhook_endpoints/<endpoint_id>/deliveries")
+def list_deliveries(endpoint_id: str) -> Response[dict]:
+    event = router.current_event
+    merchant = merchant_of(event, ListDeliveriesQuery)
+    c = get_container()
+    found, has_more = events.list_deliveries(c.endpoints, c.event_log, merchant, endpoint_id,
+                                             query_of(event, ListDeliveriesQuery))
+    return respond(200, list_object([delivery_attempt_object(a) for a in found], has_more,
+                                    f"/v1/webhook_endpoints/{endpoint_id}/deliveries"))
+
+
+@router.post("/v1/webhook_endpoints/<endpoint_id>/redeliver")
+def redeliver(endpoint_id: str) -> Response[dict]:
+    """The event delivered to this endpoint again (same webhook-id); 202 with the event."""
+    event = router.current_event
+    merchant = merchant_of(event)
+    body, _ = body_of(event, Redeliver)
+    c = get_container()
+    return respond(202, events.redeliver(c.endpoints, c.event_log, c.delivery_queue, merchant, endpoint_id, body))

@@ -14,6 +14,7 @@ from paygate.settings import Settings, get_settings
 if TYPE_CHECKING:
     from paygate.adapters.dynamodb import (
         EndpointsTable,
+        EventsTable,
         IdempotencyKeys,
         MerchantsTable,
         PaymentChanges,
@@ -64,6 +65,12 @@ class Container:
         from paygate.adapters.dynamodb import EndpointsTable
 
         return EndpointsTable(self.dynamodb, self.settings.merchants_table, self.idempotency_keys)
+
+    @cached_property
+    def event_log(self) -> EventsTable:
+        from paygate.adapters.dynamodb import EventsTable
+
+        return EventsTable(self.dynamodb, self.settings.events_table)
 
     @cached_property
     def payments(self) -> PaymentsTable:

@@ -35,6 +35,7 @@ class Settings:
     merchants_table: str
     aggregates_table: str
     idempotency_table: str
+    events_table: str
     commands_queue_url: str
     webhooks_queue_url: str
     webhooks_dlq_url: str
@@ -71,6 +72,7 @@ class Settings:
             merchants_table=need("MERCHANTS_TABLE"),
             aggregates_table=need("AGGREGATES_TABLE"),
             idempotency_table=need("IDEMPOTENCY_TABLE"),
+            events_table=env.get("EVENTS_TABLE", ""),
             commands_queue_url=env.get("COMMANDS_QUEUE_URL", ""),
             webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
             webhooks_dlq_url=env.get("WEBHOOKS_DLQ_URL", ""),

@@ -19,7 +19,7 @@ from paygate.adapters import items as it
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.refund import Refund, RefundEvent
-from paygate.domain.webhooks import FailedDelivery
+from paygate.domain.webhooks import EVENT_RETENTION_SECONDS, DeliveryAttempt, FailedDelivery
 from paygate.services.ports import (
     ConcurrencyConflict,
     EventMeta,
@@ -407,3 +407,80 @@ class PaymentChanges:
 
     def changes(self, records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
         return it.payment_changes(records)
+
+
+class EventsTable:
+    """A merchant's events as they were sent, and each endpoint's delivery attempts (TTL: 30 days).
+    Written in batches by the webhooks function: one BatchWriteItem per batch of received deliveries
+    for their events, one for the attempts."""
+
+    BATCH = 25  # BatchWriteItem's limit
+    TRIES = 5
+
+    def __init__(self, client: Any, table: str, clock: Any = time.time) -> None:
+        self.client, self.table, self.clock = client, table, clock
+
+    def _expires(self) -> int:
+        return int(self.clock()) + EVENT_RETENTION_SECONDS
+
+    def _put_all(self, items: Sequence[dict[str, Any]]) -> None:
+        unique = list({(i["pk"], i["sk"]): i for i in items}.values())  # a batch may not name a key twice
+        for start in range(0, len(unique), self.BATCH):
+            requests = {self.table: [{"PutRequest": {"Item": it.dump(i)}} for i in unique[start:start + self.BATCH]]}
+            for attempt in range(self.TRIES):
+                left = self.client.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+                if not left:
+                    break
+                if attempt == self.TRIES - 1:
+                    raise RuntimeError(f"{sum(len(v) for v in left.values())} items not written after {self.TRIES} tries")
+                requests = left
+                time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # throttled: back off, as the SDKs do
+
+    def record_events(self, merchant_id: str, events: Sequence[dict[str, Any]]) -> None:
+        expires = self._expires()
+        self._put_all([it.event_item(merchant_id, e, expires) for e in events])
+
+    def record_attempts(self, merchant_id: str, attempts: Sequence[DeliveryAttempt]) -> None:
+        expires = self._expires()
+        self._put_all([it.attempt_item(a, expires) for a in attempts])
+
+    def event(self, merchant_id: str, event_id: str) -> dict[str, Any] | None:
+        found = self.client.get_item(TableName=self.table,
+                                     Key=it.dump({"pk": it.events_partition(merchant_id), "sk": event_id})).get("Item")
+        return it.event_from_item(it.load(found)) if found else None
+
+    def _newest_first(self, pk: str, limit: int, starting_after: str | None,
+                      event_type: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` items of partition `pk` below `starting_after`, and whether there are more.
+        A type filter reads on (DynamoDB filters after reading) until the page is full."""
+        query: dict[str, Any] = {
+            "TableName": self.table, "ScanIndexForward": False,
+            "KeyConditionExpression": "pk = :pk" + (" AND sk < :after" if starting_after else ""),
+            "ExpressionAttributeValues": {":pk": pk, **({":after": starting_after} if starting_after else {})},
+            "Limit": limit + 1 if event_type is None else 100,
+        }
+        if event_type is not None:
+            query["FilterExpression"] = "#type = :type"
+            query["ExpressionAttributeNames"] = {"#type": "type"}
+            query["ExpressionAttributeValues"][":type"] = event_type
+        query["ExpressionAttributeValues"] = it.dump(query["ExpressionAttributeValues"])
+        found: list[dict[str, Any]] = []
+        while len(found) <= limit:
+            page = self.client.query(**query)
+            found += [it.load(i) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        now = int(self.clock())  # TTL deletes within days of expiry, not at once: hide what has expired
+        found = [i for i in found if i.get("expires_at", now + 1) > now]
+        return found[:limit], len(found) > limit
+
+    def events(self, merchant_id: str, *, event_type: str | None, limit: int,
+               starting_after: str | None) -> tuple[list[dict[str, Any]], bool]:
+        found, more = self._newest_first(it.events_partition(merchant_id), limit, starting_after, event_type)
+        return [it.event_from_item(i) for i in found], more
+
+    def attempts(self, endpoint_id: str, *, limit: int,
+                 starting_after: str | None) -> tuple[list[DeliveryAttempt], bool]:
+        found, more = self._newest_first(it.deliveries_partition(endpoint_id), limit, starting_after)
+        return [it.attempt_from_item(endpoint_id, i) for i in found], more

@@ -9,6 +9,7 @@ not written twice. The payment itself is the fold of the log.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any, Sequence
 
@@ -18,7 +19,7 @@ from paygate.domain import refund as refunds
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import EventType, Payment, PaymentEvent, PaymentStatus, fold
 from paygate.domain.refund import RefundEvent, RefundEventType
-from paygate.domain.webhooks import FailedDelivery
+from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery
 from paygate.services.ports import IdempotencyRecord, PaymentChange, PaymentRecord, RefundRecord
 
 STATE_SK = "STATE"
@@ -330,3 +331,38 @@ def failure_from_item(item: dict[str, Any]) -> FailedDelivery:
     return FailedDelivery(endpoint_id=item["endpoint_id"], event_id=item["event_id"], event_type=item["event_type"],
                           created_at=item["created_at"], failed_at=item["failed_at"], attempts=item["attempts"],
                           object=item["object"])
+
+
+# ------------------------------------------------------------------------ events and deliveries
+# The events table: a merchant's events (the webhook bodies) and each endpoint's delivery attempts,
+# every item gone after its `expires_at` (the table's TTL). Ids sort by time: a newest-first list is
+# one descending Query of a partition.
+
+
+def events_partition(merchant_id: str) -> str:
+    return f"EVENTS#{merchant_id}"
+
+
+def deliveries_partition(endpoint_id: str) -> str:
+    return f"DELIVERIES#{endpoint_id}"
+
+
+def event_item(merchant_id: str, event: dict[str, Any], expires_at: int) -> dict[str, Any]:
+    return {"pk": events_partition(merchant_id), "sk": event["id"], "type": event["type"],
+            "body": json.dumps(event, separators=(",", ":")), "expires_at": expires_at}
+
+
+def event_from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(item["body"])
+
+
+def attempt_item(a: DeliveryAttempt, expires_at: int) -> dict[str, Any]:
+    return {"pk": deliveries_partition(a.endpoint_id), "sk": a.id, "event_id": a.event_id,
+            "event_type": a.event_type, "attempt": a.attempt, "at": a.at, "status_code": a.status_code,
+            "error": a.error, "next_attempt_at": a.next_attempt_at, "expires_at": expires_at}
+
+
+def attempt_from_item(endpoint_id: str, item: dict[str, Any]) -> DeliveryAttempt:
+    return DeliveryAttempt(endpoint_id=endpoint_id, event_id=item["event_id"], event_type=item["event_type"],
+                           attempt=item["attempt"], at=item["at"], status_code=item.get("status_code"),
+                           error=item.get("error"), next_attempt_at=item.get("next_attempt_at"), id=item["sk"])

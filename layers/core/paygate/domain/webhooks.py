@@ -36,6 +36,30 @@ class FailedDelivery:
     object: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One POST of one event to one endpoint, as the merchant sees it in the endpoint's deliveries:
+    the status code the endpoint answered, or why there was none; when the next attempt is due (None:
+    delivered, or no attempt left)."""
+
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    next_attempt_at: str | None
+    id: str = ""  # sorts in the order attempts were made (the list's cursor)
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # events and delivery attempts are kept at least this long
+
+
 def subscribes(enabled_events: Iterable[str], event_type: str) -> bool:
     enabled = set(enabled_events)
     return ALL_EVENTS in enabled or event_type in enabled

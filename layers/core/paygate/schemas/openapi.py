@@ -19,7 +19,10 @@ from paygate.schemas.requests import (
     CreatePayment,
     CreateRefund,
     CreateWebhookEndpoint,
+    ListDeliveriesQuery,
+    ListEventsQuery,
     ListPaymentsQuery,
+    Redeliver,
 )
 
 TITLE = "paygate"
@@ -114,6 +117,20 @@ class FailedDelivery(_Out):
     event: WebhookEnvelope
 
 
+class DeliveryAttempt(_Out):
+    id: str
+    object: Literal["delivery_attempt"]
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    at: str
+    next_attempt_at: str | None
+
+
 class _List(_Out):
     object: Literal["list"]
     has_more: bool
@@ -138,6 +155,31 @@ class WebhookEndpointList(_List):
 
 class FailedDeliveryList(_List):
     data: list[FailedDelivery]
+
+
+class WebhookEnvelopeList(_List):
+    data: list[WebhookEnvelope]
+
+
+class DeliveryAttemptList(_List):
+    data: list[DeliveryAttempt]
+
+
+class CallbackData(BaseModel):
+    reference: str  # the payment id the charge was made for
+
+
+class ProviderCallback(BaseModel):
+    """What the sandbox provider posts (other providers: their own shape, under their own name)."""
+
+    id: str
+    type: str  # e.g. charge.succeeded; types other than charge.* are acknowledged and ignored
+    data: CallbackData
+
+
+class CallbackReceived(_Out):
+    received: Literal[True]
+    id: str
 
 
 class ErrorDetail(_Out):
@@ -193,11 +235,20 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"): Operation(200, DeletedWebhookEndpoint),
     ("GET", "/v1/webhook_endpoints/{endpoint_id}/failed_deliveries"): Operation(200, FailedDeliveryList),
     ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): Operation(200, WebhookEndpoint),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"): Operation(200, DeliveryAttemptList,
+                                                                         query=ListDeliveriesQuery),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/redeliver"): Operation(202, WebhookEnvelope, Redeliver),
+    ("GET", "/v1/events"): Operation(200, WebhookEnvelopeList, query=ListEventsQuery),
+    ("GET", "/v1/events/{event_id}"): Operation(200, WebhookEnvelope),
 }
+
+# Served by another function (CallbacksFunction) behind the same API: described here by hand.
+CALLBACKS_PATH = "/callbacks/{provider}"
+CALLBACKS_ERRORS = (400, 401, 404, 405, 413)
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid request (malformed JSON, unknown or invalid field or query parameter, missing Idempotency-Key)",
-    401: "Missing or bad API key",
+    401: "Missing or bad API key (on /callbacks: a signature that does not verify, or is too old)",
     404: "Unknown id, another merchant's object, or no such route",
     405: "Method not allowed on this path",
     409: "invalid_state, or idempotency_key_in_use",
@@ -226,6 +277,28 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     required = set(schema.get("required", []))
     return [{"name": name, "in": "query", "required": name in required, "schema": prop}
             for name, prop in schema.get("properties", {}).items()]
+
+
+def _add_callbacks(document: dict[str, Any], components: dict[str, Any]) -> None:
+    """`POST /callbacks/{provider}`: the provider's asynchronous result, signed by the provider, no API key."""
+    for model in (CallbackReceived, Error):
+        _add_model(components, model, "serialization")
+    _add_model(components, ProviderCallback, "validation")
+    responses = {"200": _json(_ref(CallbackReceived), "Accepted: the payment is settled from the provider's records")}
+    responses.update({str(s): _json(_ref(Error), ERROR_DESCRIPTIONS[s]) for s in CALLBACKS_ERRORS})
+    document.setdefault("paths", {})[CALLBACKS_PATH] = {"post": {
+        "summary": "A provider's callback",
+        "operationId": "provider_callback",
+        "security": [],
+        "parameters": [
+            {"name": "provider", "in": "path", "required": True, "schema": {"type": "string", "enum": ["sandbox"]}},
+            {"name": "Sandbox-Signature", "in": "header", "required": True,
+             "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.<body>')>",
+             "schema": {"type": "string"}},
+        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(ProviderCallback)}}},
+        "responses": responses,
+    }}
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +333,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                                         "content": {"application/json": {"schema": _ref(op.body)}}}
         if op.public:
             operation["security"] = []
+    _add_callbacks(document, components)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)  # Powertools' own validation answers: paygate answers with Error

@@ -103,3 +103,22 @@ class ListPaymentsQuery(Strict):
     limit: Annotated[int, Field(ge=1, le=100)] = 10
     starting_after: Id | None = None
     status: Literal["NEW", "PROCESSING", "COMPLETED", "FAILED", "CANCELED"] | None = None
+
+
+class ListEventsQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: Id | None = None
+    type: Literal[tuple(sorted(EVENT_TYPES))] | None = None  # type: ignore[valid-type]
+
+
+class ListDeliveriesQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: Id | None = None
+
+
+class Redeliver(Strict):
+    event_id: Id

@@ -7,7 +7,7 @@ from typing import Any
 from paygate.domain.accounts import WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.refund import Refund, RefundEvent
-from paygate.domain.webhooks import FailedDelivery, envelope
+from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery, envelope
 
 
 def payment_object(p: Payment) -> dict[str, Any]:
@@ -102,4 +102,20 @@ def failed_delivery_object(f: FailedDelivery) -> dict[str, Any]:
         "attempts": f.attempts,
         "failed_at": f.failed_at,
         "event": envelope(f.event_id, f.event_type, f.created_at, f.object),
+    }
+
+
+def delivery_attempt_object(a: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "object": "delivery_attempt",
+        "endpoint_id": a.endpoint_id,
+        "event_id": a.event_id,
+        "event_type": a.event_type,
+        "attempt": a.attempt,
+        "delivered": a.delivered,
+        "status_code": a.status_code,
+        "error": a.error,
+        "at": a.at,
+        "next_attempt_at": a.next_attempt_at,
     }

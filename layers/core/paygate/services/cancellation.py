@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
 from paygate.domain.payment import EventType, Payment, PaymentEvent, PaymentStatus
-from paygate.ids import new_id, utc_now
+from paygate.ids import new_event_id, utc_now
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
@@ -64,7 +64,7 @@ def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_i
         if payment.cancel_requested:
             return Accepted(payment)
         with span("payment.cancel_requested") as traceparent:
-            after, event = domain.request_cancel(payment, event_id=new_id("evt"), now=utc_now())
+            after, event = domain.request_cancel(payment, event_id=new_event_id(), now=utc_now())
             meta = EventMeta(traceparent, correlation_id)
             try:
                 if request is None:
@@ -133,7 +133,7 @@ def _settle(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> Outc
     if found is not None and found.status == "succeeded":
         return _write(record, ctx, meta, _completed(payment, found))
     metrics.add_metric(name="PaymentsCanceled", unit=MetricUnit.Count, value=1)
-    return _write(record, ctx, meta, [domain.cancel(payment, event_id=new_id("evt"), now=utc_now())])
+    return _write(record, ctx, meta, [domain.cancel(payment, event_id=new_event_id(), now=utc_now())])
 
 
 def _completed(payment: Payment, found: ChargeResult) -> list[tuple[Payment, PaymentEvent]]:
@@ -141,9 +141,9 @@ def _completed(payment: Payment, found: ChargeResult) -> list[tuple[Payment, Pay
     logger.warning("the provider charged before the cancel; completing", extra={"charge_id": found.charge_id})
     steps = []
     if payment.status == PaymentStatus.NEW:
-        payment, event = domain.start_processing(payment, event_id=new_id("evt"), now=utc_now())
+        payment, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now())
         steps.append((payment, event))
-    steps.append(domain.complete(payment, event_id=new_id("evt"), now=utc_now(), charge_id=found.charge_id))
+    steps.append(domain.complete(payment, event_id=new_event_id(), now=utc_now(), charge_id=found.charge_id))
     metrics.add_metric(name="PaymentsCompleted", unit=MetricUnit.Count, value=1)
     return steps
 

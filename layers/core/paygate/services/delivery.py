@@ -25,13 +25,15 @@ from typing import Any, Callable, Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 
 from paygate.domain.accounts import WebhookEndpoint
-from paygate.domain.webhooks import FailedDelivery, retry_delay, sign_with, subscribes
-from paygate.observability import logger, metrics
+from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery, retry_delay, sign_with, subscribes
+from paygate.ids import iso_of, new_sorted_id
+from paygate.observability import count_error, logger, metrics
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.ports import (
     DeliveryError,
     DeliveryQueue,
     EndpointRepository,
+    EventLog,
     UrlGuard,
     WebhookTransport,
 )
@@ -58,6 +60,22 @@ class Received:
     delivery: WebhookDelivery
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What one POST got: the endpoint's status code, or why there was none."""
+
+    status_code: int | None
+    error: str | None
+    at: str
+
+    @property
+    def reason(self) -> str | None:
+        """None when delivered, else why not."""
+        if self.status_code is not None and 200 <= self.status_code < 300:
+            return None
+        return self.error or f"HTTP {self.status_code}"
+
+
 @dataclass
 class _Job:
     """The events of one received delivery for one endpoint, POSTed in sequence."""
@@ -65,7 +83,7 @@ class _Job:
     received: Received
     endpoint: WebhookEndpoint
     events: list[dict[str, Any]]
-    results: list[str | None] = field(default_factory=list)  # per event: None delivered, else why not
+    results: list[_Outcome] = field(default_factory=list)  # per event tried, in order
     deferred: list[dict[str, Any]] = field(default_factory=list)  # not tried: no time left
 
 
@@ -76,12 +94,17 @@ def deliver_batch(
     transport: WebhookTransport,
     guard: UrlGuard,
     queue: DeliveryQueue,
+    log: EventLog,
     policy: DeliveryPolicy,
     now: Callable[[], int],
     time_left: Callable[[], float],
 ) -> list[str]:
     """Deliver what is due in `batch`; answers the message ids that must stay on the queue (held for
-    later, or whose follow-up deliveries could not be published: SQS brings them back)."""
+    later, or whose follow-up deliveries could not be published: SQS brings them back).
+
+    Events reaching their first attempt are kept in the event log before anything is POSTed (a
+    merchant may fetch an event by its id as soon as it arrives; if they cannot be kept, the batch
+    fails and comes back whole), and every attempt after the POSTs."""
     stay: list[str] = []
     due: list[Received] = []
     for received in batch:
@@ -91,13 +114,40 @@ def deliver_batch(
             stay.append(received.message_id)
         else:
             due.append(received)
+    _keep_events(due, log)
     jobs = _plan(due, endpoints)
     if jobs:
         with ThreadPoolExecutor(max_workers=min(policy.concurrency, len(jobs)),
                                 thread_name_prefix="webhook") as pool:
             list(pool.map(lambda job: _run(job, transport, guard, policy, now, time_left), jobs))
-    stay += _follow_up(jobs, queue, policy, now)
-    return stay
+    failed, attempts = _follow_up(jobs, queue, policy, now)
+    _keep_attempts(attempts, log)
+    return stay + failed
+
+
+def _keep_events(due: Sequence[Received], log: EventLog) -> None:
+    """The events of first deliveries (the relay's: every event once, whether anyone subscribes)."""
+    by_merchant: dict[str, list[dict[str, Any]]] = {}
+    for received in due:
+        d = received.delivery
+        if d.endpoint_id is None:
+            by_merchant.setdefault(d.merchant_id, []).extend(d.events)
+    for merchant_id, events in by_merchant.items():
+        log.record_events(merchant_id, events)
+
+
+def _keep_attempts(attempts: Sequence[tuple[str, DeliveryAttempt]], log: EventLog) -> None:
+    """A record that cannot be written is logged, not retried: the POSTs it describes are done, and
+    retrying them would only send the merchant the same events again."""
+    by_merchant: dict[str, list[DeliveryAttempt]] = {}
+    for merchant_id, attempt in attempts:
+        by_merchant.setdefault(merchant_id, []).append(attempt)
+    for merchant_id, found in by_merchant.items():
+        try:
+            log.record_attempts(merchant_id, found)
+        except Exception:
+            logger.exception("could not record delivery attempts", extra={"attempts": len(found)})
+            count_error("delivery_attempts_not_recorded")
 
 
 def _plan(due: Sequence[Received], endpoints: EndpointRepository) -> list[_Job]:
@@ -136,40 +186,49 @@ def _run(job: _Job, transport: WebhookTransport, guard: UrlGuard, policy: Delive
 
 
 def _post(endpoint: WebhookEndpoint, event: dict[str, Any], transport: WebhookTransport, guard: UrlGuard,
-          timeout: float, timestamp: int) -> str | None:
-    """One attempt: None when the endpoint acknowledged it (2xx), else why not."""
+          timeout: float, timestamp: int) -> _Outcome:
+    """One attempt, and what it got (2xx: acknowledged)."""
+    at = iso_of(timestamp)
     refused = guard.check(endpoint.url)
     if refused:
         # A failed attempt like any other, so that it ends dead-lettered where the merchant sees it.
-        return f"url refused: {refused}"
+        return _Outcome(None, f"url refused: {refused}", at)
     body = json.dumps(event, separators=(",", ":"))
     headers = {**sign_with(endpoint.signing_secrets(timestamp), event["id"], timestamp, body),
                "content-type": "application/json", "user-agent": USER_AGENT}
     try:
         status = transport.post(endpoint.url, body, headers, timeout)
     except DeliveryError as exc:
-        return str(exc)
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        return _Outcome(None, str(exc), at)
+    return _Outcome(status, None, at)
 
 
 def _follow_up(jobs: Sequence[_Job], queue: DeliveryQueue, policy: DeliveryPolicy,
-               now: Callable[[], int]) -> list[str]:
+               now: Callable[[], int]) -> tuple[list[str], list[tuple[str, DeliveryAttempt]]]:
     """Retries and dead letters for what failed, a fresh delivery for what had no time; answers the
-    message ids whose follow-ups could not be published."""
+    message ids whose follow-ups could not be published, and each attempt made (with its merchant)."""
     retries: list[tuple[str, WebhookDelivery, int]] = []
     dead: list[tuple[str, WebhookDelivery]] = []
+    attempts: list[tuple[str, DeliveryAttempt]] = []
     for job in jobs:
         d = job.received.delivery
-        for event, reason in zip(job.events, job.results, strict=False):  # deferred events have no result
+        for event, outcome in zip(job.events, job.results, strict=False):  # deferred events have no result
             attempt_log = {"endpoint_id": job.endpoint.id, "event_id": event["id"], "event_type": event["type"],
                            "attempt": d.attempt}
+            reason = outcome.reason
+            delay = None
+            if reason is not None and d.attempt < policy.max_attempts:
+                delay = retry_delay(policy.schedule, d.attempt)
+            attempts.append((d.merchant_id, DeliveryAttempt(
+                endpoint_id=job.endpoint.id, event_id=event["id"], event_type=event["type"], attempt=d.attempt,
+                at=outcome.at, status_code=outcome.status_code, error=outcome.error,
+                next_attempt_at=iso_of(now() + delay) if delay is not None else None, id=new_sorted_id("att"))))
             if reason is None:
                 metrics.add_metric(name="WebhooksDelivered", unit=MetricUnit.Count, value=1)
                 logger.info("webhook delivered", extra=attempt_log)
                 continue
             metrics.add_metric(name="WebhookFailures", unit=MetricUnit.Count, value=1)
             single = replace(d, endpoint_id=job.endpoint.id, events=(event,), not_before=None)
-            delay = retry_delay(policy.schedule, d.attempt) if d.attempt < policy.max_attempts else None
             if delay is None:
                 logger.error("webhook attempts exhausted; dead-lettering", extra={**attempt_log, "reason": reason})
                 dead.append((job.received.message_id, single))
@@ -195,7 +254,7 @@ def _follow_up(jobs: Sequence[_Job], queue: DeliveryQueue, policy: DeliveryPolic
             # (same webhook-id), the others get their attempt again.
             logger.exception("could not publish webhook retries; their messages stay on the queue")
             failed.update(message_ids)
-    return sorted(failed)
+    return sorted(failed), attempts
 
 
 def record_dead_letter(delivery: WebhookDelivery, *, endpoints: EndpointRepository, now: str) -> None:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
 from paygate.domain.money import Money
-from paygate.ids import new_id, utc_now
+from paygate.ids import new_event_id, new_id, utc_now
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.requests import CreatePayment, ListPaymentsQuery
@@ -59,7 +59,7 @@ def create_payment(
     with span("payment.create") as traceparent:
         payment, event = domain.open_payment(
             payment_id=payment_id,
-            event_id=new_id("evt"),
+            event_id=new_event_id(),
             merchant_id=merchant.id,
             money=Money.of(body.amount, body.currency),
             payment_method=body.payment_method.model_dump(),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.refund import Refund, RefundEvent
-from paygate.domain.webhooks import FailedDelivery
+from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery
 
 if TYPE_CHECKING:
     from paygate.schemas.messages import WebhookDelivery
@@ -248,6 +248,22 @@ class DeliveryQueue(Protocol):
         """Publish deliveries whose attempts ran out to the dead-letter queue."""
     def hold(self, receipt_handle: str, seconds: int) -> None:
         """Keep a received message out of sight for `seconds` more (its visibility)."""
+
+
+class EventLog(Protocol):
+    """Every event of a merchant as it was sent (the webhook body), and every delivery attempt,
+    kept at least 30 days for the merchant to read back."""
+
+    def record_events(self, merchant_id: str, events: Sequence[dict[str, Any]]) -> None:
+        """Keep events (webhook envelopes); recording one twice keeps it once."""
+    def record_attempts(self, merchant_id: str, attempts: Sequence[DeliveryAttempt]) -> None: ...
+    def event(self, merchant_id: str, event_id: str) -> dict[str, Any] | None: ...
+    def events(self, merchant_id: str, *, event_type: str | None, limit: int,
+               starting_after: str | None) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first: up to `limit` events older than `starting_after`, and whether there are more."""
+    def attempts(self, endpoint_id: str, *, limit: int,
+                 starting_after: str | None) -> tuple[list[DeliveryAttempt], bool]:
+        """An endpoint's attempts, newest first, as `events`."""
 
 
 class UrlGuard(Protocol):

@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from paygate.domain import payment as domain
 from paygate.domain.payment import Payment, PaymentEvent, PaymentStatus
-from paygate.ids import new_id, parse_time, utc_now
+from paygate.ids import new_event_id, parse_time, utc_now
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
@@ -160,7 +160,7 @@ def _processing_events(payment: Payment) -> tuple[Payment, list[PaymentEvent]]:
     """PROCESSING, unless the payment is in it already."""
     if payment.status == PaymentStatus.PROCESSING:
         return payment, []
-    started, event = domain.start_processing(payment, event_id=new_id("evt"), now=utc_now())
+    started, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now())
     return started, [event]
 
 
@@ -177,9 +177,9 @@ def _finish(record: PaymentRecord, ctx: CommandContext, meta: EventMeta, *,
     started, events = _processing_events(payment)
     now = utc_now()
     if failure is None:
-        final, event = domain.complete(started, event_id=new_id("evt"), now=now, charge_id=charge_id)
+        final, event = domain.complete(started, event_id=new_event_id(), now=now, charge_id=charge_id)
     else:
-        final, event = domain.fail(started, event_id=new_id("evt"), now=now, code=failure[0],
+        final, event = domain.fail(started, event_id=new_event_id(), now=now, code=failure[0],
                                    message=failure[1], charge_id=charge_id)
     ctx.payments.append(record, [*events, event], final, meta)
     metrics.add_metric(name="PaymentsCompleted" if failure is None else "PaymentsFailed",

@@ -23,7 +23,7 @@ from paygate.domain.accounts import Merchant
 from paygate.domain.errors import AmountTooLarge
 from paygate.domain.payment import PaymentStatus
 from paygate.domain.refund import Refund
-from paygate.ids import new_id, utc_now
+from paygate.ids import new_event_id, new_id, utc_now
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
@@ -74,7 +74,7 @@ def create_refund(payments: PaymentRepository, refunds: RefundRepository, *, mer
         except AmountTooLarge as exc:
             raise InvalidRequest(str(exc), param="amount", code="amount_too_large") from None
         with span("refund.create") as traceparent:
-            refund, event = domain.open_refund(refund_id=new_id("re"), event_id=new_id("evt"), payment=payment,
+            refund, event = domain.open_refund(refund_id=new_id("re"), event_id=new_event_id(), payment=payment,
                                                amount=to_refund, now=utc_now())
             record = RefundRecord(refund, (event,), (traceparent,), correlation_id)
             try:
@@ -166,8 +166,8 @@ def _succeed(record: RefundRecord, refunds: RefundRepository, ctx: CommandContex
     if payment is None:
         raise RuntimeError(f"refund {refund.id} of a missing payment")
     now = utc_now()
-    after, event = domain.succeed(refund, event_id=new_id("evt"), now=now, provider_refund_id=result.refund_id)
-    paid_back, payment_event = payment_domain.record_refund(payment.payment, event_id=new_id("evt"), now=now,
+    after, event = domain.succeed(refund, event_id=new_event_id(), now=now, provider_refund_id=result.refund_id)
+    paid_back, payment_event = payment_domain.record_refund(payment.payment, event_id=new_event_id(), now=now,
                                                             refund_id=refund.id, amount=refund.amount)
     refunds.settle(record, [event], after, meta, payment=payment, payment_events=[payment_event],
                    payment_after=paid_back)
@@ -180,7 +180,7 @@ def _fail(record: RefundRecord, refunds: RefundRepository, ctx: CommandContext, 
           failure: tuple[str, str]) -> Outcome:
     """FAILED, and its reservation released in the same transaction (so it can be refunded again)."""
     refund = record.refund
-    after, event = domain.fail(refund, event_id=new_id("evt"), now=utc_now(), code=failure[0], message=failure[1])
+    after, event = domain.fail(refund, event_id=new_event_id(), now=utc_now(), code=failure[0], message=failure[1])
     payment = ctx.payments.get(refund.payment_id)
     refunds.settle(record, [event], after, meta, payment=payment, release=refund.amount if payment else 0)
     metrics.add_metric(name="RefundsFailed", unit=MetricUnit.Count, value=1)
