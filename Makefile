@@ -13,7 +13,7 @@ BACKEND ?= moto
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint fuzz bench bench-compare bench-restart lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint invoke fuzz bench bench-compare bench-restart lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ clean-localstack: ## remove the LocalStack host-mode install, the deployer and M
 lint: setup ## ruff on the Python code, cfn-lint on the SAM template
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
+
+invoke: setup ## one function, one event, no Docker (like sam local invoke): make invoke FN=ApiFunction EVENT=events/api/health.json [STATE_DIR=.paygate]
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=ApiFunction EVENT=events/api/health.json [STATE_DIR=.paygate]"; exit 2; }
+	$(BIN)/paygate invoke $(FN) $(EVENT) $(if $(STATE_DIR),--state-dir $(STATE_DIR))
 
 fuzz: setup ## schemathesis against paygate dev from its /openapi.json: at least 1,000 requests, no 5xx, every answer as documented (FUZZ_ARGS="--requests N --seed S")
 	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)

@@ -126,6 +126,8 @@ def _run_dev(args: argparse.Namespace) -> int:
             "merchant_id": merchant["merchant_id"],
             "aws_endpoint_url": runtime.aws_endpoint_url,
             "provider_url": sandbox.url,
+            "backend": args.backend,
+            "parameters": {k: v for k, v in overrides.items() if k != "ProviderCallbackSecret"},
             "region": region,
             "merchants_table": env["MERCHANTS_TABLE"],
             "logs_dir": str(state_dir / "logs"),
@@ -285,6 +287,30 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0 if not done.left else 1
 
 
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """The Docker-free `sam local invoke`: the result as JSON on stdout, the function's logs on stderr."""
+    from paygate_local import invoke
+
+    template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
+    known = invoke.known_functions(template)
+    if args.function not in known:
+        print(f"paygate invoke: no function {args.function!r} in {template}; its functions: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    try:
+        text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
+        for old, new in args.replace or []:
+            text = text.replace(old, new)
+        event = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError) as exc:
+        print(f"paygate invoke: cannot read the event {args.event}: {exc}", file=sys.stderr)
+        return 2
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+    result = invoke.invoke(template, args.function, event, state_dir)
+    print(json.dumps(result.payload if result.ok else result.error, indent=2), flush=True)
+    return 0 if result.ok else 1
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from paygate_local import sandbox
 
@@ -335,6 +361,19 @@ def parser() -> argparse.ArgumentParser:
         if name == "replay":
             command.add_argument("--max", type=int, default=1000, help="at most this many DLQ messages")
         command.set_defaults(func=cmd_dlq)
+
+    run = sub.add_parser("invoke", help="run one function once with an event file, without Docker "
+                                        "(like `sam local invoke`): the result on stdout, logs on stderr")
+    run.add_argument("function", help="the function's logical id in the template, e.g. ApiFunction")
+    run.add_argument("event", help="the event: a JSON file (events/<function>/*.json), or - for stdin")
+    run.add_argument("--state-dir", default=None,
+                     help="use the backend of the paygate dev running from here (default: a fresh one "
+                          "for this call, gone after it)")
+    run.add_argument("--replace", action="append", type=_pair, metavar="OLD=NEW",
+                     help="replace text in the event first (repeatable), e.g. "
+                          "sk_test_REPLACE_WITH_A_KEY=<your key> or pay_REPLACE=<a payment id>")
+    run.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
+    run.set_defaults(func=cmd_invoke)
 
     sandbox = sub.add_parser("sandbox", help="run only the sandbox payment provider")
     sandbox.add_argument("--port", type=int, default=4010)

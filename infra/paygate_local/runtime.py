@@ -270,41 +270,11 @@ class LocalRuntime:
         return out
 
     def env_for(self, logical_id: str) -> dict[str, str]:
-        """A function's complete environment, as its worker process gets it.
-
-        Deliberately not inherited from this process (a developer's AWS_PROFILE, proxies or
-        session tokens must not leak into the functions); only PATH and a few basics are kept.
-        """
+        """A function's complete environment, as its worker process gets it (``function_env``)."""
         spec = self.functions.get(logical_id) or self.stack.function(logical_id)
         if self.backend.url is None:
             raise RuntimeError("start() the runtime first: the backend URL is not known yet")
-        env = {k: os.environ[k] for k in ("PATH", "TMPDIR", "SYSTEMROOT") if k in os.environ}
-        env.setdefault("PATH", os.defpath)
-        env["LANG"] = "C.UTF-8"
-        env["TZ"] = ":UTC"
-        env.update(spec.environment)
-        env.update({
-            "AWS_ENDPOINT_URL": self.backend.url,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]local", time.gmtime()),
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python'}",
-            "LAMBDA_TASK_ROOT": str(spec.code_dir),
-            "_HANDLER": spec.handler,
-        })
-        if self.meter_dir is not None:
-            env[METER_DIR_ENV] = str(self.meter_dir)  # each worker counts its AWS calls there (meter_hook)
-        return env
+        return function_env(spec, self.backend.url, self.region, self.meter_dir)
 
     def function_ids(self) -> list[str]:
         """Every function's logical id, in template order."""
@@ -537,6 +507,42 @@ class LocalRuntime:
             log.warning("%s.%s: %s is not run locally (only rate() schedules are)", schedule.function,
                         schedule.event, schedule.expression)
         return interval
+
+
+def function_env(spec: FunctionSpec, backend_url: str, region: str, meter_dir: Path | None = None) -> dict[str, str]:
+    """A function's complete environment: the template's variables, the backend in use, and what
+    the Lambda service sets.
+
+    Deliberately not inherited from this process (a developer's AWS_PROFILE, proxies or session
+    tokens must not leak into the functions); only PATH and a few basics are kept.
+    """
+    env = {k: os.environ[k] for k in ("PATH", "TMPDIR", "SYSTEMROOT") if k in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env["LANG"] = "C.UTF-8"
+    env["TZ"] = ":UTC"
+    env.update(spec.environment)
+    env.update({
+        "AWS_ENDPOINT_URL": backend_url,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]local", time.gmtime()),
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python'}",
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "_HANDLER": spec.handler,
+    })
+    if meter_dir is not None:
+        env[METER_DIR_ENV] = str(meter_dir)  # each worker counts its AWS calls there (meter_hook)
+    return env
 
 
 def _mapping_key(mapping: StreamMapping) -> str:

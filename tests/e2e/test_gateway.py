@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -295,3 +297,20 @@ def test_after_rotate_secret_webhooks_verify_with_the_old_and_the_new_secret(mer
     for secret in (endpoint["secret"], new_secret):
         Webhook(secret).verify(body, headers)
     assert merchant.post("/v1/webhook_endpoints/we_unknown/rotate_secret", key=None).status_code == 404
+
+
+def test_paygate_invoke_runs_a_sample_event_against_the_running_gateway(dev, info, sandbox_client):
+    """`paygate invoke --state-dir`: the function runs with the running gateway's backend, so what
+    it writes goes down the same pipeline as a request through the API."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "paygate_local.cli", "invoke", "ApiFunction", "events/api/create_payment.json",
+         "--state-dir", str(dev.state_dir), "--replace", f"sk_test_REPLACE_WITH_A_KEY={info['api_key']}",
+         "--replace", "order-1001-attempt-1=" + uuid.uuid4().hex],
+        cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "against the paygate dev running from" in done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["statusCode"] == 202, answer
+    payment = json.loads(answer["body"])
+    assert sandbox_client.wait_status(payment["id"], {"COMPLETED"})["status"] == "COMPLETED"

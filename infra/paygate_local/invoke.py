@@ -1,0 +1,95 @@
+"""`paygate invoke FUNCTION EVENT.json`: one function run once with one event, without Docker (what
+`sam local invoke` does in a container).
+
+The function runs in a worker process as under `paygate dev`: its template environment, a real
+Lambda context (request id, deadline, ARN, remaining time), on its Runtime's interpreter. Its AWS
+calls go to the backend of the `paygate dev` running from the state directory, or, when none is,
+to a fresh embedded backend (moto) with the template's tables and queues and the sandbox provider,
+started for this one invocation and gone after it. The result is printed as JSON on stdout; the
+function's own output (its logs) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import lambda_envs
+from .runtime import function_env
+from .template import FunctionSpec, Stack
+from .workers import InvocationResult, Worker, WorkerError
+
+LOCALSTACK_ACCOUNT_ID = "000000000000"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the function's AWS calls go, and the parameters its template is resolved with."""
+
+    backend_url: str
+    region: str
+    overrides: dict[str, str]
+    account_id: str | None = None
+
+
+def running_dev(state_dir: Path) -> dict[str, Any] | None:
+    """The dev.json of a `paygate dev` that is running from ``state_dir``, or None."""
+    try:
+        info = json.loads((state_dir / "dev.json").read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+def target_of(info: dict[str, Any]) -> Target:
+    return Target(backend_url=info["aws_endpoint_url"], region=info.get("region", "us-east-1"),
+                  overrides={"Mode": "dev", "ProviderUrl": info["provider_url"], **info.get("parameters", {})},
+                  account_id=LOCALSTACK_ACCOUNT_ID if info.get("backend") == "localstack" else None)
+
+
+def run_function(template: Path, logical_id: str, event: Any, target: Target,
+                 log_path: Path = Path("/dev/stderr")) -> InvocationResult:
+    """Invoke ``logical_id`` once with ``event`` against ``target``; its output goes to ``log_path``."""
+    where = {"account_id": target.account_id} if target.account_id else {}
+    stack = Stack.from_file(template, region=target.region, parameter_overrides=target.overrides, **where)
+    spec: FunctionSpec = stack.function(logical_id)
+    python = lambda_envs.select(spec.runtime).python
+    worker = Worker(spec, function_env(spec, target.backend_url, target.region), log_path, python=python)
+    try:
+        worker.init()
+        return worker.invoke(event, str(uuid.uuid4()), float(spec.timeout))
+    except WorkerError as exc:
+        return InvocationResult("init", error=exc.error)
+    finally:
+        worker.close()
+
+
+def invoke(template: Path, logical_id: str, event: Any, state_dir: Path | None) -> InvocationResult:
+    """Against the `paygate dev` running from ``state_dir``, else a fresh backend for this call."""
+    info = running_dev(state_dir) if state_dir is not None else None
+    if info is not None:
+        print(f"paygate invoke: {logical_id} against the paygate dev running from {state_dir} "
+              f"({info['aws_endpoint_url']})", file=sys.stderr, flush=True)
+        return run_function(template, logical_id, event, target_of(info))
+    from .runtime import LocalRuntime
+    from .sandbox import SandboxProvider
+
+    print(f"paygate invoke: {logical_id} against a fresh embedded backend (no paygate dev running"
+          f"{f' from {state_dir}' if state_dir else ''})", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="paygate-invoke-") as scratch, SandboxProvider() as sandbox:
+        overrides = {"Mode": "dev", "ProviderUrl": sandbox.url}
+        with LocalRuntime(template, scratch, parameter_overrides=overrides, api_port=0, prewarm=False) as runtime:
+            assert runtime.aws_endpoint_url is not None
+            return run_function(template, logical_id, event,
+                                Target(runtime.aws_endpoint_url, runtime.region, overrides))
+
+
+def known_functions(template: Path) -> list[str]:
+    return [f.logical_id for f in Stack.from_file(template, parameter_overrides={"Mode": "dev"}).functions()]
