@@ -153,13 +153,27 @@ class Gateway:
                 total += times.children_user + times.children_system
         return total
 
-    def pause(self) -> None:
-        """Freeze the whole tree (SIGSTOP), so that it takes no CPU while the other gateway is measured."""
-        for proc in reversed(self.processes()):
-            try:
-                proc.send_signal(signal.SIGSTOP)
-            except psutil.NoSuchProcess:
-                pass
+    def pause(self, timeout: float = 5.0) -> None:
+        """Freeze the whole tree (SIGSTOP), so that it takes no CPU while the other gateway is measured.
+        Until every process of the tree is seen stopped: a worker forked while the tree was being
+        stopped (a template forks at the runtime's request) is found on the next look and stopped too."""
+        deadline = time.monotonic() + timeout
+        while True:
+            running = []
+            for proc in self.processes():
+                try:
+                    if proc.status() != psutil.STATUS_STOPPED:
+                        running.append(proc)
+                except psutil.NoSuchProcess:
+                    pass
+            if not running or time.monotonic() > deadline:
+                break
+            for proc in reversed(running):
+                try:
+                    proc.send_signal(signal.SIGSTOP)
+                except psutil.NoSuchProcess:
+                    pass
+            time.sleep(0.01)  # SIGSTOP takes effect asynchronously: look again
         self.paused = True
 
     def resume(self) -> None:
