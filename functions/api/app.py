@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from routes import events, payments, refunds, webhook_endpoints
+from routes import events, orders, payments, refunds, wallets, webhook_endpoints
 from routes.common import respond
 
 from paygate import edge
@@ -21,6 +21,8 @@ app.include_router(payments.router)
 app.include_router(webhook_endpoints.router)
 app.include_router(refunds.router)
 app.include_router(events.router)
+app.include_router(wallets.router)
+app.include_router(orders.router)
 
 
 @app.get("/health")

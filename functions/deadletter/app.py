@@ -26,7 +26,8 @@ def record_handler(record: SQSRecord) -> None:
     count_error("command_dead_lettered")
     c = get_container()
     run_dead_command(command, CommandContext(payments=c.payments, provider=c.provider,
-                                             provider_timeout=c.settings.provider_timeout, refunds=c.refunds))
+                                             provider_timeout=c.settings.provider_timeout, refunds=c.refunds,
+                                             wallets=c.wallets, orders=c.orders))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -29,6 +29,7 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
         payments=c.payments, provider=c.provider, attempt=attempt_of(record), max_attempts=s.command_max_attempts,
         backoff_base=s.command_backoff_base, provider_timeout=s.provider_timeout,
         time_left=lambda: seconds_left(lambda_context), refunds=c.refunds,
+        wallets=c.wallets, orders=c.orders,
     ))
     settle(outcome, record, c.queues, s.commands_queue_url)
 

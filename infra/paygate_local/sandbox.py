@@ -115,6 +115,10 @@ _FLAKY_FAILURES = 2
 _MAX_BODY = 64 * 1024
 _MAX_KEY_LENGTH = 255
 _MAX_AMOUNT = 99_999_999
+
+# Billers the sandbox pays (bill payments from a wallet); this client number is always declined.
+BILLERS = ("svc_electricity", "svc_water", "svc_phone")
+DECLINED_CLIENT_NUMBER = "0000000000"
 # Delays between callback delivery attempts when the receiver is down or answers non-2xx.
 _CALLBACK_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 _CALLBACK_TIMEOUT = 5.0
@@ -290,6 +294,8 @@ class SandboxProvider:
         self._keys: dict[str, _KeyRecord] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
         self._refund_keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, refund id)
+        self._bills: dict[str, dict[str, Any]] = {}
+        self._bill_keys: dict[str, tuple[str, str]] = {}  # key -> (fingerprint, bill payment id)
         self._requests: list[dict[str, Any]] = []
         self._callbacks: list[dict[str, Any]] = []
         self._unsettled: set[str] = set()  # tok_async charges whose callback is still to come
@@ -308,6 +314,9 @@ class SandboxProvider:
                 Rule("/refunds", endpoint="create_refund", methods=["POST"]),
                 Rule("/refunds", endpoint="list_refunds", methods=["GET"]),
                 Rule("/refunds/<refund_id>", endpoint="get_refund", methods=["GET"]),
+                Rule("/billers", endpoint="list_billers", methods=["GET"]),
+                Rule("/bill_payments", endpoint="create_bill_payment", methods=["POST"]),
+                Rule("/bill_payments", endpoint="list_bill_payments", methods=["GET"]),
                 Rule("/requests", endpoint="list_requests", methods=["GET"]),
                 Rule("/callbacks", endpoint="list_callbacks", methods=["GET"]),
             ],
@@ -322,6 +331,9 @@ class SandboxProvider:
             "create_refund": self._create_refund,
             "list_refunds": self._list_refunds,
             "get_refund": self._get_refund,
+            "list_billers": self._list_billers,
+            "create_bill_payment": self._create_bill_payment,
+            "list_bill_payments": self._list_bill_payments,
             "list_requests": self._list_requests,
             "list_callbacks": self._list_callbacks,
         }
@@ -350,6 +362,10 @@ class SandboxProvider:
                 self._refunds[record_id] = record
             elif kind == "refund_key":
                 self._refund_keys[record_id] = (record["fingerprint"], record["refund"])
+            elif kind == "bill":
+                self._bills[record_id] = record
+            elif kind == "bill_key":
+                self._bill_keys[record_id] = (record["fingerprint"], record["bill"])
             elif kind == "request":
                 requests[int(record_id)] = record
             elif kind == "unsettled":
@@ -691,6 +707,59 @@ class SandboxProvider:
             if refund is None:
                 raise _ApiError(404, "invalid_request_error", "resource_missing", f"no such refund: {refund_id}", "id")
             return _json_response(dict(refund))
+
+    # ---- billers (bill payments from a wallet: seed 003) -------------------------------------------
+
+    def _list_billers(self, request: Request) -> Response:
+        return _json_response({"object": "list", "data": [{"id": b, "object": "biller"} for b in BILLERS],
+                               "declined_client_number": DECLINED_CLIENT_NUMBER})
+
+    def _create_bill_payment(self, request: Request) -> Response:
+        """Pay a biller: approved, or declined for client number 0000000000. Idempotent by key."""
+        body = _read_json(request)
+        key = _idempotency_key(request, required=True)
+        amount, currency = body.get("amount"), body.get("currency")
+        service_id, client_number, reference = body.get("service_id"), body.get("client_number"), body.get("reference")
+        if not _is_int(amount) or not 1 <= amount <= _MAX_AMOUNT:
+            raise _invalid("invalid_amount", f"amount must be an integer from 1 to {_MAX_AMOUNT}", "amount")
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+            raise _invalid("invalid_currency", "currency must be a three-letter ISO 4217 code", "currency")
+        if service_id not in BILLERS:
+            raise _invalid("unknown_service", f"unknown biller; the sandbox knows {', '.join(BILLERS)}", "service_id")
+        if not isinstance(client_number, str) or not client_number:
+            raise _invalid("invalid_client_number", "client_number is required", "client_number")
+        if not isinstance(reference, str) or not reference:
+            raise _invalid("invalid_reference", "reference must be a non-empty string", "reference")
+        fingerprint = _fingerprint(body)
+        with self._lock:
+            if key in self._bill_keys:
+                previous, bill_id = self._bill_keys[key]
+                if previous != fingerprint:
+                    raise _ApiError(409, "idempotency_error", "idempotency_key_reused",
+                                    "this Idempotency-Key was used with a different request body", "Idempotency-Key")
+                return _json_response(dict(self._bills[bill_id]), 200, {"Idempotent-Replayed": "true"})
+            declined = client_number == DECLINED_CLIENT_NUMBER
+            bill = {"id": _new_id("bp"), "object": "bill_payment", "status": "declined" if declined else "succeeded",
+                    "decline_code": "biller_declined" if declined else None, "service_id": service_id,
+                    "client_number": client_number, "amount": amount, "currency": currency.upper(),
+                    "reference": reference, "created": int(time.time())}
+            self._bills[bill["id"]] = bill
+            self._bill_keys[key] = (fingerprint, bill["id"])
+            self._save("bill", bill["id"], bill)
+            self._save("bill_key", key, {"fingerprint": fingerprint, "bill": bill["id"]})
+            return _json_response(dict(bill))
+
+    def bill_payments_for(self, reference: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(b) for b in self._bills.values() if b["reference"] == reference]
+
+    def _list_bill_payments(self, request: Request) -> Response:
+        reference = request.args.get("reference")
+        if not reference:
+            raise _invalid("invalid_reference", "reference (a payment id) is required", "reference")
+        bills = self.bill_payments_for(reference)
+        return _json_response({"object": "list", "reference": reference,
+                               "count": sum(1 for b in bills if b["status"] == "succeeded"), "data": bills})
 
     def _list_requests(self, request: Request) -> Response:
         reference = request.args.get("reference")

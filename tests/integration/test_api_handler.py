@@ -233,7 +233,7 @@ def test_an_unknown_query_parameter_is_400_on_every_route(api, merchant, name):
 
 
 @pytest.mark.parametrize("method, param, code", [
-    ({"type": "wallet", "wallet_id": "wal_1"}, "payment_method.type", "payment_method_unsupported"),
+    ({"type": "wallet", "wallet_id": "wal_1"}, "payment_method.wallet_id", "wallet_not_found"),
     ({"type": "card", "token": "tok_unknown"}, "payment_method.token", "invalid_token"),
 ])
 def test_what_the_gateway_cannot_take_is_refused_at_once_not_failed_later(api, merchant, method, param, code):

@@ -25,7 +25,11 @@ FUNCTION_OF = {f.code_dir.name: f.logical_id
 API_STATUS = {"create_payment": 202, "create_payment_invalid_amount": 400, "create_webhook_endpoint": 201,
               "health": 200, "list_payments": 200, "list_webhook_endpoints": 200, "list_events": 200,
               "get_payment": 404, "list_payment_events": 404, "delete_webhook_endpoint": 404,
-              "list_failed_deliveries": 404, "list_deliveries": 404, "redeliver": 404, "get_event": 404}
+              "list_failed_deliveries": 404, "list_deliveries": 404, "redeliver": 404, "get_event": 404,
+              # Customers, wallets, orders: a customer is made; what names a placeholder id is unknown.
+              "create_customer": 201, "get_customer": 404, "list_notifications": 404, "get_wallet": 404,
+              "create_topup": 404, "list_wallet_entries": 404, "get_balance": 200, "create_order": 400,
+              "list_orders": 400, "get_order": 404, "create_bill_payment": 400}
 
 
 @pytest.fixture(scope="module")

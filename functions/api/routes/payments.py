@@ -20,7 +20,8 @@ router = Router()
 @router.post("/v1/payments")
 def create_payment() -> Response[dict]:
     merchant, body, request = creating_request(router.current_event, CreatePayment, "/v1/payments")
-    payments.check_payment_method(body, sandbox=get_container().settings.dev)
+    c = get_container()
+    payments.check_payment_method(body, sandbox=c.settings.dev, wallets=c.wallets, merchant=merchant)
     accepted = payments.create_payment(get_container().payments, merchant=merchant, request=request, body=body,
                                        correlation_id=logger.get_correlation_id())
     return respond(202, payment_object(accepted.payment),

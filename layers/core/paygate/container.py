@@ -17,9 +17,11 @@ if TYPE_CHECKING:
         EventsTable,
         IdempotencyKeys,
         MerchantsTable,
+        OrdersTable,
         PaymentChanges,
         PaymentsTable,
         RefundsTable,
+        WalletsTable,
     )
     from paygate.adapters.http import HttpxTransport, SandboxProvider
     from paygate.adapters.sqs import SqsDeliveryQueue, SqsPublisher, SqsQueueControl
@@ -83,6 +85,18 @@ class Container:
         from paygate.adapters.dynamodb import RefundsTable
 
         return RefundsTable(self.dynamodb, self.settings.aggregates_table, self.idempotency_keys)
+
+    @cached_property
+    def wallets(self) -> WalletsTable:
+        from paygate.adapters.dynamodb import WalletsTable
+
+        return WalletsTable(self.dynamodb, self.settings.aggregates_table, self.idempotency_keys)
+
+    @cached_property
+    def orders(self) -> OrdersTable:
+        from paygate.adapters.dynamodb import OrdersTable
+
+        return OrdersTable(self.dynamodb, self.settings.aggregates_table, self.idempotency_keys)
 
     @cached_property
     def payment_changes(self) -> PaymentChanges:

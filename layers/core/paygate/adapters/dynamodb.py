@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from paygate.adapters import items as it
 from paygate.domain.accounts import Merchant, WebhookEndpoint
+from paygate.domain.ledger import Account, Movement, Wallet, WalletEntry
+from paygate.domain.order import Customer, Notification, Order, OrderEvent
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.webhooks import EVENT_RETENTION_SECONDS, DeliveryAttempt, FailedDelivery
@@ -24,12 +26,17 @@ from paygate.services.ports import (
     ConcurrencyConflict,
     EventMeta,
     IdempotencyRecord,
+    InsufficientBalance,
     KeyAlreadyUsed,
     KeyBusy,
+    OrderRecord,
     PaymentChange,
     PaymentRecord,
+    PaymentWrite,
     RefundRecord,
+    RefundWrite,
     ReservationRefused,
+    Topup,
 )
 
 TRANSACTION_TRIES = 3
@@ -484,3 +491,207 @@ class EventsTable:
                  starting_after: str | None) -> tuple[list[DeliveryAttempt], bool]:
         found, more = self._newest_first(it.deliveries_partition(endpoint_id), limit, starting_after)
         return [it.attempt_from_item(endpoint_id, i) for i in found], more
+
+
+class WalletsTable:
+    """Customers, wallets and the ledger, in the aggregates table: every movement one transaction."""
+
+    def __init__(self, client: Any, table: str, keys: IdempotencyKeys) -> None:
+        self.client, self.table, self.keys = client, table, keys
+
+    def _get(self, object_id: str, consistent: bool) -> dict[str, Any] | None:
+        found = self.client.get_item(TableName=self.table, Key=it.dump(it.state_key(object_id)),
+                                     ConsistentRead=consistent).get("Item")
+        return it.load(found) if found else None
+
+    def create_customer(self, customer: Customer, wallet: Wallet, key: IdempotencyRecord, now: int) -> None:
+        """The customer, its wallet and the key, in one transaction."""
+        items = [
+            {"Put": {"TableName": self.table, "Item": it.dump(it.customer_item(customer)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            self.keys.put(key, now),
+            {"Put": {"TableName": self.table, "Item": it.dump(it.wallet_item(wallet)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
+        self._with_key(items, key, now)
+
+    def _with_key(self, items: list[dict[str, Any]], key: IdempotencyRecord, now: int) -> None:
+        """A creating transaction whose second item is its idempotency key."""
+        try:
+            transact(self.client, items)
+        except ClientError as exc:
+            if not condition_failed(exc):
+                if conflicted(exc):
+                    raise ConcurrencyConflict("a transaction on the wallet collided") from exc
+                raise
+            codes = [reason.get("Code") for reason in _reasons(exc)]
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise KeyAlreadyUsed(self.keys._existing(exc, key)) from exc
+            if not codes:  # a backend that gives no reasons: the key decides
+                existing = self.keys.get(key.scope_key)
+                if existing is not None and existing.expires_at >= now:
+                    raise KeyAlreadyUsed(existing) from exc
+            raise ConcurrencyConflict("the wallet moved on") from exc
+
+    def customer(self, customer_id: str) -> Customer | None:
+        item = self._get(customer_id, False) if len(customer_id) <= 64 else None
+        return it.customer_from_item(item) if item else None
+
+    def wallet(self, wallet_id: str, *, consistent: bool = True) -> Wallet | None:
+        item = self._get(wallet_id, consistent) if len(wallet_id) <= 64 else None
+        return it.wallet_from_item(item) if item else None
+
+    def find_topup(self, topup_id: str) -> Topup | None:
+        item = self._get(topup_id, True)
+        return it.topup_from_item(item) if item else None
+
+    def entries(self, wallet_id: str, *, limit: int, starting_after: int | None) -> tuple[list[WalletEntry], bool]:
+        """Newest first: up to `limit` entries below sequence `starting_after`."""
+        upper = f"{it.ENTRY_PREFIX}{starting_after:010d}" if starting_after is not None else f"{it.ENTRY_PREFIX}~"
+        page = self.client.query(
+            TableName=self.table, ScanIndexForward=False, Limit=limit + 1,
+            KeyConditionExpression="pk = :w AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=it.dump({":w": wallet_id, ":low": it.ENTRY_PREFIX, ":high": upper}))
+        found = [it.entry_from_item(it.load(i)) for i in page.get("Items", [])]
+        found = [e for e in found if starting_after is None or e.sequence < starting_after]
+        return found[:limit], len(found) > limit
+
+    def balances(self, merchant_id: str) -> list[tuple[Account, int]]:
+        """Every account of the merchant's (balance, funding, billers), by currency."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table, IndexName=it.PAYMENTS_INDEX, KeyConditionExpression="gsi1pk = :m",
+            ExpressionAttributeValues=it.dump({":m": it.balances_partition(merchant_id)}))
+        keys = [it.load(k)["pk"] for page in pages for k in page.get("Items", [])]
+        found: list[tuple[Account, int]] = []
+        for pk in keys:  # a merchant has a handful of accounts (one per kind and currency)
+            item = self._get(pk, True)
+            if item is not None:
+                found.append((it.account_from_key(pk.removeprefix("ACCT#")), int(item.get("balance", 0))))
+        return found
+
+    def _movement_items(self, move: Movement) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = [
+            {"Update": {"TableName": self.table, **it.wallet_update(move)}},
+            {"Put": {"TableName": self.table, "Item": it.dump(it.entry_item(move.entry)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
+        if move.counter is not None:
+            t = move.transfer
+            delta = t.amount if t.destination == move.counter else -t.amount
+            items.append({"Update": {"TableName": self.table, **it.account_update(move.counter, delta)}})
+            items.append({"Put": {"TableName": self.table, "Item": it.dump(
+                it.account_entry_item(move.counter, t, move.entry.created_at, move.entry.payment_id))}})
+        return items
+
+    def topup(self, move: Movement, topup: Topup, key: IdempotencyRecord, now: int) -> None:
+        items = [{"Put": {"TableName": self.table, "Item": it.dump(it.topup_item(topup)),
+                          "ConditionExpression": "attribute_not_exists(pk)"}},
+                 self.keys.put(key, now), *self._movement_items(move)]
+        self._with_key(items, key, now)
+
+    def move(self, move: Movement, *, payment: PaymentWrite | None = None, refund: RefundWrite | None = None) -> None:
+        items = self._movement_items(move)
+        if payment is not None:
+            written = payment.before.then(payment.events, payment.after, payment.meta.traceparent)
+            items.append({"Put": {
+                "TableName": self.table, "Item": it.dump(it.payment_item(written)),
+                "ConditionExpression": "#version = :previous", "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": it.dump({":previous": payment.before.payment.version}),
+            }})
+        if refund is not None:  # as RefundsTable.settle: the refund put whole, the payment updated
+            written = refund.before.then(refund.events, refund.after, refund.meta.traceparent)
+            items.append({"Put": {
+                "TableName": self.table, "Item": it.dump(it.refund_item(written)),
+                "ConditionExpression": "#version = :previous", "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": it.dump({":previous": refund.before.refund.version})}})
+            update = it.payment_settle_update(refund.payment, refund.payment_events, refund.payment_after,
+                                              refund.meta.traceparent, 0)
+            items.append({"Update": {"TableName": self.table, **{k: v for k, v in update.items() if v}}})
+        try:
+            transact(self.client, items)
+        except ClientError as exc:
+            if not condition_failed(exc):
+                if conflicted(exc):
+                    raise ConcurrencyConflict("a transaction on the wallet collided") from exc
+                raise
+            codes = [reason.get("Code") for reason in _reasons(exc)]
+            # The account on the other side (index 2) short: a refund the merchant's balance cannot
+            # cover. Anything else: the wallet or the payment moved on; decide again from a fresh read.
+            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed" and move.counter is not None:
+                raise InsufficientBalance(move.counter.key) from exc
+            raise ConcurrencyConflict("the wallet or the payment moved on") from exc
+
+
+class OrdersTable:
+    """Orders (an event log per order, as payments), the inbox of their payment tasks, notifications."""
+
+    def __init__(self, client: Any, table: str, keys: IdempotencyKeys) -> None:
+        self.client, self.table, self.keys = client, table, keys
+
+    def create(self, record: OrderRecord, key: IdempotencyRecord, now: int) -> None:
+        self.keys.create_with(self.table, it.order_item(record), key, now)
+
+    def get(self, order_id: str, *, consistent: bool = True) -> OrderRecord | None:
+        if len(order_id) > 64:
+            return None
+        found = self.client.get_item(TableName=self.table, Key=it.dump(it.state_key(order_id)),
+                                     ConsistentRead=consistent).get("Item")
+        item = it.load(found) if found else None
+        return it.order_record_from_item(item) if item and it.is_order_item(item) else None
+
+    def for_customer(self, customer_id: str, *, limit: int, starting_after: Order | None) -> tuple[list[Order], bool]:
+        query: dict[str, Any] = {
+            "TableName": self.table, "IndexName": it.PAYMENTS_INDEX, "ScanIndexForward": False,
+            "KeyConditionExpression": "gsi1pk = :c", "Limit": limit + 1,
+            "ExpressionAttributeValues": it.dump({":c": it.orders_partition(customer_id)}),
+        }
+        if starting_after is not None:
+            query["ExclusiveStartKey"] = it.dump({**it.state_key(starting_after.id),
+                                                  "gsi1pk": it.orders_partition(customer_id),
+                                                  "gsi1sk": f"{starting_after.created_at}#{starting_after.id}"})
+        page = self.client.query(**query)
+        ids = [it.load(k)["pk"] for k in page.get("Items", [])]
+        found = [o.order for o in (self.get(i, consistent=False) for i in ids[:limit]) if o is not None]
+        return found, len(ids) > limit
+
+    def settle(self, before: OrderRecord, events: Sequence[OrderEvent], after: Order, meta: EventMeta,
+               notification: Notification) -> OrderRecord:
+        written = before.then(events, after, meta.traceparent)
+        items = [
+            {"Put": {"TableName": self.table, "Item": it.dump(it.order_item(written)),
+                     "ConditionExpression": "#version = :previous", "ExpressionAttributeNames": {"#version": "version"},
+                     "ExpressionAttributeValues": it.dump({":previous": before.order.version})}},
+            {"Put": {"TableName": self.table, "Item": it.dump(it.notification_item(notification)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
+        try:
+            transact(self.client, items)
+        except ClientError as exc:
+            if condition_failed(exc) or conflicted(exc):
+                raise ConcurrencyConflict(f"{after.id} is no longer at version {before.order.version}") from exc
+            raise
+        return written
+
+    def record_task(self, order_id: str, payment: PaymentRecord) -> bool:
+        """The inbox item and the order's payment in one transaction: a task recorded once."""
+        items = [
+            {"Put": {"TableName": self.table, "Item": it.dump(it.inbox_item(order_id, payment.payment.id,
+                                                                              payment.payment.created_at)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self.table, "Item": it.dump(it.payment_item(payment)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
+        try:
+            transact(self.client, items)
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def notifications(self, customer_id: str, *, limit: int) -> list[Notification]:
+        page = self.client.query(
+            TableName=self.table, ScanIndexForward=False, Limit=limit,
+            KeyConditionExpression="pk = :c AND begins_with(sk, :n)",
+            ExpressionAttributeValues=it.dump({":c": customer_id, ":n": it.NOTIFICATION_PREFIX}))
+        return [it.notification_from_item(it.load(i)) for i in page.get("Items", [])]

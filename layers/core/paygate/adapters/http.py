@@ -66,6 +66,20 @@ class SandboxProvider:
         return None
 
 
+    def pay_bill(self, *, reference: str, service_id: str, client_number: str, amount: int, currency: str,
+                 idempotency_key: str) -> ChargeResult:
+        body = self._call("POST", "/bill_payments", headers={"Idempotency-Key": idempotency_key},
+                          json={"reference": reference, "service_id": service_id, "client_number": client_number,
+                                "amount": amount, "currency": currency})
+        return ChargeResult(status=body["status"], charge_id=body.get("id"), decline_code=body.get("decline_code"))
+
+    def find_bill_payment(self, reference: str) -> ChargeResult | None:
+        bills = self._call("GET", "/bill_payments", params={"reference": reference}).get("data") or []
+        for bill in bills:
+            return ChargeResult(status=bill["status"], charge_id=bill.get("id"), decline_code=bill.get("decline_code"))
+        return None
+
+
 class HttpxTransport:
     def __init__(self, client: httpx.Client | None = None) -> None:
         self.client = client or httpx.Client(follow_redirects=False)

@@ -15,12 +15,22 @@ from typing import Any, Sequence
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from paygate.domain import order as orders
 from paygate.domain import refund as refunds
 from paygate.domain.accounts import Merchant, WebhookEndpoint
+from paygate.domain.ledger import Account, AccountKind, EntryType, Movement, Transfer, Wallet, WalletEntry
+from paygate.domain.order import Customer, Notification, OrderEvent, OrderEventType
 from paygate.domain.payment import EventType, Payment, PaymentEvent, PaymentStatus, fold
 from paygate.domain.refund import RefundEvent, RefundEventType
 from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery
-from paygate.services.ports import IdempotencyRecord, PaymentChange, PaymentRecord, RefundRecord
+from paygate.services.ports import (
+    IdempotencyRecord,
+    OrderRecord,
+    PaymentChange,
+    PaymentRecord,
+    RefundRecord,
+    Topup,
+)
 
 STATE_SK = "STATE"
 PAYMENT_KIND = "payment"
@@ -99,6 +109,7 @@ def payment_item(record: PaymentRecord) -> dict[str, Any]:
         "method": dict(created["payment_method"]), "description": created.get("description"),
         "metadata": dict(created.get("metadata") or {}) or None, "customer_id": created.get("customer_id"),
         "destination": dict(created["destination"]) if created.get("destination") else None,
+        "order_id": created.get("order_id"),
         "created_at": p.created_at, "correlation_id": record.correlation_id,
         **state_attributes(p),
         "events": [_log_entry(e, t) for e, t in zip(record.events, record.traces, strict=True)],
@@ -111,7 +122,7 @@ def payment_record_from_item(item: dict[str, Any]) -> PaymentRecord:
         "merchant_id": item["merchant_id"], "amount": item["amount"], "currency": item["currency"],
         "payment_method": item["method"], "description": item.get("description"),
         "metadata": item.get("metadata") or {}, "customer_id": item.get("customer_id"),
-        "destination": item.get("destination"),
+        "destination": item.get("destination"), "order_id": item.get("order_id"),
     }
     events = tuple(
         PaymentEvent(event_id=e["id"], type=EventType(e["type"]), payment_id=item["pk"], sequence=n,
@@ -153,9 +164,11 @@ def payment_changes(records: Sequence[dict[str, Any]]) -> list[PaymentChange]:
             continue
         new = stream_image(images["NewImage"])
         if is_payment_item(new):
-            decoded: PaymentRecord | RefundRecord = payment_record_from_item(new)
+            decoded: PaymentRecord | RefundRecord | OrderRecord = payment_record_from_item(new)
         elif is_refund_item(new):
             decoded = refund_record_from_item(new)
+        elif is_order_item(new):
+            decoded = order_record_from_item(new)
         else:
             continue
         old = stream_image(images["OldImage"]) if images.get("OldImage") else {}
@@ -366,3 +379,205 @@ def attempt_from_item(endpoint_id: str, item: dict[str, Any]) -> DeliveryAttempt
     return DeliveryAttempt(endpoint_id=endpoint_id, event_id=item["event_id"], event_type=item["event_type"],
                            attempt=item["attempt"], at=item["at"], status_code=item.get("status_code"),
                            error=item.get("error"), next_attempt_at=item.get("next_attempt_at"), id=item["sk"])
+
+
+# ------------------------------------------------------------------------ customers, wallets, ledger
+# In the aggregates table beside payments: a customer (created with its wallet), a wallet (its two
+# accounts, `available` and `held`, its holds by payment id, and `version`: the sequence of its last
+# entry), its entries (pk the wallet, sk ENTRY#<sequence>), the merchant's and billers' accounts
+# (`balance`, updated with ADD so that captures of many customers never collide) with theirs
+# (sk ENTRY#<transfer id>), top-ups, orders (an event log, as payments), a customer's notifications
+# (pk the customer, sk NTF#<id>), and the inbox (INBOX#<order id>: the order's payment task, recorded).
+
+CUSTOMER_KIND, WALLET_KIND, ACCOUNT_KIND, ENTRY_KIND = "customer", "wallet", "account", "entry"
+TOPUP_KIND, ORDER_KIND, NOTIFICATION_KIND, INBOX_KIND = "topup", "order", "notification", "inbox"
+ENTRY_PREFIX, NOTIFICATION_PREFIX = "ENTRY#", "NTF#"
+
+
+def state_key(object_id: str) -> dict[str, str]:
+    return {"pk": object_id, "sk": STATE_SK}
+
+
+def customer_item(c: Customer) -> dict[str, Any]:
+    return {**state_key(c.id), "kind": CUSTOMER_KIND, "merchant_id": c.merchant_id, "name": c.name,
+            "email": c.email, "wallet_id": c.wallet_id, "currency": c.currency, "created_at": c.created_at}
+
+
+def customer_from_item(item: dict[str, Any]) -> Customer | None:
+    if item.get("kind") != CUSTOMER_KIND:
+        return None
+    return Customer(id=item["pk"], merchant_id=item["merchant_id"], name=item["name"], email=item.get("email"),
+                    wallet_id=item["wallet_id"], currency=item["currency"], created_at=item["created_at"])
+
+
+def wallet_item(w: Wallet) -> dict[str, Any]:
+    return {**state_key(w.id), "kind": WALLET_KIND, "merchant_id": w.merchant_id, "customer_id": w.customer_id,
+            "currency": w.currency, "created_at": w.created_at, "available": w.available, "held": w.held,
+            "version": w.version, "holds": dict(w.holds)}
+
+
+def wallet_from_item(item: dict[str, Any]) -> Wallet | None:
+    if item.get("kind") != WALLET_KIND:
+        return None
+    return Wallet(id=item["pk"], merchant_id=item["merchant_id"], customer_id=item["customer_id"],
+                  currency=item["currency"], created_at=item["created_at"], available=int(item["available"]),
+                  held=int(item["held"]), version=int(item["version"]),
+                  holds={k: int(v) for k, v in (item.get("holds") or {}).items()})
+
+
+def account_pk(account: Account) -> str:
+    return f"ACCT#{account.key}"
+
+
+def account_from_key(key: str) -> Account:
+    kind, _, rest = key.partition(":")
+    owner, _, currency = rest.rpartition(":")
+    return Account(AccountKind(kind), owner, currency)
+
+
+def _merchant_of(account: Account) -> str:
+    return account.owner.split(":", 1)[0]
+
+
+def entry_item(e: WalletEntry) -> dict[str, Any]:
+    t = e.transfer
+    return {"pk": e.wallet_id, "sk": f"{ENTRY_PREFIX}{e.sequence:010d}", "kind": ENTRY_KIND, "id": t.id,
+            "type": str(t.type), "amount": e.amount, "currency": t.currency, "sequence": e.sequence,
+            "available_after": e.available_after, "held_after": e.held_after, "payment_id": e.payment_id,
+            "order_id": e.order_id, "source": t.source.key, "destination": t.destination.key,
+            "created_at": e.created_at}
+
+
+def entry_from_item(item: dict[str, Any]) -> WalletEntry:
+    transfer = Transfer(item["id"], EntryType(item["type"]), account_from_key(item["source"]),
+                        account_from_key(item["destination"]), abs(int(item["amount"])))
+    return WalletEntry(wallet_id=item["pk"], sequence=int(item["sequence"]), transfer=transfer,
+                       amount=int(item["amount"]), available_after=int(item["available_after"]),
+                       held_after=int(item["held_after"]), created_at=item["created_at"],
+                       payment_id=item.get("payment_id"), order_id=item.get("order_id"))
+
+
+def account_entry_item(account: Account, transfer: Transfer, at: str, payment_id: str | None) -> dict[str, Any]:
+    """The other side's entry (the merchant's balance or funding, a biller's account)."""
+    signed = transfer.amount if transfer.destination == account else -transfer.amount
+    return {"pk": account_pk(account), "sk": f"{ENTRY_PREFIX}{transfer.id}", "kind": ENTRY_KIND, "id": transfer.id,
+            "type": str(transfer.type), "amount": signed, "currency": transfer.currency,
+            "source": transfer.source.key, "destination": transfer.destination.key, "payment_id": payment_id,
+            "created_at": at}
+
+
+def balances_partition(merchant_id: str) -> str:
+    return f"{merchant_id}#balances"
+
+
+def account_update(account: Account, delta: int) -> dict[str, Any]:
+    """ADD `delta` to the account's balance (the item made on first use), never taking an account that
+    may not go negative below zero. Listed under the merchant's balances (gsi1) for GET /v1/balance."""
+    condition = None
+    values: dict[str, Any] = {":delta": delta, ":kind": ACCOUNT_KIND, ":currency": account.currency,
+                              ":gpk": balances_partition(_merchant_of(account)), ":gsk": account.key}
+    if delta < 0 and not account.may_go_negative:
+        condition = "#balance >= :needed"
+        values[":needed"] = -delta
+    update = {"Key": dump(state_key(account_pk(account))),
+              "UpdateExpression": "ADD #balance :delta SET #kind = :kind, currency = :currency, "
+                                  "gsi1pk = :gpk, gsi1sk = :gsk",
+              "ExpressionAttributeNames": {"#balance": "balance", "#kind": "kind"},
+              "ExpressionAttributeValues": dump(values)}
+    if condition:
+        update["ConditionExpression"] = condition
+    return update
+
+
+def wallet_update(m: Movement) -> dict[str, Any]:
+    """The wallet's half of a movement: its new balances and version, conditioned on the version it
+    was decided on, on `available` covering a hold, and on the hold being there to resolve (once)."""
+    after, before = m.after, m.before
+    names = {"#version": "version"}
+    values: dict[str, Any] = {":available": after.available, ":held": after.held, ":version": after.version,
+                              ":previous": before.version}
+    sets = ["available = :available", "held = :held", "#version = :version"]
+    removes: list[str] = []
+    conditions = ["#version = :previous"]
+    payment_id = m.entry.payment_id
+    if m.hold == "place":
+        names["#p"] = str(payment_id)
+        values[":amount"] = m.transfer.amount
+        sets.append("holds.#p = :amount")
+        conditions += ["available >= :amount", "attribute_not_exists(holds.#p)"]
+    elif m.hold == "resolve":
+        names["#p"] = str(payment_id)
+        removes.append("holds.#p")
+        conditions.append("attribute_exists(holds.#p)")
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {"Key": dump(state_key(after.id)), "UpdateExpression": expression,
+            "ConditionExpression": " AND ".join(conditions), "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": dump(values)}
+
+
+def topup_item(t: Topup) -> dict[str, Any]:
+    return {**state_key(t.id), "kind": TOPUP_KIND, "wallet_id": t.wallet_id, "merchant_id": t.merchant_id,
+            "amount": t.amount, "currency": t.currency, "status": t.status, "created_at": t.created_at}
+
+
+def topup_from_item(item: dict[str, Any]) -> Topup | None:
+    if item.get("kind") != TOPUP_KIND:
+        return None
+    return Topup(id=item["pk"], wallet_id=item["wallet_id"], merchant_id=item["merchant_id"],
+                 amount=int(item["amount"]), currency=item["currency"], status=item["status"],
+                 created_at=item["created_at"])
+
+
+def orders_partition(customer_id: str) -> str:
+    return f"{customer_id}#orders"
+
+
+def _order_log_entry(event: OrderEvent, traceparent: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": event.event_id, "type": str(event.type), "at": event.occurred_at}
+    if event.type != OrderEventType.CREATED and event.payload:
+        entry["data"] = dict(event.payload)
+    if traceparent:
+        entry["tp"] = traceparent
+    return entry
+
+
+def order_item(record: OrderRecord) -> dict[str, Any]:
+    o = record.order
+    return {
+        **state_key(o.id), "kind": ORDER_KIND, "gsi1pk": orders_partition(o.customer_id),
+        "gsi1sk": f"{o.created_at}#{o.id}", **dict(record.events[0].payload),
+        "created_at": o.created_at, "correlation_id": record.correlation_id,
+        "status": str(o.status), "version": o.version, "updated_at": o.updated_at,
+        "events": [_order_log_entry(e, t) for e, t in zip(record.events, record.traces, strict=True)],
+    }
+
+
+def order_record_from_item(item: dict[str, Any]) -> OrderRecord:
+    created = {k: item.get(k) for k in ("merchant_id", "customer_id", "wallet_id", "amount", "currency",
+                                        "description", "payment_id")}
+    events = tuple(
+        OrderEvent(event_id=e["id"], type=OrderEventType(e["type"]), order_id=item["pk"], sequence=n,
+                   occurred_at=e["at"], payload=created if n == 1 else (e.get("data") or {}))
+        for n, e in enumerate(item["events"], start=1)
+    )
+    return OrderRecord(orders.fold(events), events, tuple(e.get("tp") for e in item["events"]),
+                       item.get("correlation_id"))
+
+
+def is_order_item(item: dict[str, Any]) -> bool:
+    return item.get("kind") == ORDER_KIND and "events" in item
+
+
+def notification_item(n: Notification) -> dict[str, Any]:
+    return {"pk": n.customer_id, "sk": f"{NOTIFICATION_PREFIX}{n.id}", "kind": NOTIFICATION_KIND, "id": n.id,
+            "type": n.type, "order_id": n.order_id, "message": n.message, "created_at": n.created_at}
+
+
+def notification_from_item(item: dict[str, Any]) -> Notification:
+    return Notification(id=item["id"], customer_id=item["pk"], type=item["type"], order_id=item["order_id"],
+                        message=item["message"], created_at=item["created_at"])
+
+
+def inbox_item(order_id: str, payment_id: str, at: str) -> dict[str, Any]:
+    return {**state_key(f"INBOX#{order_id}"), "kind": INBOX_KIND, "order_id": order_id, "payment_id": payment_id,
+            "recorded_at": at}

@@ -88,10 +88,18 @@ class Payment:
     amount_refunded: int = 0
     provider_charge_id: str | None = None
     cancel_requested: bool = False
+    order_id: str | None = None  # the order this payment pays (made by the order's payment task)
+    # A wallet payment's hold: "placed" (with PROCESSING), then "captured" or "released" (with the
+    # outcome). The ledger keeps the money; the payment's events say what became of it.
+    hold: str | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def is_wallet(self) -> bool:
+        return self.payment_method.get("type") == "wallet"
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ def open_payment(
     metadata: Mapping[str, str] | None = None,
     customer_id: str | None = None,
     destination: Mapping[str, str] | None = None,
+    order_id: str | None = None,
 ) -> tuple[Payment, PaymentEvent]:
     """A new payment (NEW, version 1) and its first event."""
     payload = {
@@ -129,6 +138,7 @@ def open_payment(
         "metadata": dict(metadata or {}),
         "customer_id": customer_id,
         "destination": dict(destination) if destination else None,
+        "order_id": order_id,
     }
     event = PaymentEvent(event_id, EventType.CREATED, payment_id, 1, now, payload)
     return fold([event]), event
@@ -138,29 +148,36 @@ def _next(payment: Payment, event_type: EventType, event_id: str, now: str, **pa
     target = _EVENT_STATUS[event_type]
     if not can_transition(payment.status, target):
         raise InvalidTransition(payment.status, target)
-    event = PaymentEvent(event_id, event_type, payment.id, payment.version + 1, now, payload)
+    event = PaymentEvent(event_id, event_type, payment.id, payment.version + 1, now, _with_hold(payload))
     return apply(payment, event), event
 
 
-def start_processing(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.PROCESSING, event_id, now)
+def start_processing(payment: Payment, *, event_id: str, now: str,
+                     hold: str | None = None) -> tuple[Payment, PaymentEvent]:
+    return _next(payment, EventType.PROCESSING, event_id, now, hold=hold)
 
 
-def complete(payment: Payment, *, event_id: str, now: str, charge_id: str | None) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.COMPLETED, event_id, now, provider_charge_id=charge_id)
+def complete(payment: Payment, *, event_id: str, now: str, charge_id: str | None,
+             hold: str | None = None) -> tuple[Payment, PaymentEvent]:
+    return _next(payment, EventType.COMPLETED, event_id, now, provider_charge_id=charge_id, hold=hold)
 
 
 def fail(
-    payment: Payment, *, event_id: str, now: str, code: str, message: str, charge_id: str | None = None
+    payment: Payment, *, event_id: str, now: str, code: str, message: str, charge_id: str | None = None,
+    hold: str | None = None,
 ) -> tuple[Payment, PaymentEvent]:
     return _next(
         payment, EventType.FAILED, event_id, now, failure={"code": code, "message": message},
-        provider_charge_id=charge_id,
+        provider_charge_id=charge_id, hold=hold,
     )
 
 
-def cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.CANCELED, event_id, now)
+def cancel(payment: Payment, *, event_id: str, now: str, hold: str | None = None) -> tuple[Payment, PaymentEvent]:
+    return _next(payment, EventType.CANCELED, event_id, now, hold=hold)
+
+
+def _with_hold(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if not (k == "hold" and v is None)}
 
 
 def request_cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
@@ -204,6 +221,7 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
             metadata=dict(p.get("metadata") or {}),
             customer_id=p.get("customer_id"),
             destination=p.get("destination"),
+            order_id=p.get("order_id"),
         )
     if payment is None:
         raise ValueError(f"{event.type} before payment.created")
@@ -218,6 +236,8 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
         changes["provider_charge_id"] = event.payload["provider_charge_id"]
     if event.payload.get("failure"):
         changes["failure"] = Failure(**event.payload["failure"])
+    if event.payload.get("hold"):
+        changes["hold"] = event.payload["hold"]
     if event.type == EventType.CANCEL_REQUESTED:
         changes["cancel_requested"] = True
     if event.type == EventType.REFUNDED:

@@ -12,7 +12,7 @@ ALL_EVENTS = "*"
 
 EVENT_TYPES = frozenset({
     "payment.created", "payment.processing", "payment.completed", "payment.failed",
-    "payment.canceled", "refund.succeeded", "refund.failed", "order.finished", "order.canceled",
+    "payment.canceled", "refund.succeeded", "refund.failed", "order.created", "order.finished", "order.canceled",
     "payment.cancel_requested", "payment.refunded", "refund.created",
 })
 

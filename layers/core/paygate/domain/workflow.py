@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Mapping
 
+from paygate.domain.order import OrderEventType
 from paygate.domain.payment import EventType
 from paygate.domain.refund import RefundEventType
 
@@ -24,6 +25,12 @@ class CommandType(StrEnum):
     CANCEL_PAYMENT = "payment.cancel"
     PROCESS_REFUND = "refund.process"
     SETTLE_PAYMENT = "payment.settle"
+    PAY_ORDER = "order.pay"
+    SETTLE_ORDER = "order.settle"
+
+
+# Commands that run in their order's FIFO group rather than their payment's.
+ORDER_COMMANDS = frozenset({CommandType.PAY_ORDER, CommandType.SETTLE_ORDER})
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class Step:
     runs: str  # the service function that carries the command out: "module.function"
     # what settles the command when it reached the dead-letter queue (same signature)
     settles_dead: str = "processing.fail_dead_command"
+    # only for a payment that pays an order (its outcome moves the order on)
+    orders_only: bool = False
 
 
 WORKFLOW: Mapping[str, Step] = {
@@ -43,6 +52,16 @@ WORKFLOW: Mapping[str, Step] = {
     # An accepted refund (its amount reserved) is sent to the provider: SUCCEEDED or FAILED.
     RefundEventType.CREATED: Step(CommandType.PROCESS_REFUND, runs="refunds.process_refund",
                                   settles_dead="refunds.settle_dead_refund"),
+    # An order's payment task (the outbox: written with the order) is recorded once by the payment
+    # side (the inbox) as a wallet payment, which then runs as any payment does.
+    OrderEventType.CREATED: Step(CommandType.PAY_ORDER, runs="orders.pay_order", settles_dead="orders.pay_dead_order"),
+    # The outcome of an order's payment moves its order on: FINISHED or CANCELED, and the customer told.
+    EventType.COMPLETED: Step(CommandType.SETTLE_ORDER, runs="orders.settle_order",
+                              settles_dead="orders.settle_order", orders_only=True),
+    EventType.FAILED: Step(CommandType.SETTLE_ORDER, runs="orders.settle_order",
+                           settles_dead="orders.settle_order", orders_only=True),
+    EventType.CANCELED: Step(CommandType.SETTLE_ORDER, runs="orders.settle_order",
+                             settles_dead="orders.settle_order", orders_only=True),
 }
 
 
@@ -64,9 +83,13 @@ def all_steps() -> list[Step]:
     return [*WORKFLOW.values(), *TRIGGERED.values()]
 
 
-def next_step(event_type: str) -> Step | None:
-    """The command an event asks for, if any (most events only notify)."""
-    return WORKFLOW.get(event_type)
+def next_step(event_type: str, *, pays_order: bool = False) -> Step | None:
+    """The command an event asks for, if any (most events only notify). `pays_order`: the event is
+    of a payment that pays an order."""
+    step = WORKFLOW.get(event_type)
+    if step is not None and step.orders_only and not pays_order:
+        return None
+    return step
 
 
 def step_for(command: str) -> Step:

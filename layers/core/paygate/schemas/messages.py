@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, TypeVar
 
-from paygate.domain.workflow import CommandType
+from paygate.domain.workflow import ORDER_COMMANDS, CommandType
 
 M = TypeVar("M", bound="Message")
 
@@ -80,14 +80,20 @@ class Command(Message):
     # A refund's command: the refund it moves on (`expected_version` is then the refund's version);
     # `payment_id` is still its payment's, whose FIFO group it shares.
     refund_id: str | None = None
+    # An order's command (order.pay, order.settle): the order, whose FIFO group it runs in;
+    # `payment_id` is the order's payment (to be made, for order.pay) and `expected_version` the
+    # version of the event that asked for it (the order's, or the payment's outcome).
+    order_id: str | None = None
 
     _types = {"type": (str,), "payment_id": (str,), "expected_version": (int,), "event_id": (str,),
               "traceparent": (str, type(None)), "correlation_id": (str, type(None)),
-              "refund_id": (str, type(None))}
+              "refund_id": (str, type(None)), "order_id": (str, type(None))}
 
     def check(self) -> None:
         if self.type not in set(CommandType):
             raise MessageError(f"unknown command {self.type!r}")
+        if self.type in ORDER_COMMANDS and not self.order_id:
+            raise MessageError(f"{self.type} needs an order_id")
 
     def attributes(self) -> dict[str, str]:
         return _attributes(self.payment_id, self.traceparent)

@@ -16,11 +16,17 @@ from pydantic import BaseModel, ConfigDict
 
 from paygate.schemas.requests import (
     CancelPayment,
+    CreateCustomer,
+    CreateOrder,
     CreatePayment,
     CreateRefund,
+    CreateTopup,
     CreateWebhookEndpoint,
     ListDeliveriesQuery,
+    ListEntriesQuery,
     ListEventsQuery,
+    ListNotificationsQuery,
+    ListOrdersQuery,
     ListPaymentsQuery,
     Redeliver,
 )
@@ -50,6 +56,7 @@ class Payment(_Out):
     metadata: dict[str, str]
     customer_id: str | None
     destination: dict[str, str] | None
+    order_id: str | None
     failure: Failure | None
     amount_refunded: int
     cancel_requested: bool
@@ -131,6 +138,89 @@ class DeliveryAttempt(_Out):
     next_attempt_at: str | None
 
 
+class Customer(_Out):
+    id: str
+    object: Literal["customer"]
+    name: str
+    email: str | None
+    wallet_id: str
+    currency: str
+    created_at: str
+
+
+class Wallet(_Out):
+    id: str
+    object: Literal["wallet"]
+    customer_id: str
+    currency: str
+    available: int
+    held: int
+    version: int
+    created_at: str
+
+
+class WalletEntry(_Out):
+    id: str
+    object: Literal["wallet_entry"]
+    wallet_id: str
+    sequence: int
+    type: Literal["topup", "hold", "capture", "release", "refund"]
+    amount: int  # signed, from the customer's side
+    currency: str
+    available_after: int
+    held_after: int
+    payment_id: str | None
+    order_id: str | None
+    created_at: str
+
+
+class Topup(_Out):
+    id: str
+    object: Literal["topup"]
+    wallet_id: str
+    amount: int
+    currency: str
+    status: Literal["SUCCEEDED"]
+    created_at: str
+
+
+class CurrencyAmount(_Out):
+    currency: str
+    amount: int
+
+
+class Balance(_Out):
+    object: Literal["balance"]
+    available: list[CurrencyAmount]  # captured wallet payments less their refunds
+    topped_up: list[CurrencyAmount]  # brought in by top-ups
+    paid_to_billers: list[CurrencyAmount]
+
+
+class Order(_Out):
+    id: str
+    object: Literal["order"]
+    status: Literal["NEW", "FINISHED", "CANCELED"]
+    customer_id: str
+    amount: int
+    currency: str
+    description: str | None
+    payment_id: str | None
+    failure: Failure | None
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class Notification(_Out):
+    id: str
+    object: Literal["notification"]
+    type: Literal["order.finished", "order.canceled"]
+    customer_id: str
+    order_id: str
+    message: str
+    created_at: str
+
+
 class _List(_Out):
     object: Literal["list"]
     has_more: bool
@@ -163,6 +253,18 @@ class WebhookEnvelopeList(_List):
 
 class DeliveryAttemptList(_List):
     data: list[DeliveryAttempt]
+
+
+class WalletEntryList(_List):
+    data: list[WalletEntry]
+
+
+class OrderList(_List):
+    data: list[Order]
+
+
+class NotificationList(_List):
+    data: list[Notification]
 
 
 class CallbackData(BaseModel):
@@ -240,6 +342,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1/webhook_endpoints/{endpoint_id}/redeliver"): Operation(202, WebhookEnvelope, Redeliver),
     ("GET", "/v1/events"): Operation(200, WebhookEnvelopeList, query=ListEventsQuery),
     ("GET", "/v1/events/{event_id}"): Operation(200, WebhookEnvelope),
+    ("POST", "/v1/customers"): Operation(201, Customer, CreateCustomer, idempotency_key="required",
+                                         errors=CREATING_ERRORS),
+    ("GET", "/v1/customers/{customer_id}"): Operation(200, Customer),
+    ("GET", "/v1/customers/{customer_id}/notifications"): Operation(200, NotificationList,
+                                                                    query=ListNotificationsQuery),
+    ("GET", "/v1/wallets/{wallet_id}"): Operation(200, Wallet),
+    ("POST", "/v1/wallets/{wallet_id}/topups"): Operation(201, Topup, CreateTopup, idempotency_key="required",
+                                                          errors=CREATING_ERRORS),
+    ("GET", "/v1/wallets/{wallet_id}/entries"): Operation(200, WalletEntryList, query=ListEntriesQuery),
+    ("GET", "/v1/balance"): Operation(200, Balance),
+    ("POST", "/v1/orders"): Operation(202, Order, CreateOrder, idempotency_key="required", errors=CREATING_ERRORS),
+    ("GET", "/v1/orders"): Operation(200, OrderList, query=ListOrdersQuery),
+    ("GET", "/v1/orders/{order_id}"): Operation(200, Order),
 }
 
 # Served by another function (CallbacksFunction) behind the same API: described here by hand.

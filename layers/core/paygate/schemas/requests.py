@@ -122,3 +122,54 @@ class ListDeliveriesQuery(Strict):
 
 class Redeliver(Strict):
     event_id: Id
+
+
+def _known(value: str) -> str:
+    try:
+        return Currency.parse(value).code
+    except UnknownCurrency as exc:
+        raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code") from exc
+
+
+CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3), AfterValidator(_known)]
+Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
+
+
+class CreateCustomer(Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200), Printable]
+    email: Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    currency: CurrencyCode = "USD"
+
+
+class CreateTopup(Strict):
+    amount: Amount
+
+
+class CreateOrder(Strict):
+    customer_id: Id
+    amount: Amount
+    currency: CurrencyCode | None = None
+    description: Annotated[StrictStr, Field(max_length=1000), Printable] | None = None
+
+
+class ListOrdersQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
+
+    customer_id: Id
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: Id | None = None
+
+
+class ListEntriesQuery(Strict):
+    """`starting_after`: the `sequence` of the last entry of the previous page."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: Annotated[int, Field(ge=1)] | None = None
+
+
+class ListNotificationsQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 10

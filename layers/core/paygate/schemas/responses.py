@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from paygate.domain.accounts import WebhookEndpoint
+from paygate.domain.ledger import Account, AccountKind, Wallet, WalletEntry
+from paygate.domain.order import Customer, Notification, Order, OrderEvent
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery, envelope
@@ -22,6 +24,7 @@ def payment_object(p: Payment) -> dict[str, Any]:
         "metadata": dict(p.metadata),
         "customer_id": p.customer_id,
         "destination": dict(p.destination) if p.destination else None,
+        "order_id": p.order_id,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
         "amount_refunded": p.amount_refunded,
         "cancel_requested": p.cancel_requested,
@@ -119,3 +122,55 @@ def delivery_attempt_object(a: DeliveryAttempt) -> dict[str, Any]:
         "at": a.at,
         "next_attempt_at": a.next_attempt_at,
     }
+
+
+def customer_object(c: Customer) -> dict[str, Any]:
+    return {"id": c.id, "object": "customer", "name": c.name, "email": c.email, "wallet_id": c.wallet_id,
+            "currency": c.currency, "created_at": c.created_at}
+
+
+def wallet_object(w: Wallet) -> dict[str, Any]:
+    return {"id": w.id, "object": "wallet", "customer_id": w.customer_id, "currency": w.currency,
+            "available": w.available, "held": w.held, "version": w.version, "created_at": w.created_at}
+
+
+def entry_object(e: WalletEntry) -> dict[str, Any]:
+    return {"id": e.transfer.id, "object": "wallet_entry", "wallet_id": e.wallet_id, "sequence": e.sequence,
+            "type": str(e.type), "amount": e.amount, "currency": e.transfer.currency,
+            "available_after": e.available_after, "held_after": e.held_after, "payment_id": e.payment_id,
+            "order_id": e.order_id, "created_at": e.created_at}
+
+
+def topup_object(t: Any) -> dict[str, Any]:
+    return {"id": t.id, "object": "topup", "wallet_id": t.wallet_id, "amount": t.amount, "currency": t.currency,
+            "status": t.status, "created_at": t.created_at}
+
+
+def balance_object(accounts: list[tuple[Account, int]]) -> dict[str, Any]:
+    """The merchant's balance by currency (captured wallet payments less their refunds); what top-ups
+    brought in from outside (funding) and what billers were paid are shown beside it."""
+    def of(kind: AccountKind, negate: bool = False) -> list[dict[str, Any]]:
+        totals: dict[str, int] = {}
+        for account, amount in accounts:
+            if account.kind == kind:
+                totals[account.currency] = totals.get(account.currency, 0) + (-amount if negate else amount)
+        return [{"currency": c, "amount": a} for c, a in sorted(totals.items())]
+    return {"object": "balance", "available": of(AccountKind.BALANCE), "topped_up": of(AccountKind.FUNDING, True),
+            "paid_to_billers": of(AccountKind.BILLER)}
+
+
+def order_object(o: Order) -> dict[str, Any]:
+    return {"id": o.id, "object": "order", "status": str(o.status), "customer_id": o.customer_id,
+            "amount": o.amount, "currency": o.currency, "description": o.description,
+            "payment_id": o.payment_id,
+            "failure": {"code": o.failure.code, "message": o.failure.message} if o.failure else None,
+            "version": o.version, "created_at": o.created_at, "updated_at": o.updated_at}
+
+
+def order_webhook_event(event: OrderEvent, after: Order) -> dict[str, Any]:
+    return envelope(event.event_id, str(event.type), event.occurred_at, order_object(after))
+
+
+def notification_object(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "object": "notification", "type": n.type, "customer_id": n.customer_id,
+            "order_id": n.order_id, "message": n.message, "created_at": n.created_at}

@@ -118,6 +118,10 @@ def cancel_payment(command: Command, ctx: CommandContext) -> Outcome:
 
 def _settle(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> Outcome:
     payment = record.payment
+    if payment.is_wallet:
+        from paygate.services.wallets import cancel_wallet_payment
+
+        return cancel_wallet_payment(record, ctx, meta)
     found = ctx.provider.find_charge(payment.id)
     if found is not None and found.status == "pending":
         try:

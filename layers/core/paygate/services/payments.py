@@ -16,7 +16,7 @@ from paygate.observability.tracing import span
 from paygate.schemas.requests import CreatePayment, ListPaymentsQuery
 from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
 from paygate.services.idempotency import IdempotentRequest
-from paygate.services.ports import KeyAlreadyUsed, KeyBusy, PaymentRecord, PaymentRepository
+from paygate.services.ports import KeyAlreadyUsed, KeyBusy, PaymentRecord, PaymentRepository, WalletStore
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,21 @@ SANDBOX_TOKENS = ("tok_success", "tok_decline", "tok_insufficient_funds", "tok_p
                   "tok_timeout_after_success", "tok_async", "tok_async_no_callback", "tok_pending")
 
 
-def check_payment_method(body: CreatePayment, *, sandbox: bool) -> None:
-    """What the gateway cannot take is refused at the edge, not accepted and failed later: wallet
-    payments (until wallets exist), and in dev mode a card token the sandbox does not know (a real
-    provider's tokens are opaque: it says itself, as a FAILED payment)."""
+def check_payment_method(body: CreatePayment, *, sandbox: bool, wallets: WalletStore, merchant: Merchant) -> None:
+    """What the gateway cannot take is refused at the edge, not accepted and failed later: a wallet
+    that is not the merchant's or holds another currency, an unknown biller, a bill payment by card,
+    and in dev mode a card token the sandbox does not know (a real provider's tokens are opaque: it
+    says itself, as a FAILED payment)."""
     method = body.payment_method
     if method.type == "wallet":
-        raise InvalidRequest("wallet payments are not available yet; use a card", param="payment_method.type",
-                             code="payment_method_unsupported")
+        from paygate.services.wallets import check_wallet_payment
+
+        check_wallet_payment(wallets, merchant, wallet_id=method.wallet_id, currency=body.currency,
+                             destination=body.destination.model_dump() if body.destination else None)
+        return
+    if body.destination is not None:
+        raise InvalidRequest("a bill payment (destination) is paid from a wallet: payment_method type wallet",
+                             param="destination", code="payment_method_unsupported")
     if sandbox and method.type == "card" and method.token not in SANDBOX_TOKENS:
         raise InvalidRequest(f"unknown sandbox card token; the sandbox knows {', '.join(SANDBOX_TOKENS)}",
                              param="payment_method.token", code="invalid_token")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from paygate.domain.accounts import Merchant, WebhookEndpoint
+from paygate.domain.ledger import Account, Movement, Wallet, WalletEntry
+from paygate.domain.order import Customer, Notification, Order, OrderEvent
 from paygate.domain.payment import Payment, PaymentEvent
 from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery
@@ -113,16 +115,33 @@ class RefundRecord:
 
 
 @dataclass(frozen=True)
+class OrderRecord:
+    """Everything stored of one order: its events (their fold is `order`) and their trace contexts."""
+
+    order: Order
+    events: tuple[OrderEvent, ...]
+    traces: tuple[str | None, ...]
+    correlation_id: str | None = None
+
+    def trace_of(self, sequence: int) -> str | None:
+        return self.traces[sequence - 1] if 0 < sequence <= len(self.traces) else None
+
+    def then(self, events: Sequence[OrderEvent], after: Order, traceparent: str | None) -> OrderRecord:
+        return OrderRecord(after, self.events + tuple(events), self.traces + (traceparent,) * len(events),
+                           self.correlation_id)
+
+
+@dataclass(frozen=True)
 class PaymentChange:
-    """One write of a payment (or of a refund) as the outbox (its table's stream) reports it: the
-    events it added (sequence above `previous_version`) and the whole record after it."""
+    """One write of a payment (or of a refund, or an order) as the outbox (its table's stream) reports
+    it: the events it added (sequence above `previous_version`) and the whole record after it."""
 
     position: str  # the stream record's sequence number: where a retry resumes
     previous_version: int
-    record: PaymentRecord | RefundRecord
+    record: PaymentRecord | RefundRecord | OrderRecord
 
     @property
-    def new_events(self) -> tuple[PaymentEvent, ...]:
+    def new_events(self) -> tuple[Any, ...]:
         return tuple(e for e in self.record.events if e.sequence > self.previous_version)
 
 
@@ -164,6 +183,79 @@ class RefundRepository(Protocol):
         """The payment's refunds, newest first."""
     def reserved(self, payment_id: str) -> int:
         """What accepted refunds (pending or succeeded) hold of the payment (strongly consistent)."""
+
+
+# ---------------------------------------------------------------------------------- wallets, orders
+
+
+@dataclass(frozen=True)
+class Topup:
+    id: str
+    wallet_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: str
+    created_at: str
+
+
+class InsufficientBalance(Exception):
+    """A movement's condition on an account failed for want of money (a hold, a refund from the
+    merchant's balance): nothing was written."""
+
+
+@dataclass(frozen=True)
+class PaymentWrite:
+    """A payment's events, to be written in the same transaction as a ledger movement."""
+
+    before: PaymentRecord
+    events: Sequence[PaymentEvent]
+    after: Payment
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class RefundWrite:
+    """A refund's outcome and its payment's side, to be written with a ledger movement."""
+
+    before: RefundRecord
+    events: Sequence[RefundEvent]
+    after: Refund
+    meta: EventMeta
+    payment: PaymentRecord
+    payment_events: Sequence[PaymentEvent]
+    payment_after: Payment
+
+
+class WalletStore(Protocol):
+    """Customers, wallets and the ledger. Every movement is one transaction: the wallet (conditioned
+    on its version, on money for a hold, on the hold for its resolution), its entry, the account on
+    the other side with its entry, and whatever must change with it (the payment's events, a top-up
+    and its key, a refund's outcome)."""
+
+    def create_customer(self, customer: Customer, wallet: Wallet, key: IdempotencyRecord, now: int) -> None: ...
+    def customer(self, customer_id: str) -> Customer | None: ...
+    def wallet(self, wallet_id: str, *, consistent: bool = True) -> Wallet | None: ...
+    def entries(self, wallet_id: str, *, limit: int, starting_after: int | None) -> tuple[list[WalletEntry], bool]: ...
+    def balances(self, merchant_id: str) -> list[tuple[Account, int]]: ...
+    def topup(self, move: Movement, topup: Topup, key: IdempotencyRecord, now: int) -> None:
+        """KeyAlreadyUsed, ConcurrencyConflict (the wallet moved on: decide again)."""
+    def find_topup(self, topup_id: str) -> Topup | None: ...
+    def move(self, move: Movement, *, payment: PaymentWrite | None = None, refund: RefundWrite | None = None) -> None:
+        """ConcurrencyConflict when the wallet or the payment moved on, InsufficientBalance when an
+        account the movement takes from is short."""
+
+
+class OrderRepository(Protocol):
+    def create(self, record: OrderRecord, key: IdempotencyRecord, now: int) -> None: ...
+    def get(self, order_id: str, *, consistent: bool = True) -> OrderRecord | None: ...
+    def for_customer(self, customer_id: str, *, limit: int, starting_after: Order | None) -> tuple[list[Order], bool]: ...
+    def settle(self, before: OrderRecord, events: Sequence[OrderEvent], after: Order, meta: EventMeta,
+               notification: Notification) -> OrderRecord:
+        """The order's outcome and the customer's notification in one write; ConcurrencyConflict."""
+    def record_task(self, order_id: str, payment: PaymentRecord) -> bool:
+        """The inbox: the order's payment made, once. False when the task was recorded already."""
+    def notifications(self, customer_id: str, *, limit: int) -> list[Notification]: ...
 
 
 class ChangeDecoder(Protocol):
@@ -227,6 +319,10 @@ class PaymentProvider(Protocol):
         """Give `amount` back; the same key again answers the same refund and never refunds twice."""
     def find_refund(self, reference: str, idempotency_key: str) -> RefundResult | None:
         """The refund made for the payment `reference` with this key, if the provider made one."""
+    def pay_bill(self, *, reference: str, service_id: str, client_number: str, amount: int, currency: str,
+                 idempotency_key: str) -> ChargeResult:
+        """Pay a biller (status succeeded or declined); the same key again answers the same payment."""
+    def find_bill_payment(self, reference: str) -> ChargeResult | None: ...
 
 
 # ---------------------------------------------------------------------------------- webhooks

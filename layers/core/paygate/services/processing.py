@@ -30,12 +30,14 @@ from paygate.services.ports import (
     ChargeResult,
     ConcurrencyConflict,
     EventMeta,
+    OrderRepository,
     PaymentProvider,
     PaymentRecord,
     PaymentRepository,
     ProviderRejected,
     ProviderUnavailable,
     RefundRepository,
+    WalletStore,
 )
 
 IN_PROCESS_TRIES = 3
@@ -61,6 +63,8 @@ class CommandContext:
     time_left: Callable[[], float] = lambda: 30.0
     sleep: Callable[[float], None] = time.sleep
     refunds: RefundRepository | None = None  # refund commands (services/refunds.py) only
+    wallets: WalletStore | None = None  # wallet payments (services/wallets.py)
+    orders: OrderRepository | None = None  # order commands (services/orders.py)
 
 
 def backoff(attempt: int, base: int) -> int:
@@ -75,6 +79,10 @@ def process_payment(command: Command, ctx: CommandContext) -> Outcome:
             logger.warning("command for an unknown payment", extra={"command": command.type})
             return Done("unknown payment")
         payment = record.payment
+        if payment.is_wallet:
+            from paygate.services.wallets import process_wallet_payment
+
+            return process_wallet_payment(command, ctx)
         if payment.is_terminal or payment.version < command.expected_version:
             # Terminal: a copy that comes after the work was done. Behind the command: cannot happen
             # with one write per change, but never act on a state older than the command's.
@@ -221,6 +229,10 @@ def fail_dead_command(command: Command, ctx: CommandContext) -> Outcome:
             return Done("nothing to end")
         try:
             with span("payment.dead_letter", command.traceparent) as traceparent:
+                if record.payment.is_wallet:
+                    from paygate.services.wallets import end_dead_wallet_payment
+
+                    return end_dead_wallet_payment(record, ctx, EventMeta(traceparent, command.correlation_id))
                 return settle_unknown(record, ctx, EventMeta(traceparent, command.correlation_id),
                                       failure=("processing_error",
                                                "the payment could not be processed; no charge was confirmed"))
@@ -242,6 +254,8 @@ def settle_payment(command: Command, ctx: CommandContext) -> Outcome:
             return Done("nothing to settle")
         if record.payment.cancel_requested:
             return Done("cancel requested: its command settles it")
+        if record.payment.is_wallet:  # no charge at the provider: its own command settles it
+            return Done("a wallet payment")
         with span(command.type, command.traceparent) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:

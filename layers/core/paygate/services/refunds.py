@@ -141,6 +141,10 @@ def _refund(record: RefundRecord, refunds: RefundRepository, ctx: CommandContext
     if ctx.time_left() < ctx.provider_timeout + 2:
         return RetryLater(0, "no time left in this invocation for a provider call")
     payment = ctx.payments.get(refund.payment_id)
+    if payment is not None and payment.payment.is_wallet:
+        from paygate.services.wallets import refund_to_wallet
+
+        return refund_to_wallet(record, payment, refunds, ctx, meta)
     if payment is None or not payment.payment.provider_charge_id:
         return _fail(record, refunds, ctx, meta, ("charge_not_found", "the payment has no charge to refund"))
     try:

@@ -11,16 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
+from paygate.domain import order as orders
 from paygate.domain import refund as refunds
+from paygate.domain.order import OrderEvent
 from paygate.domain.payment import PaymentEvent, snapshots
 from paygate.domain.refund import RefundEvent
-from paygate.domain.workflow import next_step
+from paygate.domain.workflow import ORDER_COMMANDS, next_step
 from paygate.observability import count_error, logger
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.schemas.responses import refund_webhook_event, webhook_event
+from paygate.schemas.responses import order_webhook_event, refund_webhook_event, webhook_event
 from paygate.services.ports import (
     ChangeDecoder,
     EventMeta,
+    OrderRecord,
     OutboundMessage,
     PaymentChange,
     PaymentRecord,
@@ -39,22 +42,35 @@ class _Outbound:
     messages: list[tuple[int, OutboundMessage]] = field(default_factory=list)
 
 
-def command_message(event: PaymentEvent | RefundEvent, meta: EventMeta) -> OutboundMessage | None:
-    step = next_step(event.type)
+def command_message(event: PaymentEvent | RefundEvent | OrderEvent, meta: EventMeta,
+                    order_id: str | None = None) -> OutboundMessage | None:
+    """The command an event asks for. `order_id`: the order a payment's event is of (its outcome moves
+    that order on)."""
+    step = next_step(event.type, pays_order=order_id is not None)
     if step is None:
         return None
     # A refund's command runs in its payment's group: a payment's refunds are settled one at a time.
     refund_id = event.refund_id if isinstance(event, RefundEvent) else None
-    command = Command(type=str(step.command), payment_id=event.payment_id, expected_version=event.sequence,
+    if isinstance(event, OrderEvent):  # the order's payment task: the payment it is to make
+        order_id, payment_id = event.order_id, str(event.payload["payment_id"])
+    else:
+        payment_id = event.payment_id
+    command = Command(type=str(step.command), payment_id=payment_id, expected_version=event.sequence,
                       event_id=event.event_id, traceparent=meta.traceparent, correlation_id=meta.correlation_id,
-                      refund_id=refund_id)
-    # One group per payment: its commands run one at a time, in order. The event id deduplicates.
-    return OutboundMessage(command.to_json(), group_id=event.payment_id,
+                      refund_id=refund_id, order_id=order_id if step.command in ORDER_COMMANDS else None)
+    # One group per aggregate (a payment; an order for an order's commands): its commands run one at a
+    # time, in order. The event id deduplicates.
+    group = order_id if step.command in ORDER_COMMANDS else payment_id
+    return OutboundMessage(command.to_json(), group_id=group,
                            deduplication_id=f"{event.event_id}:{step.command}", attributes=command.attributes())
 
 
-def _published(record: PaymentRecord | RefundRecord) -> tuple[str, str, Callable[[Any], dict[str, Any]]]:
+def _published(record: PaymentRecord | RefundRecord | OrderRecord) -> tuple[str, str, Callable[[Any], dict[str, Any]]]:
     """The aggregate's id, its merchant, and the webhook body of each of its events."""
+    if isinstance(record, OrderRecord):
+        order_states = orders.snapshots(record.events)
+        return (record.order.id, record.order.merchant_id,
+                lambda e: order_webhook_event(e, order_states[e.sequence - 1]))
     if isinstance(record, RefundRecord):
         refund_states = refunds.snapshots(record.events)
         return (record.refund.id, record.refund.merchant_id,
@@ -71,9 +87,10 @@ def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
     for index, change in enumerate(changes):
         record = change.record
         aggregate_id, merchant_id, webhook_body = _published(record)
+        pays_order = record.payment.order_id if isinstance(record, PaymentRecord) else None
         for event in change.new_events:
             meta = EventMeta(record.trace_of(event.sequence), record.correlation_id)
-            message = command_message(event, meta)
+            message = command_message(event, meta, pays_order)
             if message is not None:
                 commands.messages.append((index, message))
             envelope = webhook_body(event)
@@ -114,7 +131,8 @@ def relay(records: Sequence[dict[str, Any]], *, decoder: ChangeDecoder, publishe
         for event in change.new_events:
             sent = first_unsent is None or index < first_unsent
             logger.info("event relayed" if sent else "event not relayed; the batch is retried from it",
-                        extra={"payment_id": event.payment_id, "event_type": str(event.type),
+                        extra={"payment_id": getattr(event, "payment_id", None),
+                               "order_id": getattr(event, "order_id", None), "event_type": str(event.type),
                                "sequence": event.sequence, "correlation_id": change.record.correlation_id})
     if first_unsent is None:
         return None
