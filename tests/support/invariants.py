@@ -54,3 +54,38 @@ def check(items: Iterable[dict[str, Any]]) -> tuple[int, int]:
         if payment_id not in refunds:
             assert entry["payment"].amount_refunded == 0 and entry["reserved"] == 0
     return len(payments), sum(len(v) for v in refunds.values())
+
+
+def check_ledger(items: Iterable[dict[str, Any]]) -> int:
+    """The ledger over what is stored: per currency the accounts sum to zero; no wallet below zero; a
+    wallet's `held` is the sum of its open holds; its last entry says what it holds; a hold is open
+    exactly while its payment is PROCESSING with a hold placed (never left behind by a final payment).
+    Answers how many wallets were checked."""
+    items = list(items)
+    sums: dict[str, int] = {}
+    wallets = [i for i in items if i.get("kind") == it.WALLET_KIND]
+    entries: dict[str, dict[str, Any]] = {}
+    for e in items:
+        if e.get("kind") == it.ENTRY_KIND and not e["pk"].startswith("ACCT#"):
+            if e["pk"] not in entries or e["sequence"] > entries[e["pk"]]["sequence"]:
+                entries[e["pk"]] = e
+    payments = {i["pk"]: it.payment_record_from_item(i).payment for i in items if it.is_payment_item(i)}
+    for w in wallets:
+        assert w["available"] >= 0 and w["held"] >= 0, w
+        assert w["held"] == sum(w["holds"].values()), w
+        last = entries.get(w["pk"])
+        assert (last["sequence"], last["available_after"], last["held_after"]) == (w["version"], w["available"], w["held"]) \
+            if last else w["version"] == 0, (w, last)
+        for payment_id in w["holds"]:
+            p = payments.get(payment_id)
+            assert p is not None and p.hold == "placed" and not p.is_terminal, (payment_id, p)
+        sums[w["currency"]] = sums.get(w["currency"], 0) + w["available"] + w["held"]
+    for account in (i for i in items if i.get("kind") == it.ACCOUNT_KIND):
+        sums[account["currency"]] = sums.get(account["currency"], 0) + account["balance"]
+        if not account["pk"].startswith("ACCT#funding:"):
+            assert account["balance"] >= 0, account
+    assert all(total == 0 for total in sums.values()), sums
+    for p in payments.values():
+        if p.is_wallet and p.is_terminal:
+            assert p.hold in (None, "captured", "released"), p
+    return len(wallets)
