@@ -44,7 +44,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fresh processes per cold-import measurement (default 5; 0 skips)")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for the webhooks after the last POST (default 120)")
-    parser.add_argument("--token", default="tok_success", help="sandbox card token (default tok_success)")
+    parser.add_argument("--token", default="tok_success", help="sandbox card token (default tok_success), or 'wallet': payments from "
+                             "16 topped-up customers' wallets")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 

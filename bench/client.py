@@ -13,11 +13,12 @@ endpoint on all events), and only ``payment.completed`` is timed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from standardwebhooks import Webhook
 EVENT_TYPE = "payment.completed"
 SEQUENTIAL_WAIT = 30.0  # one at a time, a webhook later than this ends the scenario
 POST_ATTEMPTS = 3  # a POST that fails in transport is retried with the same Idempotency-Key
+WALLETS = 16  # customers whose wallets pay, in turn, with --token wallet
 
 
 class BenchError(Exception):
@@ -231,6 +233,11 @@ class Client:
         self.api_url = api_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.body = {"amount": amount, "currency": currency, "payment_method": {"type": "card", "token": token}}
+        # token "wallet": payments from customers' wallets (one customer each per WALLETS, topped up
+        # once before anything is measured), taken in turn so concurrent payments mostly hit different wallets.
+        self.wallet_payments = token == "wallet"
+        self.bodies: Iterator[dict[str, Any]] = itertools.repeat(self.body)
+        self._bodies_lock = threading.Lock()
         self.receiver = WebhookReceiver()
         self.endpoint_id: str | None = None
 
@@ -249,7 +256,29 @@ class Client:
         endpoint = registered.json()
         self.endpoint_id = endpoint["id"]
         self.receiver.set_secret(endpoint["secret"])
+        if self.wallet_payments:
+            self.bodies = itertools.cycle(self._wallet_bodies())
         return self
+
+    def _wallet_bodies(self) -> list[dict[str, Any]]:
+        bodies = []
+        with self._http() as http:
+            for n in range(WALLETS):
+                made = http.post("/v1/customers", json={"name": f"bench {n}", "currency": self.body["currency"]},
+                                 headers={"Idempotency-Key": str(uuid.uuid4())})
+                if made.status_code != 201:
+                    raise BenchError(f"creating a customer failed: {_error_text(made)}")
+                wallet_id = made.json()["wallet_id"]
+                topped = http.post(f"/v1/wallets/{wallet_id}/topups", json={"amount": 99_999_999},
+                                   headers={"Idempotency-Key": str(uuid.uuid4())})
+                if topped.status_code != 201:
+                    raise BenchError(f"topping a wallet up failed: {_error_text(topped)}")
+                bodies.append({**self.body, "payment_method": {"type": "wallet", "wallet_id": wallet_id}})
+        return bodies
+
+    def next_body(self) -> dict[str, Any]:
+        with self._bodies_lock:
+            return next(self.bodies)
 
     def __exit__(self, *exc: Any) -> None:
         try:
@@ -268,11 +297,12 @@ class Client:
     def create_payment(self, http: httpx.Client) -> tuple[float, float, httpx.Response | str]:
         """One POST /v1/payments; returns (started, finished, response or transport error text)."""
         key = str(uuid.uuid4())
+        body = self.next_body()
         started = time.monotonic()
         error = ""
         for attempt in range(POST_ATTEMPTS):
             try:
-                response = http.post("/v1/payments", json=self.body, headers={"Idempotency-Key": key})
+                response = http.post("/v1/payments", json=body, headers={"Idempotency-Key": key})
             except httpx.TransportError as err:
                 error = f"{type(err).__name__}: {err}"
                 time.sleep(0.2 * (attempt + 1))
