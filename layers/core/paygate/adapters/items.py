@@ -77,7 +77,8 @@ def merchant_index_key(payment: Payment) -> dict[str, str]:
 def state_attributes(p: Payment) -> dict[str, Any]:
     """What changes as events are added (None: the attribute is absent). Kept on the item for the
     version condition and for queries; the payment itself is the fold of the log."""
-    processing = p.status == PaymentStatus.PROCESSING
+    # A wallet payment is never reconciled (no charge to look up: its own command settles it).
+    processing = p.status == PaymentStatus.PROCESSING and not p.is_wallet
     return {
         "status": str(p.status), "version": p.version, "updated_at": p.updated_at,
         "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,

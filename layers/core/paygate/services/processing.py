@@ -82,7 +82,7 @@ def process_payment(command: Command, ctx: CommandContext) -> Outcome:
         if payment.is_wallet:
             from paygate.services.wallets import process_wallet_payment
 
-            return process_wallet_payment(command, ctx)
+            return process_wallet_payment(command, ctx, first_read=record)
         if payment.is_terminal or payment.version < command.expected_version:
             # Terminal: a copy that comes after the work was done. Behind the command: cannot happen
             # with one write per change, but never act on a state older than the command's.

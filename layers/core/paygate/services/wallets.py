@@ -167,10 +167,11 @@ def _store(ctx: CommandContext) -> WalletStore:
     return ctx.wallets
 
 
-def process_wallet_payment(command: Command, ctx: CommandContext) -> Outcome:
-    """The `payment.process` command of a wallet payment (see the module's docstring)."""
+def process_wallet_payment(command: Command, ctx: CommandContext, first_read: PaymentRecord | None = None) -> Outcome:
+    """The `payment.process` command of a wallet payment (see the module's docstring). `first_read`:
+    the payment as the caller just read it (strongly consistent), not read again."""
     for attempt in range(1, MOVE_TRIES + 1):
-        record = ctx.payments.get(command.payment_id)
+        record = first_read if attempt == 1 and first_read is not None else ctx.payments.get(command.payment_id)
         if record is None:
             return Done("unknown payment")
         payment = record.payment
@@ -192,13 +193,15 @@ def process_wallet_payment(command: Command, ctx: CommandContext) -> Outcome:
 def _advance(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> Outcome:
     wallets = _store(ctx)
     payment = record.payment
+    wallet: Wallet | None = None  # as the hold left it: the capture right after needs no fresh read
     if payment.hold is None:
-        record = _place_hold(record, ctx, meta)
+        record, wallet = _place_hold(record, ctx, meta)
         if record.payment.is_terminal:
             return Done(str(record.payment.status))
         payment = record.payment
     if not payment.destination:
-        return _capture(record, wallets, meta, ledger.merchant_balance(payment.merchant_id, payment.currency))
+        return _capture(record, wallets, meta, ledger.merchant_balance(payment.merchant_id, payment.currency),
+                        wallet)
     # A bill payment: pay the biller through the provider (the payment id is its idempotency key).
     if ctx.time_left() < ctx.provider_timeout + 2:
         return RetryLater(0, "no time left in this invocation for a provider call")
@@ -242,26 +245,26 @@ def settle_bill(record: PaymentRecord, ctx: CommandContext, meta: EventMeta, fai
     return _release(record, wallets, meta, PaymentStatus.FAILED, failure)
 
 
-def _place_hold(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> PaymentRecord:
-    """PROCESSING with the hold, in one transaction; or FAILED with nothing held."""
+def _place_hold(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> tuple[PaymentRecord, Wallet | None]:
+    """PROCESSING with the hold, in one transaction (and the wallet after it); or FAILED with nothing held."""
     wallets = _store(ctx)
     payment = record.payment
     if payment.status != PaymentStatus.NEW:  # NEW -> PROCESSING is written with the hold, never without
         raise RuntimeError(f"wallet payment {payment.id} is {payment.status} without a hold")
     wallet = wallets.wallet(str(payment.payment_method.get("wallet_id")))
     if wallet is None or wallet.merchant_id != payment.merchant_id or wallet.currency != payment.currency:
-        return _fail_unheld(record, ctx, meta, ("wallet_not_found", "the wallet does not exist (any more)"))
+        return _fail_unheld(record, ctx, meta, ("wallet_not_found", "the wallet does not exist (any more)")), None
     now = utc_now()
     try:
         move = ledger.place_hold(wallet, payment.id, payment.amount, transfer_id=new_sorted_id("txn"), now=now,
                                  order_id=payment.order_id)
     except InsufficientFunds:
         return _fail_unheld(record, ctx, meta, ("insufficient_funds",
-                                                "the wallet's available balance is less than the amount"))
+                                                "the wallet's available balance is less than the amount")), None
     started, event = domain.start_processing(payment, event_id=new_event_id(), now=now, hold="placed")
     wallets.move(move, payment=PaymentWrite(record, [event], started, meta))
     logger.info("hold placed", extra={"wallet_id": wallet.id, "amount": payment.amount})
-    return record.then([event], started, meta.traceparent)
+    return record.then([event], started, meta.traceparent), move.after
 
 
 def _fail_unheld(record: PaymentRecord, ctx: CommandContext, meta: EventMeta,
@@ -276,9 +279,12 @@ def _fail_unheld(record: PaymentRecord, ctx: CommandContext, meta: EventMeta,
     return written
 
 
-def _capture(record: PaymentRecord, wallets: WalletStore, meta: EventMeta, destination: Account) -> Outcome:
+def _capture(record: PaymentRecord, wallets: WalletStore, meta: EventMeta, destination: Account,
+             wallet: Wallet | None = None) -> Outcome:
+    """held -> `destination` with COMPLETED. `wallet`: as last written by this command (its version is
+    the condition: if anything moved it since, the write fails and the command decides again)."""
     payment = record.payment
-    wallet = _wallet_of(wallets, payment)
+    wallet = wallet or _wallet_of(wallets, payment)
     now = utc_now()
     move = ledger.capture(wallet, payment.id, destination, transfer_id=new_sorted_id("txn"), now=now,
                           order_id=payment.order_id)
