@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
 import httpx
 import invariants
 from gateway_client import Client, new_merchant
@@ -19,12 +20,20 @@ from paygate.schemas.messages import Command
 from paygate_local.template import Stack
 
 
-def resources() -> tuple[str, str]:
-    """The aggregates table's and the commands queue's names, as paygate dev names them."""
+def resources(info) -> tuple[str, str]:
+    """The aggregates table's name and the commands queue's URL: as paygate dev names them, or as the
+    stack deployed into MiniStack (make test-ministack) reports them."""
+    if info.get("stack_name"):
+        kwargs = {"endpoint_url": info["aws_endpoint_url"], "region_name": info.get("region", "us-east-1"),
+                  "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        [stack] = boto3.client("cloudformation", **kwargs).describe_stacks(StackName=info["stack_name"])["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return outputs["AggregatesTableName"], outputs["CommandsQueueUrl"]
     stack = Stack.from_file(ROOT / "template.yaml", parameter_overrides={"Mode": "dev"})
     tables = {t.logical_id: t.name for t in stack.tables()}
     queues = {q.logical_id: q.name for q in stack.queues()}
-    return tables["AggregatesTable"], queues["CommandsQueue"]
+    _, _, sqs = clients(info)
+    return tables["AggregatesTable"], sqs.get_queue_url(QueueName=queues["CommandsQueue"])["QueueUrl"]
 
 
 def customer(client: Client, name: str = "Ana", topup: int = 0, currency: str = "USD") -> dict:
@@ -171,9 +180,8 @@ def test_a_redelivered_order_task_makes_no_second_payment(merchant, info):
     assert done["status"] == "FINISHED"
     # The task again, as SQS would hand it over after a lost acknowledgement (a new deduplication id).
     ddb, _, sqs = clients(info)
-    table, queue_name = resources()
+    table, queue = resources(info)
     item = it.load(ddb.get_item(TableName=table, Key=it.dump(it.state_key(order["id"])), ConsistentRead=True)["Item"])
-    queue = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     task = Command(type="order.pay", payment_id=item["payment_id"], expected_version=1, event_id=item["events"][0]["id"],
                    order_id=order["id"])
     for n in range(2):
@@ -208,6 +216,6 @@ def test_the_ledger_sums_to_zero_and_every_aggregate_agrees_with_its_events(merc
     ana = customer(merchant, topup=300)
     merchant.wait_status(pay_from(merchant, ana, 100)["id"], FINAL)
     ddb, _, _ = clients(info)
-    items = invariants.scan(ddb, resources()[0])
+    items = invariants.scan(ddb, resources(info)[0])
     invariants.check(items)
     invariants.check_ledger(items)
