@@ -10,10 +10,11 @@ STATE_DIR ?= .paygate
 PORT ?= 3000
 PYTEST_ARGS ?=
 BACKEND ?= moto
+MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack lint invoke fuzz bench bench-compare bench-restart lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz bench bench-compare bench-restart lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,7 +40,8 @@ run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127
 	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
 
 test: setup ## every test that needs no Docker: unit, integration (moto) and e2e (paygate dev)
-	$(BIN)/python -m pytest tests --ignore-glob='tests/integration/test_localstack_*.py' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore-glob='tests/integration/test_localstack_*.py' \
+		--ignore-glob='tests/integration/test_ministack_*.py' $(PYTEST_ARGS)
 
 test-unit: setup ## pure domain and service tests, no sockets
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -54,9 +56,22 @@ localstack-setup: ## prepare LocalStack host mode (Python 3.13 venv, DynamoDB Lo
 	bash localstack/setup-host.sh
 	bash localstack/setup-deployer.sh
 
-test-localstack: setup localstack-setup ## LocalStack host-mode and setup tests, deploy.py into MiniStack's CloudFormation, then the e2e suite against LocalStack (no Docker)
+test-localstack: setup localstack-setup ## LocalStack host-mode and setup tests, then the e2e suite against LocalStack (no Docker)
 	PAYGATE_LOCALSTACK=1 PAYGATE_E2E_BACKEND=localstack $(BIN)/python -m pytest tests/integration/test_localstack_host.py \
-		tests/integration/test_localstack_setup.py tests/integration/test_localstack_deploy.py tests/e2e $(PYTEST_ARGS)
+		tests/integration/test_localstack_setup.py tests/e2e $(PYTEST_ARGS)
+
+ministack-setup: ## prepare the deployer (SAM CLI) and MiniStack: Python 3.12 venvs in localstack/.state; once, ~70 s
+	bash localstack/setup-deployer.sh
+
+ministack: setup ministack-setup ## MiniStack on 127.0.0.1:4567 (no Docker) and the sandbox provider, in the foreground (MINISTACK_PORT=...)
+	$(BIN)/paygate ministack --port $(MINISTACK_PORT) --state-dir $(STATE_DIR)
+
+deploy-ministack: setup ministack-setup ## sam build + sam deploy of template.yaml into the running `make ministack`, a merchant: .paygate/ministack.json
+	$(BIN)/paygate ministack deploy --state-dir $(STATE_DIR)
+
+test-ministack: setup ministack-setup ## deploy.py against MiniStack's CloudFormation, then the e2e suite against template.yaml deployed in MiniStack
+	PAYGATE_MINISTACK=1 PAYGATE_E2E_BACKEND=ministack $(BIN)/python -m pytest tests/integration/test_ministack_deploy.py \
+		tests/e2e $(PYTEST_ARGS)
 
 clean-localstack: ## remove the LocalStack host-mode install, the deployer and MiniStack (localstack/.state)
 	rm -rf localstack/.state

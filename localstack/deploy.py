@@ -19,7 +19,7 @@
 Needs aws-sam-cli, cfn-flip and the layer's requirements (localstack/deploy.sh installs them from
 localstack/requirements-deployer.txt; so does localstack/setup-deployer.sh, into
 localstack/.state/deployer). Nothing here talks to real AWS: every client gets the given endpoint and
-the dummy credentials ``test``/``test``. tests/integration/test_localstack_deploy.py runs it against
+the dummy credentials ``test``/``test``. tests/integration/test_ministack_deploy.py runs it against
 MiniStack's CloudFormation, without Docker.
 """
 
@@ -191,10 +191,7 @@ def check_stack(cloudformation: Any, stack_name: str, expected: dict[str, str], 
             break
         time.sleep(1)
     if stack["StackStatus"] not in DONE:
-        events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"][:20]
-        reasons = "\n".join(f"  {e['LogicalResourceId']}: {e['ResourceStatus']} {e.get('ResourceStatusReason', '')}"
-                            for e in events)
-        raise SystemExit(f"deploy: stack {stack_name} is {stack['StackStatus']}\n{reasons}")
+        raise SystemExit(f"deploy: stack {stack_name} is {stack['StackStatus']}\n{stack_events(cloudformation, stack_name)}")
     listed = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
     matched, missing = match_resources(expected, listed)
     failed = sorted(f"{lid} ({r['LogicalResourceId']}: {r['ResourceStatus']})" for lid, r in matched.items()
@@ -210,6 +207,24 @@ def check_stack(cloudformation: Any, stack_name: str, expected: dict[str, str], 
         lid if matched[lid]["LogicalResourceId"] == lid else f"{lid} (as {matched[lid]['LogicalResourceId']})"
         for lid in sorted(expected)), flush=True)
     return {"stack": stack, "resources": {r["LogicalResourceId"]: r for r in listed}, "matched": matched}
+
+
+def stack_events(cloudformation: Any, stack_name: str, count: int = 20) -> str:
+    """The stack's latest events, one a line: which resource failed, and CloudFormation's reason."""
+    events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"][:count]
+    return "\n".join(f"  {e['LogicalResourceId']}: {e['ResourceStatus']} {e.get('ResourceStatusReason', '')}"
+                     for e in events)
+
+
+def failed_deploy_report(cloudformation: Any, stack_name: str) -> str:
+    """What to say when `sam deploy` failed: the stack's status and events, when there is a stack."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+        return f"\n  the stack {stack_name} is {status}; its latest events:\n{stack_events(cloudformation, stack_name)}"
+    except (ClientError, BotoCoreError):
+        return ""
 
 
 def rest_api_id(resources: dict[str, dict]) -> str:
@@ -261,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             build_and_deploy(args, build_dir)
         except subprocess.CalledProcessError as exc:
-            raise SystemExit(f"deploy: `{' '.join(exc.cmd[:2])}` failed ({exc.returncode}); see above") from None
+            said = failed_deploy_report(_client("cloudformation", args.endpoint, args.region), args.stack_name) \
+                if exc.cmd[1] == "deploy" else ""
+            raise SystemExit(f"deploy: `{' '.join(exc.cmd[:2])}` failed ({exc.returncode}); see above{said}") from None
 
     cloudformation = _client("cloudformation", args.endpoint, args.region)
     deployed = check_stack(cloudformation, args.stack_name, expected)
@@ -288,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         # logical id -> function name, for `awslocal logs tail /aws/lambda/<name>` and `awslocal lambda invoke`
         "functions": {lid: r["PhysicalResourceId"] for lid, r in sorted(deployed["resources"].items())
                       if r["ResourceType"] == "AWS::Lambda::Function"},
+        # logical id -> table name (CloudFormation names them), for tools that read the tables directly
+        "tables": {lid: r["PhysicalResourceId"] for lid, r in sorted(deployed["resources"].items())
+                   if r["ResourceType"] == "AWS::DynamoDB::Table"},
     }
     if args.out:
         out = Path(args.out)

@@ -8,7 +8,7 @@
 #                  requirements-deployer.txt: docker compose's deployer has the same (localstack/deploy.sh)
 #     ministack/   Python 3.12 + MiniStack and aws-sam-translator, pinned by requirements-ministack.lock:
 #                  a CloudFormation with the SAM transform that runs Python Lambdas as local processes,
-#                  which tests/integration/test_localstack_deploy.py deploys template.yaml into
+#                  which tests/integration/test_ministack_deploy.py and `paygate ministack` deploy template.yaml into
 #     logs/        what pip said (pip-deployer.log, pip-ministack.log)
 #
 # Idempotent and quick once done: a venv is made again only when its lock file or its Python changed.

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 DEFAULT_STATE_DIR = ".paygate"
 DEV_FILE = "dev.json"
+MERCHANTS_TABLE_OUTPUT = "MerchantsTableName"  # the template's output that names the merchants table
 STOP_REPORT_SECONDS = 40.0  # a stop still going on after this prints every thread's stack
 
 
@@ -226,20 +227,44 @@ def sandbox_merchant(state: Any, backend: str, **where: str) -> dict[str, str]:
     return merchant
 
 
+def stack_output(endpoint: str, region: str, stack_name: str, key: str) -> str | None:
+    """One output of a deployed stack, or None when there is no such stack or output."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    try:
+        stack = boto3.client("cloudformation", **_client_kwargs(endpoint, region)).describe_stacks(
+            StackName=stack_name)["Stacks"][0]
+    except ClientError:
+        return None
+    return next((o["OutputValue"] for o in stack.get("Outputs", []) if o["OutputKey"] == key), None)
+
+
 def cmd_merchants_create(args: argparse.Namespace) -> int:
     if not args.name.strip() or len(args.name) > 200:
         print("paygate: --name must be 1 to 200 characters", file=sys.stderr)
         return 2
-    dev_file = Path(args.state_dir) / DEV_FILE
-    if not dev_file.exists():
-        print(f"paygate: {dev_file} not found: start `paygate dev --state-dir {args.state_dir}` first",
-              file=sys.stderr)
-        return 2
-    info = json.loads(dev_file.read_text())
+    if args.endpoint:
+        info = {"aws_endpoint_url": args.endpoint, "region": args.region,
+                "merchants_table": stack_output(args.endpoint, args.region, args.stack_name, MERCHANTS_TABLE_OUTPUT)}
+        if info["merchants_table"] is None:
+            print(f"paygate: no stack {args.stack_name} with an output {MERCHANTS_TABLE_OUTPUT} at {args.endpoint} "
+                  f"(deploy it first: make deploy-ministack)", file=sys.stderr)
+            return 2
+    else:
+        info = _dev_info(args.state_dir)
+        if info is None:
+            return 2
     result = create_merchant(args.name, merchants_table=info["merchants_table"],
                              endpoint=info["aws_endpoint_url"], region=info.get("region", "us-east-1"))
     print(json.dumps(result))
     return 0
+
+
+def cmd_ministack(args: argparse.Namespace) -> int:
+    from paygate_local import ministack
+
+    return ministack.main(args)
 
 
 def _dev_info(state_dir: str) -> dict[str, Any] | None:
@@ -348,8 +373,29 @@ def parser() -> argparse.ArgumentParser:
     msub = merchants.add_subparsers(dest="merchants_command", required=True)
     create = msub.add_parser("create", help="create a merchant and print its API key (shown once)")
     create.add_argument("--name", required=True)
-    create.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    create.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the running paygate dev's (its dev.json)")
+    create.add_argument("--endpoint", default=None,
+                        help="or a deployed stack's AWS endpoint (MiniStack, LocalStack): the merchants table "
+                             "is the stack's MerchantsTableName output")
+    create.add_argument("--stack-name", default="paygate", help="with --endpoint: the stack (default paygate)")
+    create.add_argument("--region", default="us-east-1", help="with --endpoint: the region (default us-east-1)")
     create.set_defaults(func=cmd_merchants_create)
+
+    mini = sub.add_parser("ministack", help="MiniStack on 127.0.0.1 (no Docker) and the sandbox provider, in the "
+                                            "foreground; `paygate ministack deploy` deploys template.yaml into it")
+    mini.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    mini.add_argument("--port", type=int, default=4567, help="MiniStack's port (default 4567; LocalStack has 4566)")
+    mini.add_argument("--provider-port", type=int, default=0, help="the sandbox provider's port (default: a free one)")
+    mini.add_argument("--persist", action="store_true",
+                      help="keep MiniStack's state across restarts (PERSIST_STATE; stream records are not kept)")
+    mini.set_defaults(func=cmd_ministack)
+    msub = mini.add_subparsers(dest="ministack_command")
+    deploy = msub.add_parser("deploy", help="sam build + sam deploy of template.yaml into the running MiniStack "
+                                            "(localstack/deploy.py), a merchant; writes <state-dir>/ministack.json")
+    deploy.add_argument("--state-dir", default=argparse.SUPPRESS, help="as for paygate ministack")
+    deploy.add_argument("--stack-name", default="paygate")
+    deploy.add_argument("--parameter", action="append", type=_pair, default=[], metavar="Name=Value",
+                        help="a template parameter override (repeatable); Mode=dev and ProviderUrl are set")
 
     dead = sub.add_parser("dlq", help="the dead-letter queues of a running `paygate dev`")
     dsub = dead.add_subparsers(dest="dlq_command", required=True)

@@ -1,7 +1,9 @@
 """Start `paygate dev` as a child process and wait until it is ready (its dev.json exists).
 
 Used by the e2e tests and the benchmark: the gateway runs exactly as `make run` runs it, in its own
-process, and only the process started here is ever stopped.
+process, and only the process started here is ever stopped. ``MiniStackDeployment`` is the same for
+the gateway deployed into MiniStack: `paygate ministack` (as `make ministack` runs it), then `paygate
+ministack deploy` (as `make deploy-ministack`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +35,11 @@ class DevProcess:
     @property
     def log_path(self) -> Path:
         return self.state_dir / "paygate-dev.out"
+
+    @property
+    def info_file(self) -> Path:
+        """dev.json: what ``info`` was read from."""
+        return self.state_dir / DEV_FILE
 
     def start(self) -> "DevProcess":
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -76,3 +84,57 @@ class DevProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MiniStackDeployment(DevProcess):
+    """`paygate ministack` in its own process (MiniStack on a free port and the sandbox provider), then
+    `paygate ministack deploy` of template.yaml into it with ``deploy_args``; ``info`` is the deploy's
+    ministack.json. ``stop()`` ends the process started here, which stops its MiniStack."""
+
+    def __init__(self, state_dir: str | Path, deploy_args: Sequence[str] = (), *, ready_timeout: float = 120.0,
+                 deploy_timeout: float = 600.0) -> None:
+        super().__init__(state_dir, backend="ministack", extra_args=deploy_args, ready_timeout=ready_timeout)
+        self.deploy_timeout = deploy_timeout
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "paygate-ministack.out"
+
+    @property
+    def info_file(self) -> Path:
+        from paygate_local.ministack import DEPLOY_FILE
+
+        return self.state_dir / DEPLOY_FILE
+
+    def _paygate(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "paygate_local.cli", "ministack", *args, "--state-dir", str(self.state_dir)]
+
+    def start(self) -> "MiniStackDeployment":
+        from paygate_local.ministack import SERVER_FILE
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        server_file = self.state_dir / "ministack" / SERVER_FILE
+        root = Path(__file__).resolve().parents[2]
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(self._paygate("--port", str(free_port())), stdout=out,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=root)
+        deadline = time.monotonic() + self.ready_timeout
+        while not server_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"paygate ministack was not ready:\n{self.output()}")
+            time.sleep(0.1)
+        deploy = subprocess.run([*self._paygate("deploy"), *self.extra_args], cwd=root, capture_output=True,
+                                text=True, timeout=self.deploy_timeout)
+        if deploy.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"paygate ministack deploy failed ({deploy.returncode}):\n{deploy.stdout[-6000:]}\n"
+                               f"{deploy.stderr[-4000:]}\n{self.output()}")
+        self.info = json.loads(self.info_file.read_text())
+        return self

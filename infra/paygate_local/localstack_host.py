@@ -96,10 +96,11 @@ def install_environment(environ: dict[str, str] | None = None) -> dict[str, str]
     return {k: v for k, v in environ.items() if k not in _NOT_FOR_INSTALL}
 
 
-def health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
-    """LocalStack's health document, or None when nothing (or something else) answers."""
+def health(url: str, timeout: float = 1.0, path: str = "/_localstack/health") -> dict[str, Any] | None:
+    """LocalStack's health document (MiniStack's at ``/_ministack/health``), or None when nothing (or
+    something else) answers."""
     try:
-        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout) as response:
+        with urllib.request.urlopen(f"{url}{path}", timeout=timeout) as response:
             document = json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -387,32 +388,7 @@ class LocalStackHost:
         process, self.process = self.process, None
         if process is None:
             return
-        # DynamoDB Local and kinesis-mock run in sessions of their own (LocalStack starts them with
-        # start_new_session): note them now, so that none outlives us if LocalStack cannot stop them.
-        tree = _descendants(process.pid)
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            # LocalStack would stop them itself, but DynamoDB Local then takes seconds; in parallel is quicker.
-            for pid, start in tree.items():
-                if _start_time(pid) == start:
-                    _kill(pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("LocalStack (pid %d) did not stop within %.0f s; killing it", process.pid, timeout)
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(10)
-        deadline = time.monotonic() + 5
-        while True:
-            left = {pid: start for pid, start in tree.items() if _start_time(pid) == start}
-            if not left:
-                break
-            if time.monotonic() > deadline:
-                for pid in left:
-                    log.warning("killing LocalStack's leftover child %d", pid)
-                    _kill(pid, signal.SIGKILL)
-                break
-            time.sleep(0.1)
+        stop_process_tree(process, "LocalStack", timeout)
         self.owner_file.unlink(missing_ok=True)
         log.info("LocalStack stopped")
 
@@ -424,11 +400,16 @@ class LocalStackHost:
         self.stop()
 
     def _log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return f"--- last lines of {self.log_path}:\n" + "\n".join(text[-lines:])
+        return log_tail(self.log_path, lines)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last lines of a log, headed by its path, for an error message ("" when there is none)."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return f"--- last lines of {path}:\n" + "\n".join(text[-lines:])
 
 
 # ------------------------------------------------------------------------------------ processes
@@ -450,6 +431,37 @@ def _streams_provider_env(provider: str) -> dict[str, str]:
     if provider == "v2":
         return {"PROVIDER_OVERRIDE_DYNAMODB": "v2", "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "v2"}
     return {"KINESIS_MOCK_VERSION": KINESIS_MOCK_VERSION, "KINESIS_LATENCY": "0", "KINESIS_PERSISTENCE": "0"}
+
+
+def stop_process_tree(process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
+    """SIGTERM a process started in a session of its own (``start_new_session``) and its group, wait,
+    then SIGKILL whatever of its process tree is left. Only that process and what it started."""
+    # Its children may run in sessions of their own (LocalStack starts DynamoDB Local and kinesis-mock
+    # with start_new_session): note them now, so that none outlives us if it cannot stop them.
+    tree = _descendants(process.pid)
+    if process.poll() is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        # It would stop them itself, but LocalStack's DynamoDB Local then takes seconds; in parallel is quicker.
+        for pid, start in tree.items():
+            if _start_time(pid) == start:
+                _kill(pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s (pid %d) did not stop within %.0f s; killing it", name, process.pid, timeout)
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait(10)
+    deadline = time.monotonic() + 5
+    while True:
+        left = {pid: start for pid, start in tree.items() if _start_time(pid) == start}
+        if not left:
+            break
+        if time.monotonic() > deadline:
+            for pid in left:
+                log.warning("killing %s's leftover child %d", name, pid)
+                _kill(pid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

@@ -54,6 +54,9 @@ HTTP interface (JSON everywhere; errors are ``{"error": {"type", "code", "messag
                                 attempts received (every ``POST /charges`` that named the reference,
                                 including 503s and replays), so tests can prove retries
 ``GET /callbacks``              the callback delivery attempts made so far (for debugging)
+``PUT /callback``               ``{"url": str, "secret": str (optional)}``: where ``tok_async`` results go from
+                                now on (``set_callback``), for a gateway deployed after the provider started
+                                (``paygate ministack deploy``); 200 ``{"url"}``
 ``GET /health``                 ``{"status": "ok"}``
 
 Callback signature: header ``Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
@@ -319,6 +322,7 @@ class SandboxProvider:
                 Rule("/bill_payments", endpoint="list_bill_payments", methods=["GET"]),
                 Rule("/requests", endpoint="list_requests", methods=["GET"]),
                 Rule("/callbacks", endpoint="list_callbacks", methods=["GET"]),
+                Rule("/callback", endpoint="put_callback", methods=["PUT"]),
             ],
             strict_slashes=False,
         )
@@ -336,6 +340,7 @@ class SandboxProvider:
             "list_bill_payments": self._list_bill_payments,
             "list_requests": self._list_requests,
             "list_callbacks": self._list_callbacks,
+            "put_callback": self._put_callback,
         }
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -773,6 +778,16 @@ class SandboxProvider:
         with self._lock:
             entries = [dict(e) for e in self._callbacks]
         return _json_response({"object": "list", "count": len(entries), "data": entries})
+
+    def _put_callback(self, request: Request) -> Response:
+        body = _read_json(request)
+        url, secret = body.get("url"), body.get("secret")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise _invalid("parameter_invalid", "url must be an http(s) URL", "url")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise _invalid("parameter_invalid", "secret must be a non-empty string", "secret")
+        self.set_callback(url, secret)
+        return _json_response({"url": url})
 
     # ---- asynchronous results ----------------------------------------------------------------------
 

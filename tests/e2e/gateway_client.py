@@ -53,9 +53,13 @@ class Client:
 
 
 def create_merchant(dev: DevProcess, name: str) -> dict[str, str]:
-    """Through the documented command: `paygate merchants create --name NAME --state-dir DIR`."""
+    """Through the documented command: `paygate merchants create --name NAME --state-dir DIR`, or for a
+    deployed stack (MiniStack) `paygate merchants create --name NAME --endpoint URL --stack-name NAME`."""
+    info = dev.info
+    where = (["--endpoint", info["aws_endpoint_url"], "--stack-name", info["stack_name"]]
+             if info.get("backend") == "ministack" else ["--state-dir", str(dev.state_dir)])
     result = subprocess.run([sys.executable, "-m", "paygate_local.cli", "merchants", "create", "--name", name,
-                             "--state-dir", str(dev.state_dir)], capture_output=True, text=True, timeout=60)
+                             *where], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import httpx
+import pytest
 from polling import wait_for
 
 from paygate_local.template import Stack
@@ -46,6 +47,8 @@ def dlq(dev, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
+@pytest.mark.not_on_ministack("paygate dlq works on a paygate dev's state directory and the local queue and "
+                              "table names")
 def test_a_dead_lettered_relay_batch_is_replayed_once_the_fault_is_fixed(dev, info, merchant, receiver):
     merchant.post("/v1/webhook_endpoints", {"url": receiver.url, "enabled_events": ["payment.created"]})
     payment = merchant.pay("tok_success")

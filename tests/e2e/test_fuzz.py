@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -24,6 +25,7 @@ def test_the_openapi_document_and_the_docs_are_served_without_a_key(info):
     assert "SwaggerUIBundle" in docs.text and "https://" not in docs.text.split("<body", 1)[0]
 
 
+@pytest.mark.not_on_ministack("the fuzz counts the answers in paygate dev's API access log (<state dir>/logs/api.log)")
 def test_a_short_fuzz_finds_no_server_error_and_nothing_off_the_document(dev, info):
     out = io.StringIO()
     status, counts = fuzz(info, dev.state_dir, requests=150, seed=7, out=out)

@@ -26,7 +26,7 @@ def register(client: Client, url: str, events: list[str] | None = None) -> dict:
 def test_dev_json_has_the_documented_keys(info, dev):
     assert {"api_url", "api_key", "merchant_id", "aws_endpoint_url", "provider_url"} <= set(info)
     assert info["api_url"].startswith("http://127.0.0.1:") and info["api_key"].startswith("sk_test_")
-    assert json.loads((Path(dev.state_dir) / "dev.json").read_text()) == info
+    assert json.loads(dev.info_file.read_text()) == info
 
 
 def test_merchants_create_prints_an_id_and_a_key(dev):
@@ -170,6 +170,8 @@ def test_bug_each_event_behind_a_failing_endpoint_gets_all_its_attempts(merchant
     assert len(tries) == 9 and all(tries.count(t) == 3 for t in tries)
 
 
+@pytest.mark.not_on_ministack("MiniStack runs at most 5 batches of a standard queue's mapping at once and never "
+                              "scales out as Lambda does, so one endpoint's hung deliveries (10 s each) hold them all")
 def test_bug_one_merchants_slow_endpoint_does_not_delay_another_merchants_webhooks(info, merchant, make_receiver):
     """The issue's second bug: merchant A's endpoint answered after 15 s and A made 10 payments;
     merchant B's webhooks then arrived minutes late. Here A's endpoint hangs (the gateway gives up
@@ -244,7 +246,13 @@ def test_auth_and_routing_errors(info, merchant):
     assert bad.status_code == 401 and bad.json()["error"]["type"] == "authentication_error"
     missing = merchant.get("/v1/payments/pay_doesnotexist")
     assert missing.status_code == 404
-    assert merchant.get("/v1/nothing-here").status_code == 404
+    nowhere = merchant.get("/v1/nothing-here")
+    if info.get("backend") == "ministack":
+        # A deployed REST API answers a path that no route declares itself, before any function runs, as
+        # API Gateway does on AWS: 403 "Missing Authentication Token". paygate dev's gateway says 404.
+        assert (nowhere.status_code, nowhere.json()) == (403, {"message": "Missing Authentication Token"})
+    else:
+        assert nowhere.status_code == 404
     no_key = merchant.post("/v1/payments", {"amount": 1, "currency": "USD",
                                             "payment_method": {"type": "card", "token": "tok_success"}}, key=None)
     assert no_key.status_code == 400 and no_key.json()["error"]["param"] == "Idempotency-Key"
@@ -299,6 +307,8 @@ def test_after_rotate_secret_webhooks_verify_with_the_old_and_the_new_secret(mer
     assert merchant.post("/v1/webhook_endpoints/we_unknown/rotate_secret", key=None).status_code == 404
 
 
+@pytest.mark.not_on_ministack("paygate invoke runs a function on the local runtime, against a paygate dev's "
+                              "state directory; in MiniStack the functions are MiniStack's (aws lambda invoke)")
 def test_paygate_invoke_runs_a_sample_event_against_the_running_gateway(dev, info, sandbox_client):
     """`paygate invoke --state-dir`: the function runs with the running gateway's backend, so what
     it writes goes down the same pipeline as a request through the API."""

@@ -22,6 +22,7 @@ from receiver import Receiver
 from paygate_local.devprocess import DevProcess
 
 PAYMENTS = 30
+pytestmark = pytest.mark.not_on_ministack("restarts paygate dev on its state directory")
 
 
 def checkpoint_time(state_dir: Path) -> float:

@@ -270,7 +270,7 @@ def _sam_transformed(monkeypatch: pytest.MonkeyPatch) -> dict:
 
 def test_the_deploy_script_finds_every_resource_after_the_sam_transform(monkeypatch: pytest.MonkeyPatch):
     # The transform renames the layer (CoreLayer -> CoreLayer<hash>); the stack is matched by type.
-    # (tests/integration/test_localstack_deploy.py deploys into a real CloudFormation.)
+    # (tests/integration/test_ministack_deploy.py deploys into a real CloudFormation.)
     deploy = _deploy_module()
     expected = deploy.expected_resources(TEMPLATE)
     transformed = _sam_transformed(monkeypatch)["Resources"]

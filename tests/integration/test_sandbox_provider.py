@@ -366,6 +366,21 @@ def test_async_callback_url_can_be_set_after_start(receiver: Receiver) -> None:
             assert verify_callback(CALLBACK_SECRET, delivery["body"], delivery["headers"][SIGNATURE_HEADER])
 
 
+def test_async_callback_url_can_be_set_over_http(receiver: Receiver) -> None:
+    """PUT /callback: what `paygate ministack deploy` does once the gateway's API URL is known."""
+    with SandboxProvider(async_delay=0.05) as provider, httpx.Client(base_url=provider.url, timeout=5.0) as client:
+        answer = client.put("/callback", json={"url": receiver.url, "secret": CALLBACK_SECRET})
+        assert (answer.status_code, answer.json()) == (200, {"url": receiver.url})
+        post_charge(client, charge_body("tok_async"))
+        wait_for(lambda: receiver.received)
+        delivery = receiver.received[0]
+        assert verify_callback(CALLBACK_SECRET, delivery["body"], delivery["headers"][SIGNATURE_HEADER])
+        for bad, param in (({"url": "ftp://x"}, "url"), ({"url": receiver.url, "secret": ""}, "secret")):
+            refused = client.put("/callback", json=bad)
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == param
+        assert provider.callback_url == receiver.url
+
+
 def test_async_without_callback_url_stays_pending(client: httpx.Client, provider: SandboxProvider) -> None:
     assert provider.callback_url is None
     body = charge_body("tok_async")

@@ -10,8 +10,9 @@ functions as local processes, so the deployed stack takes a payment here, end to
 
 The tools come from localstack/setup-deployer.sh (Python 3.12 venvs: the deployer's pinned
 requirements, as in docker compose, and MiniStack's); deploy.py runs on the deployer's Python, as
-deploy.sh runs it. Runs with ``make test-localstack`` (PAYGATE_LOCALSTACK=1): there a missing
-prerequisite (Python 3.12, PyPI) fails the tests with setup-deployer.sh's own message.
+deploy.sh runs it. Runs with ``make test-ministack`` (PAYGATE_MINISTACK=1): there a missing
+prerequisite (Python 3.12, PyPI) fails the tests with setup-deployer.sh's own message. The e2e suite
+then runs against the same deploy made by ``paygate ministack deploy`` (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,14 +33,16 @@ from typing import Any
 
 import pytest
 
-if os.environ.get("PAYGATE_LOCALSTACK") != "1":  # one line in `pytest -ra`, not one per test
-    pytest.skip("deployer tests against MiniStack: run `make test-localstack` (PAYGATE_LOCALSTACK=1)",
+if os.environ.get("PAYGATE_MINISTACK") != "1":  # one line in `pytest -ra`, not one per test
+    pytest.skip("deployer tests against MiniStack: run `make test-ministack` (PAYGATE_MINISTACK=1)",
                 allow_module_level=True)
 
 import boto3  # noqa: E402
 from proc_info import alive, listening_sockets  # noqa: E402
 
-from paygate_local.localstack_host import _descendants, _kill, _signal_group, localstack_home  # noqa: E402
+from paygate_local.devprocess import free_port  # noqa: E402
+from paygate_local.localstack_host import _descendants, localstack_home  # noqa: E402
+from paygate_local.ministack import MiniStackHost  # noqa: E402
 from paygate_local.sandbox import SandboxProvider  # noqa: E402
 from paygate_local.template import Stack  # noqa: E402
 
@@ -48,13 +51,7 @@ DEPLOY_PY = ROOT / "localstack" / "deploy.py"
 SETUP = ROOT / "localstack" / "setup-deployer.sh"
 REGION = "us-east-1"
 
-pytestmark = [pytest.mark.localstack, pytest.mark.timeout(900)]  # the first run installs two venvs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.ministack, pytest.mark.timeout(900)]  # the first run installs two venvs
 
 
 def load_deploy_module():
@@ -76,63 +73,20 @@ def tools() -> Path:
     return home
 
 
-class MiniStack:
-    """MiniStack on 127.0.0.1:<free port>, in a process group of its own, its files under ``root``."""
+class MiniStack(MiniStackHost):
+    """MiniStack on 127.0.0.1:<free port>, its files under ``root``; ``stop()`` notes what its process
+    tree listened on (``sockets``) and returns the pids of that tree still alive afterwards."""
 
-    def __init__(self, venv: Path, root: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.root = root
-        self.log_path = root / "ministack.log"
-        self.sockets: set[tuple[str, int]] = set()  # what its process tree listened on, seen at stop()
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ") if k in os.environ}
-        env.update({
-            "BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(self.port),
-            "MINISTACK_HOST": "127.0.0.1",  # the host in the URLs it hands out (queue URLs...)
-            "TMPDIR": str(root / "tmp"),  # its functions' code and its pid file
-            "S3_DATA_DIR": str(root / "s3"), "STATE_DIR": str(root / "state"), "PERSIST_STATE": "0",
-            "LOG_LEVEL": "INFO",
-        })
-        (root / "tmp").mkdir(parents=True)
-        with open(self.log_path, "wb") as out:
-            self.process = subprocess.Popen([str(venv / "bin" / "ministack")], cwd=root, env=env,
-                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, free_port())
+        self.sockets: set[tuple[str, int]] = set()
 
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_ministack/health", timeout=2) as response:
-                    if json.loads(response.read()).get("services", {}).get("cloudformation") == "available":
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"MiniStack exited with {self.process.returncode}\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"MiniStack did not answer on {self.url} in {timeout:.0f} s\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> list[int]:
-        """SIGTERM the group (MiniStack ends its function processes), then SIGKILL what is left.
-        Returns the pids still alive afterwards (none expected)."""
+    def stop(self, timeout: float = 20.0) -> list[int]:
+        if self.process is None:
+            return []
         tree = _descendants(self.process.pid)
         self.sockets = listening_sockets([self.process.pid, *tree])
-        _signal_group(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while [pid for pid in tree if alive(pid)] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pid in tree:
-            _kill(pid, signal.SIGKILL)
+        super().stop(timeout)
         return [pid for pid in tree if alive(pid)]
 
     def client(self, service: str) -> Any:
@@ -142,9 +96,9 @@ class MiniStack:
 
 @pytest.fixture(scope="module")
 def ministack(tools: Path, tmp_path_factory: pytest.TempPathFactory):
-    server = MiniStack(tools / "ministack", tmp_path_factory.mktemp("ministack"))
+    server = MiniStack(tmp_path_factory.mktemp("ministack"))
     try:
-        server.wait_healthy()
+        server.start()
         yield server
     finally:
         left = server.stop()
@@ -290,3 +244,113 @@ def test_a_failed_stack_is_reported_with_its_reasons_then_cleared(ministack: Min
     live = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
             if s["StackStatus"] != "DELETE_COMPLETE"]
     assert name not in live
+
+
+# ------------------------------------------------------------------------------------ deploy.py fails
+
+
+def write_template(path: Path, resources: dict, outputs: dict | None = None) -> Path:
+    # Mode: deploy.py deploys with Mode=dev, as docker compose does.
+    path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources,
+                                "Parameters": {"Mode": {"Type": "String", "Default": "prod"}},
+                                **({"Outputs": outputs} if outputs else {})}))
+    return path
+
+
+def test_a_template_that_cloudformation_refuses_fails_the_deploy_then_the_next_deploy_clears_it(
+        tools: Path, ministack: MiniStack, tmp_path: Path):
+    """deploy.py end to end, on the way docker compose's deployer runs it: CloudFormation fails a resource
+    (a FIFO queue must be named *.fifo), so `sam deploy` fails and so does deploy.py, with the reason
+    shown; the stack is left ROLLBACK_COMPLETE, and the next deploy under that name deletes it first."""
+    name = f"broken-{uuid.uuid4().hex[:6]}"
+    broken = write_template(tmp_path / "broken.json", {"Jobs": {"Type": "AWS::SQS::Queue", "Properties": {
+        "QueueName": f"{name}-jobs", "FifoQueue": True}}})
+    failed = run_deploy(tools, ministack, tmp_path, "--template", str(broken), "--skip-build", "--stack-name", name)
+    assert failed.returncode != 0
+    said = failed.stdout + failed.stderr
+    assert "deploy: `" in said and "failed" in said and "paygate is deployed" not in said, said[-4000:]
+    assert re.search(rf"deploy: `sam deploy` failed \(1\); see above\n  the stack {name} is ROLLBACK_COMPLETE; "
+                     r"its latest events:\n(.|\n)*  Jobs: CREATE_FAILED .*\.fifo", failed.stderr), failed.stderr[-4000:]
+    cloudformation = ministack.client("cloudformation")
+    assert cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+
+    fixed = write_template(tmp_path / "fixed.json", {
+        "Jobs": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-jobs.fifo", "FifoQueue": True}},
+        "MerchantsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
+            "BillingMode": "PAY_PER_REQUEST", "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]}},
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": f"{name}-api"}}},
+        {"MerchantsTableName": {"Value": {"Ref": "MerchantsTable"}}})
+    out = tmp_path / "fixed-out.json"
+    done = run_deploy(tools, ministack, tmp_path, "--template", str(fixed), "--skip-build", "--stack-name", name,
+                      "--out", str(out))
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert f"stack {name} is ROLLBACK_COMPLETE from an earlier attempt; deleting it" in done.stdout
+    assert f"deploy: stack {name} CREATE_COMPLETE: Jobs, MerchantsTable" in done.stdout
+    assert json.loads(out.read_text())["api_key"].startswith("sk_test_")
+
+
+def test_a_stack_without_the_merchants_table_output_is_refused(tools: Path, ministack: MiniStack, tmp_path: Path):
+    name = f"nooutput-{uuid.uuid4().hex[:6]}"
+    template = write_template(tmp_path / "queue.json", {"Jobs": {"Type": "AWS::SQS::Queue"},
+                                                        "Api": {"Type": "AWS::ApiGateway::RestApi",
+                                                                "Properties": {"Name": f"{name}-api"}}})
+    result = run_deploy(tools, ministack, tmp_path, "--template", str(template), "--skip-build", "--stack-name", name)
+    assert result.returncode == 1
+    assert f"deploy: stack {name} has no output MerchantsTableName" in result.stderr, result.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------ paygate merchants create
+
+
+def paygate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "paygate_local.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_merchants_create_finds_the_deployed_stacks_table_by_its_endpoint(deployed: dict, ministack: MiniStack):
+    made = paygate("merchants", "create", "--name", "acme", "--endpoint", ministack.url,
+                   "--stack-name", deployed["stack_name"])
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    assert created["merchant_id"].startswith("mer_") and created["api_key"].startswith("sk_test_")
+    status, listed = _call({**deployed["info"], "api_key": created["api_key"]}, "GET", "/v1/payments")
+    assert (status, listed["data"]) == (200, [])
+    missing = paygate("merchants", "create", "--name", "acme", "--endpoint", ministack.url, "--stack-name", "nope")
+    assert missing.returncode == 2 and "no stack nope with an output MerchantsTableName" in missing.stderr
+
+
+# ------------------------------------------------------------------------------------ paygate ministack
+
+
+def test_paygate_ministack_serves_on_loopback_and_stops_everything_on_sigterm(tools: Path, tmp_path: Path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "paygate_local.cli", "ministack", "--port", str(port),
+                                "--state-dir", str(tmp_path)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server_file = tmp_path / "ministack" / "server.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not server_file.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server_file.exists(), process.communicate(timeout=30)[0] if process.poll() is not None else "no server.json"
+        server = json.loads(server_file.read_text())
+        assert server["aws_endpoint_url"] == f"http://127.0.0.1:{port}" and server["pid"] == process.pid
+        with urllib.request.urlopen(f"{server['provider_url']}/health", timeout=5) as answer:
+            assert json.loads(answer.read()) == {"status": "ok"}
+        tree = _descendants(process.pid)
+        assert server["ministack_pid"] in tree
+        sockets = listening_sockets([process.pid, *tree])
+        assert ("127.0.0.1", port) in sockets
+        assert all(address in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for address, _ in sockets), sockets
+        # A deploy with nothing there says what to do first.
+        other = paygate("ministack", "deploy", "--state-dir", str(tmp_path / "elsewhere"))
+        assert other.returncode == 2 and "start MiniStack first" in other.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert "MiniStack is ready" in output and "stopping" in output
+    left = [pid for pid in tree if alive(pid)]
+    assert left == [] and not server_file.exists(), left
