@@ -1,4 +1,4 @@
-"""The `paygate` command: `paygate dev`, `paygate merchants create`, `paygate sandbox`."""
+"""The `paygate` command: `paygate dev`, `merchants create`, `invoke`, `dlq`, `ministack`, `sandbox`..."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Optional, Sequence
+
+import typer
 
 DEFAULT_STATE_DIR = ".paygate"
 DEV_FILE = "dev.json"
@@ -342,94 +344,155 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return sandbox.main(["--port", str(args.port)]) or 0
 
 
-def _pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError("expected Name=Value")
-    return key, value
+def _pairs(values: list[str] | None, option: str) -> list[tuple[str, str]]:
+    """Repeatable ``Name=Value`` options."""
+    pairs = []
+    for text in values or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected Name=Value, got {text!r}", param_hint=option)
+        pairs.append((key, value))
+    return pairs
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="paygate", description="paygate: an asynchronous payment gateway")
-    sub = p.add_subparsers(dest="command", required=True)
+# The command line: typer (click) for parsing and help, rich for tables and live status lines. Each
+# command is a thin shell over a cmd_* function, which the tests and the other tools also call.
+app = typer.Typer(name="paygate", help="paygate: an asynchronous payment gateway", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+merchants_app = typer.Typer(help="manage merchants of a running `paygate dev`", no_args_is_help=True)
+dlq_app = typer.Typer(help="the dead-letter queues of a running `paygate dev`", no_args_is_help=True)
+ministack_app = typer.Typer(help="MiniStack on 127.0.0.1 (no Docker) and the sandbox provider, in the foreground; "
+                                 "`paygate ministack deploy` deploys template.yaml into it")
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(ministack_app, name="ministack")
 
-    dev = sub.add_parser("dev", help="run the whole template.yaml locally, with no Docker")
-    dev.add_argument("--port", type=int, default=3000, help="API port on 127.0.0.1 (0 picks a free one)")
-    dev.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
-    dev.add_argument("--backend", default="moto", help="moto (in-process), localstack, or an endpoint URL")
-    dev.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
-    dev.add_argument("--provider-port", type=int, default=0,
-                     help="sandbox provider port (default: the one it had last time, else a free one)")
-    dev.add_argument("--reset", action="store_true",
-                     help="forget the state saved in --state-dir (merchants, payments, queues...) and start clean")
-    dev.add_argument("--max-workers", type=int, default=None,
-                     help="concurrent invocations of an API function (default 8, or PAYGATE_DEV_MAX_WORKERS); "
-                          "functions behind queues get at least what their pollers need")
-    dev.add_argument("--parameter", action="append", type=_pair, metavar="Name=Value",
-                     help="a template parameter override (repeatable)")
-    dev.set_defaults(func=cmd_dev)
+StateDir = Annotated[str, typer.Option(help="the state directory of the `paygate dev` to use (its dev.json)")]
+Template = Annotated[Optional[str], typer.Option(help="the SAM template (default: ./template.yaml)")]
 
-    merchants = sub.add_parser("merchants", help="manage merchants of a running `paygate dev`")
-    msub = merchants.add_subparsers(dest="merchants_command", required=True)
-    create = msub.add_parser("create", help="create a merchant and print its API key (shown once)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the running paygate dev's (its dev.json)")
-    create.add_argument("--endpoint", default=None,
-                        help="or a deployed stack's AWS endpoint (MiniStack, LocalStack): the merchants table "
-                             "is the stack's MerchantsTableName output")
-    create.add_argument("--stack-name", default="paygate", help="with --endpoint: the stack (default paygate)")
-    create.add_argument("--region", default="us-east-1", help="with --endpoint: the region (default us-east-1)")
-    create.set_defaults(func=cmd_merchants_create)
 
-    mini = sub.add_parser("ministack", help="MiniStack on 127.0.0.1 (no Docker) and the sandbox provider, in the "
-                                            "foreground; `paygate ministack deploy` deploys template.yaml into it")
-    mini.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
-    mini.add_argument("--port", type=int, default=4567, help="MiniStack's port (default 4567; LocalStack has 4566)")
-    mini.add_argument("--provider-port", type=int, default=0, help="the sandbox provider's port (default: a free one)")
-    mini.add_argument("--persist", action="store_true",
-                      help="keep MiniStack's state across restarts (PERSIST_STATE; stream records are not kept)")
-    mini.set_defaults(func=cmd_ministack)
-    msub = mini.add_subparsers(dest="ministack_command")
-    deploy = msub.add_parser("deploy", help="sam build + sam deploy of template.yaml into the running MiniStack "
-                                            "(localstack/deploy.py), a merchant; writes <state-dir>/ministack.json")
-    deploy.add_argument("--state-dir", default=argparse.SUPPRESS, help="as for paygate ministack")
-    deploy.add_argument("--stack-name", default="paygate")
-    deploy.add_argument("--parameter", action="append", type=_pair, default=[], metavar="Name=Value",
-                        help="a template parameter override (repeatable); Mode=dev and ProviderUrl are set")
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="API port on 127.0.0.1 (0 picks a free one)")] = 3000,
+    state_dir: Annotated[str, typer.Option(help="where state, logs and traces are kept")] = DEFAULT_STATE_DIR,
+    backend: Annotated[str, typer.Option(help="moto (in-process), localstack, or an endpoint URL")] = "moto",
+    template: Template = None,
+    provider_port: Annotated[int, typer.Option(
+        help="sandbox provider port (default: the one it had last time, else a free one)")] = 0,
+    reset: Annotated[bool, typer.Option(
+        "--reset", help="forget the state saved in --state-dir (merchants, payments, queues...) and start clean")] = False,
+    max_workers: Annotated[Optional[int], typer.Option(
+        help="concurrent invocations of an API function (default 8, or PAYGATE_DEV_MAX_WORKERS); "
+             "functions behind queues get at least what their pollers need")] = None,
+    parameter: Annotated[Optional[list[str]], typer.Option(
+        metavar="Name=Value", help="a template parameter override (repeatable)")] = None,
+) -> int:
+    """Run the whole template.yaml locally, with no Docker."""
+    return cmd_dev(argparse.Namespace(
+        port=port, state_dir=state_dir, backend=backend, template=template, provider_port=provider_port,
+        reset=reset, max_workers=max_workers, parameter=_pairs(parameter, "--parameter")))
 
-    dead = sub.add_parser("dlq", help="the dead-letter queues of a running `paygate dev`")
-    dsub = dead.add_subparsers(dest="dlq_command", required=True)
-    for name, text in (("list", "how many messages each dead-letter queue holds"),
-                       ("replay", "publish again what the relay failed to (RelayDLQ), once the fault is fixed")):
-        command = dsub.add_parser(name, help=text)
-        command.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
-        command.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
-        if name == "replay":
-            command.add_argument("--max", type=int, default=1000, help="at most this many DLQ messages")
-        command.set_defaults(func=cmd_dlq)
 
-    run = sub.add_parser("invoke", help="run one function once with an event file, without Docker "
-                                        "(like `sam local invoke`): the result on stdout, logs on stderr")
-    run.add_argument("function", help="the function's logical id in the template, e.g. ApiFunction")
-    run.add_argument("event", help="the event: a JSON file (events/<function>/*.json), or - for stdin")
-    run.add_argument("--state-dir", default=None,
-                     help="use the backend of the paygate dev running from here (default: a fresh one "
-                          "for this call, gone after it)")
-    run.add_argument("--replace", action="append", type=_pair, metavar="OLD=NEW",
-                     help="replace text in the event first (repeatable), e.g. "
-                          "sk_test_REPLACE_WITH_A_KEY=<your key> or pay_REPLACE=<a payment id>")
-    run.add_argument("--template", default=None, help="the SAM template (default: ./template.yaml)")
-    run.set_defaults(func=cmd_invoke)
+@merchants_app.command("create")
+def merchants_create(
+    name: Annotated[str, typer.Option(help="the merchant's name")],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    endpoint: Annotated[Optional[str], typer.Option(
+        help="or a deployed stack's AWS endpoint (MiniStack, LocalStack): the merchants table is the "
+             "stack's MerchantsTableName output")] = None,
+    stack_name: Annotated[str, typer.Option(help="with --endpoint: the stack")] = "paygate",
+    region: Annotated[str, typer.Option(help="with --endpoint: the region")] = "us-east-1",
+) -> int:
+    """Create a merchant and print its API key (shown once)."""
+    return cmd_merchants_create(argparse.Namespace(
+        name=name, state_dir=state_dir, endpoint=endpoint, stack_name=stack_name, region=region))
 
-    sandbox = sub.add_parser("sandbox", help="run only the sandbox payment provider")
-    sandbox.add_argument("--port", type=int, default=4010)
-    sandbox.set_defaults(func=cmd_sandbox)
-    return p
+
+@ministack_app.callback(invoke_without_command=True)
+def ministack_serve(
+    ctx: typer.Context,
+    state_dir: Annotated[str, typer.Option(help="where ministack.json and MiniStack's files go")] = DEFAULT_STATE_DIR,
+    port: Annotated[int, typer.Option(help="MiniStack's port (LocalStack has 4566)")] = 4567,
+    provider_port: Annotated[int, typer.Option(help="the sandbox provider's port (default: a free one)")] = 0,
+    persist: Annotated[bool, typer.Option(
+        "--persist", help="keep MiniStack's state across restarts (PERSIST_STATE; stream records are not kept)")] = False,
+) -> int | None:
+    ctx.obj = {"state_dir": state_dir}
+    if ctx.invoked_subcommand is not None:
+        return None
+    return cmd_ministack(argparse.Namespace(state_dir=state_dir, port=port, provider_port=provider_port,
+                                            persist=persist, ministack_command=None))
+
+
+@ministack_app.command("deploy")
+def ministack_deploy(
+    ctx: typer.Context,
+    state_dir: Annotated[Optional[str], typer.Option(help="as for paygate ministack")] = None,
+    stack_name: Annotated[str, typer.Option(help="the stack's name")] = "paygate",
+    parameter: Annotated[Optional[list[str]], typer.Option(
+        metavar="Name=Value",
+        help="a template parameter override (repeatable); Mode=dev and ProviderUrl are set")] = None,
+) -> int:
+    """sam build + sam deploy of template.yaml into the running MiniStack (localstack/deploy.py), a merchant;
+    writes <state-dir>/ministack.json."""
+    return cmd_ministack(argparse.Namespace(
+        state_dir=state_dir or ctx.obj["state_dir"], ministack_command="deploy", stack_name=stack_name,
+        parameter=_pairs(parameter, "--parameter")))
+
+
+@dlq_app.command("list")
+def dlq_list(state_dir: StateDir = DEFAULT_STATE_DIR, template: Template = None) -> int:
+    """How many messages each dead-letter queue holds."""
+    return cmd_dlq(argparse.Namespace(dlq_command="list", state_dir=state_dir, template=template))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    template: Template = None,
+    max: Annotated[int, typer.Option("--max", help="at most this many DLQ messages")] = 1000,
+) -> int:
+    """Publish again what the relay failed to (RelayDLQ), once the fault is fixed."""
+    return cmd_dlq(argparse.Namespace(dlq_command="replay", state_dir=state_dir, template=template, max=max))
+
+
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="the function's logical id in the template, e.g. ApiFunction")],
+    event: Annotated[str, typer.Argument(help="the event: a JSON file (events/<function>/*.json), or - for stdin")],
+    state_dir: Annotated[Optional[str], typer.Option(
+        help="use the backend of the paygate dev running from here (default: a fresh one for this call, "
+             "gone after it)")] = None,
+    replace: Annotated[Optional[list[str]], typer.Option(
+        metavar="OLD=NEW", help="replace text in the event first (repeatable), e.g. "
+                                "sk_test_REPLACE_WITH_A_KEY=<your key> or pay_REPLACE=<a payment id>")] = None,
+    template: Template = None,
+) -> int:
+    """Run one function once with an event file, without Docker (like `sam local invoke`): the result on
+    stdout, logs on stderr."""
+    return cmd_invoke(argparse.Namespace(function=function, event=event, state_dir=state_dir,
+                                         replace=_pairs(replace, "--replace"), template=template))
+
+
+@app.command()
+def sandbox(port: Annotated[int, typer.Option(help="the port on 127.0.0.1")] = 4010) -> int:
+    """Run only the sandbox payment provider."""
+    return cmd_sandbox(argparse.Namespace(port=port))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """`paygate ...`: the exit status of the command (2 for a usage error, as before)."""
+    try:
+        result = app(args=list(argv) if argv is not None else None, prog_name="paygate", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:  # a usage error: shown with the usage line, exit status 2
+        exc.show()
+        return exc.exit_code
+    except typer.Abort:
+        print("paygate: aborted", file=sys.stderr)
+        return 130
+    return int(result or 0)
 
 
 if __name__ == "__main__":
