@@ -24,6 +24,7 @@ from typing import Any
 from . import capacity, lambda_envs, moto_patches
 from .apigw import ApiGateway
 from .backend import Backend
+from .cloudwatch import LogShipper
 from .meter import METER_DIR_ENV, RUNTIME_FILE, RuntimeMeter
 from .moto_state import MotoCheckpointer, Restored
 from .pollers import (
@@ -94,6 +95,7 @@ class LocalRuntime:
         long_poll_seconds: int = LONG_POLL_SECONDS,
         meter_dir: str | Path | None = None,
         state: StateFile | None = None,
+        ship_logs: bool = True,
     ):
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
@@ -129,6 +131,9 @@ class LocalRuntime:
         self._stop = threading.Event()
         self._queue_urls: dict[str, str] = {}  # queue ARN -> URL, filled after provisioning
         self._log_handler: logging.Handler | None = None
+        # Function logs to CloudWatch Logs of the backend, EMF lines to its metrics (cloudwatch.py).
+        self.ship_logs = ship_logs
+        self.log_shipper: LogShipper | None = None
         self._started = False
         self._stopped = False
         # With a state file (paygate dev), the embedded backend's state is restored at start and
@@ -163,6 +168,7 @@ class LocalRuntime:
                     spec, self.env_for(spec.logical_id), self.function_log(spec.logical_id),
                     max_workers=self._pool_size(spec),
                     python=self.interpreters[spec.logical_id].python))
+            self._start_log_shipper()
             self._start_api()
             self._start_pollers()
             self._start_checkpoints()
@@ -198,6 +204,8 @@ class LocalRuntime:
         self.lambda_service.close()  # in-flight invocations fail fast instead of running on
         self._stop_pollers(time.monotonic() + 10)
         self._stop_checkpoints(final=False)
+        if self.log_shipper is not None:
+            self.log_shipper.stop()  # what the last invocations wrote, before the backend goes
         self.backend.stop()
         self._stopped = True
         if self.meter_dir is not None:
@@ -389,6 +397,13 @@ class LocalRuntime:
         self.meter.flush()
         if self.backend.started_here:
             capacity.install(self.meter_dir, lock=moto_patches.dynamodb_lock)
+
+    def _start_log_shipper(self) -> None:
+        if not self.ship_logs:
+            return
+        sources = {lid: (self.function_log(lid), spec.name) for lid, spec in self.functions.items()}
+        self.log_shipper = LogShipper(sources, self.backend.client).start()
+        self.lambda_service.listeners.append(self.log_shipper.notify)
 
     def _attach_log_file(self) -> None:
         handler = logging.FileHandler(self.log_dir / "runtime.log", encoding="utf-8")

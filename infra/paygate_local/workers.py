@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .meter import RuntimeMeter
 from .template import FunctionSpec
@@ -471,6 +471,7 @@ class LambdaService:
     def __init__(self, meter: RuntimeMeter | None = None) -> None:
         self.pools: dict[str, FunctionPool] = {}
         self.meter = meter or RuntimeMeter(None)
+        self.listeners: list[Callable[[str], None]] = []  # told each invocation's logical id once it ends
 
     def add(self, pool: FunctionPool) -> None:
         self.pools[pool.spec.logical_id] = pool
@@ -485,6 +486,8 @@ class LambdaService:
         self.meter.invoked(logical_id, duration_ms=result.duration_ms, name=pool.spec.name,
                            memory_mb=pool.spec.memory_size, records=len(records) if isinstance(records, list) else 0,
                            error=not result.ok)
+        for listener in self.listeners:
+            listener(logical_id)
         return result
 
     def pids(self) -> dict[str, list[int]]:
