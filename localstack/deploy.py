@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     args.parameters = dict(DEFAULT_PARAMETERS)
     if os.environ.get("PAYGATE_PROVIDER_URL"):
         args.parameters["ProviderUrl"] = os.environ["PAYGATE_PROVIDER_URL"]
+    if os.environ.get("PAYGATE_OTLP_ENDPOINT"):  # docker compose: its Jaeger
+        args.parameters["OtlpEndpoint"] = os.environ["PAYGATE_OTLP_ENDPOINT"]
     for pair in args.parameter:
         name, sep, value = pair.partition("=")
         if not sep:

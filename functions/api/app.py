@@ -14,6 +14,7 @@ from routes.common import respond
 
 from paygate import edge
 from paygate.observability import count_error, logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.services.errors import NotFound, RequestError
 
 app = APIGatewayRestResolver()
@@ -67,6 +68,7 @@ def not_found(_: Exception) -> Response[dict]:
     return request_error(NotFound("no such route", code="route_not_found"))
 
 
+@flush_spans
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from paygate.container import get_container
 from paygate.domain.callbacks import SIGNATURE_HEADER
 from paygate.ids import epoch_seconds
 from paygate.observability import count_error, logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.services import callbacks
 from paygate.services.errors import NotFound, RequestError
 
@@ -48,6 +49,7 @@ def not_found(_: Exception) -> Response[dict]:
     return request_error(NotFound("no such route", code="route_not_found"))
 
 
+@flush_spans
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

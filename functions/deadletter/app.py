@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from paygate.consumers import bind_log_keys, fifo_processor, parse_or_drop
 from paygate.container import get_container
 from paygate.observability import count_error, logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import Command
 from paygate.services.commands import run_dead_command
 from paygate.services.processing import CommandContext
@@ -30,6 +31,7 @@ def record_handler(record: SQSRecord) -> None:
                                              wallets=c.wallets, orders=c.orders))
 
 
+@flush_spans
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

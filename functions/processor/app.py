@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from paygate.consumers import attempt_of, bind_log_keys, fifo_processor, parse_or_drop, seconds_left, settle
 from paygate.container import get_container
 from paygate.observability import logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import Command
 from paygate.services.commands import run_command
 from paygate.services.processing import CommandContext
@@ -34,6 +35,7 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
     settle(outcome, record, c.queues, s.commands_queue_url)
 
 
+@flush_spans
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

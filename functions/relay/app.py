@@ -11,9 +11,11 @@ from typing import Any
 
 from paygate.container import get_container
 from paygate.observability import logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.services.relay import relay
 
 
+@flush_spans
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

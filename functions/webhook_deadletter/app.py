@@ -11,6 +11,7 @@ from paygate.consumers import bind_log_keys, parse_or_drop
 from paygate.container import get_container
 from paygate.ids import utc_now
 from paygate.observability import count_error, logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.delivery import record_dead_letter
 
@@ -26,6 +27,7 @@ def record_handler(record: SQSRecord) -> None:
     record_dead_letter(delivery, endpoints=get_container().endpoints, now=utc_now())
 
 
+@flush_spans
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

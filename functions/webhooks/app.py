@@ -11,10 +11,12 @@ from paygate.consumers import parse_or_drop, seconds_left
 from paygate.container import get_container
 from paygate.ids import epoch_seconds
 from paygate.observability import logger, metrics
+from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.delivery import DeliveryPolicy, Received, deliver_batch
 
 
+@flush_spans
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @event_source(data_class=SQSEvent)

@@ -82,7 +82,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def _run_dev(args: argparse.Namespace) -> int:
     from paygate_local import meter
-    from paygate_local.runtime import LocalRuntime
+    from paygate_local.runtime import TRACES_FILE, LocalRuntime
     from paygate_local.statefile import FILE_NAME, StateFile
 
     state_dir = Path(args.state_dir).resolve()
@@ -106,7 +106,7 @@ def _run_dev(args: argparse.Namespace) -> int:
 
     template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
     state = StateFile(state_dir / FILE_NAME)
-    sandbox = _start_sandbox(args.provider_port, state)
+    sandbox = _start_sandbox(args.provider_port, state, state_dir / TRACES_FILE)
     runtime: LocalRuntime | None = None
     try:
         overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **dict(args.parameter or [])}
@@ -197,20 +197,20 @@ def reset_state(state_dir: Path) -> None:
     shutil.rmtree(state_dir / "localstack" / "state", ignore_errors=True)
 
 
-def _start_sandbox(port: int, state: Any) -> Any:
+def _start_sandbox(port: int, state: Any, traces_file: Path | None = None) -> Any:
     """The sandbox provider with its saved charges, on the port it had (so that a restart changes
     nothing a function was told), or any free port when that one is taken now."""
     from paygate_local.sandbox import SandboxProvider
 
     wanted = port or state.get("sandbox.port") or 0
     try:
-        sandbox = SandboxProvider(port=wanted, store=state).start()
+        sandbox = SandboxProvider(port=wanted, store=state, traces_file=traces_file).start()
     except OSError:
         if port or not wanted:
             raise
         print(f"paygate dev: note: the sandbox provider's port {wanted} is taken; it gets another",
               file=sys.stderr, flush=True)
-        sandbox = SandboxProvider(port=0, store=state).start()
+        sandbox = SandboxProvider(port=0, store=state, traces_file=traces_file).start()
     state.set("sandbox.port", sandbox.port)
     return sandbox
 
@@ -474,6 +474,145 @@ def invoke(
                                          replace=_pairs(replace, "--replace"), template=template))
 
 
+ApiUrl = Annotated[Optional[str], typer.Option(help="the gateway's API URL (default: the state directory's)")]
+ApiKey = Annotated[Optional[str], typer.Option(help="a merchant's API key (default: the state directory's)")]
+
+
+@app.command()
+def listen(
+    forward_to: Annotated[Optional[str], typer.Option(
+        help="forward each verified webhook, unchanged, to this URL on 127.0.0.1 (its answer is the gateway's)")] = None,
+    events: Annotated[Optional[str], typer.Option(help="only these event types, comma-separated (default: all)")] = None,
+    max_events: Annotated[Optional[int], typer.Option(help="stop after this many webhooks")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="one JSON line per webhook")] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> int:
+    """Receive the gateway's webhooks here (like `stripe listen`): a temporary endpoint on 127.0.0.1, each
+    webhook printed with its signature checked, optionally forwarded; the endpoint is removed on exit."""
+    from paygate_local import devcli
+
+    stopping = threading.Event()
+
+    def on_event(received: Any) -> None:
+        print(json.dumps(received.as_json()) if json_lines else devcli.describe(received), flush=True)
+        if max_events is not None and len(listener.received) >= max_events:
+            stopping.set()
+
+    try:
+        url, key = devcli.gateway(state_dir, api_url, api_key)
+        listener = devcli.Listener(url, key, events=[e.strip() for e in events.split(",") if e.strip()]
+                                   if events else None, forward_to=forward_to, on_event=on_event)
+        listener.start()
+    except devcli.CliError as exc:
+        print(f"paygate listen: {exc}", file=sys.stderr)
+        return 2
+    except httpx_errors() as exc:
+        print(f"paygate listen: cannot reach the gateway: {exc}", file=sys.stderr)
+        return 2
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ready = {"ready": True, "endpoint_id": listener.endpoint_id, "url": listener.url, "forward_to": forward_to}
+        print(json.dumps(ready) if json_lines else
+              f"Ready: webhooks go to {listener.url} (endpoint {listener.endpoint_id}"
+              f"{', forwarded to ' + forward_to if forward_to else ''}); Ctrl-C stops", flush=True)
+        deadline = time.monotonic() + timeout if timeout else None
+        while not stopping.wait(0.2):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    finally:
+        listener.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not json_lines:
+        print(f"endpoint removed; {len(listener.received)} webhooks received", flush=True)
+    return 0
+
+
+def httpx_errors() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError
+
+
+@app.command()
+def pay(
+    amount: Annotated[int, typer.Option(help="in minor units (1050 = 10.50)")],
+    currency: Annotated[str, typer.Option(help="ISO 4217")] = "USD",
+    token: Annotated[str, typer.Option(help="a sandbox card token: tok_success, tok_decline, tok_flaky, ...")]
+    = "tok_success",
+    wallet: Annotated[Optional[str], typer.Option(help="pay from this wallet (wal_...) instead of a card")] = None,
+    description: Annotated[Optional[str], typer.Option(help="the payment's description")] = None,
+    timeout: Annotated[float, typer.Option(help="give up following it after this many seconds")] = 60.0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> int:
+    """Create a payment and follow it to its end with a live status line; exit 0 COMPLETED, 1 otherwise."""
+    import httpx
+    from rich.console import Console
+
+    from paygate_local import devcli
+
+    console, errors = Console(), Console(stderr=True)
+    method = {"type": "wallet", "wallet_id": wallet} if wallet else {"type": "card", "token": token}
+    body: dict[str, Any] = {"amount": amount, "currency": currency, "payment_method": method}
+    if description:
+        body["description"] = description
+    try:
+        url, key = devcli.gateway(state_dir, api_url, api_key)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+            payment = devcli.create_payment(api, body)
+            with console.status(f"{payment['id']}: {payment['status']}") as status:
+                final = devcli.follow_payment(api, payment["id"], timeout=timeout, on_status=lambda p: status.update(
+                    f"{p['id']}: {p['status']}"))
+            console.print(devcli.events_table(api, payment["id"]))
+    except devcli.CliError as exc:
+        errors.print(f"paygate pay: {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except httpx.HTTPError as exc:
+        errors.print(f"paygate pay: cannot reach the gateway: {exc}", highlight=False, soft_wrap=True)
+        return 2
+    if final is None:
+        console.print(f"{payment['id']}: still not final after {timeout:g} s", highlight=False)
+        return 1
+    failure = final.get("failure") or {}
+    reason = f" ({failure.get('code')}: {failure.get('message')})" if failure else ""
+    console.print(f"{final['id']}: {final['status']}{reason}", highlight=False)
+    return 0 if final["status"] == "COMPLETED" else 1
+
+
+@app.command()
+def trace(
+    payment_id: Annotated[str, typer.Argument(help="the payment (pay_...)")],
+    json_out: Annotated[bool, typer.Option("--json", help="the spans as JSON: trace_id, span_id, parent_span_id, "
+                                                           "name, service, start, end, attributes")] = False,
+    state_dir: Annotated[str, typer.Option(help="the state directory of the paygate dev that ran the payment "
+                                                "(its traces/spans.jsonl)")] = DEFAULT_STATE_DIR,
+) -> int:
+    """One payment's trace: the waterfall of its spans across api, relay, processor, provider and webhooks."""
+    from paygate_local import trace as traces
+    from paygate_local.runtime import TRACES_FILE
+
+    try:
+        spans = traces.payment_trace(traces.read_spans(Path(state_dir) / TRACES_FILE), payment_id)
+    except traces.TraceError as exc:
+        print(f"paygate trace: {exc}", file=sys.stderr)
+        return 1
+    if json_out:
+        print(json.dumps([s.as_json() for s in spans], indent=2))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160  # piped: the whole waterfall, not 80 columns of it
+    console.print(traces.render(spans))
+    return 0
+
+
 @app.command()
 def logs(
     function: Annotated[Optional[str], typer.Argument(
@@ -521,6 +660,64 @@ def cmd_logs(*, function: str | None, payment_id: str | None, follow: bool, sinc
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+@app.command()
+def dashboard(
+    minutes: Annotated[int, typer.Option(help="the window: the last this many minutes")] = 60,
+    name: Annotated[Optional[str], typer.Option(help="the dashboard (default: the backend's only one)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="the panels' values as JSON")] = False,
+    svg: Annotated[Optional[Path], typer.Option(help="also save the view as an SVG picture here")] = None,
+    grafana: Annotated[bool, typer.Option(
+        "--grafana", help="print the Grafana dashboard made from template.yaml's (what docker compose provisions) "
+                          "and exit; needs no gateway")] = False,
+    template: Annotated[Optional[Path], typer.Option(help="with --grafana: the SAM template")] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> int:
+    """The template's CloudWatch dashboard (payments, processing time, retries, webhooks, errors, queue and
+    DLQ depth) drawn in the terminal from the running gateway's backend."""
+    from paygate_local import dashboard as dash
+
+    if grafana:
+        print(json.dumps(grafana_dashboard_of(template or _repo_root() / "template.yaml"), indent=2))
+        return 0
+    import boto3
+
+    info = _dev_info(state_dir)
+    if info is None:
+        return 2
+    kwargs = _client_kwargs(info["aws_endpoint_url"], info.get("region", "us-east-1"))
+    cloudwatch = boto3.client("cloudwatch", **kwargs)
+    try:
+        board, body = dash.load(cloudwatch, name)
+    except dash.DashboardError as exc:
+        print(f"paygate dashboard: {exc}", file=sys.stderr)
+        return 1
+    evaluator = dash.Evaluator(cloudwatch, boto3.client("logs", **kwargs), boto3.client("sqs", **kwargs),
+                               minutes=minutes)
+    panels = dash.evaluate(body, evaluator)
+    if json_out:
+        print(json.dumps({"dashboard": board, "minutes": minutes, "panels": [p.as_json() for p in panels]}, indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console(record=svg is not None)
+        if not console.is_terminal:
+            console.width = 130  # piped: two panels a row
+        console.print(dash.render(board, panels, minutes))
+        if svg is not None:
+            console.save_svg(str(svg), title=f"paygate dashboard: {board}")
+    return 0
+
+
+def grafana_dashboard_of(template: Path) -> dict[str, Any]:
+    """Grafana's copy of the template's dashboard, for the stack docker compose deploys (paygate, us-east-1)."""
+    from paygate_local import dashboard as dash
+    from paygate_local.template import Stack
+
+    stack = Stack.from_file(template, stack_name="paygate", region="us-east-1")
+    (logical_id,) = stack.logical_ids("AWS::CloudWatch::Dashboard")
+    return dash.grafana_dashboard(json.loads(stack.resolve(stack.properties(logical_id))["DashboardBody"]))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Create the template's DynamoDB tables and SQS queues in the backend.
+"""Create the template's DynamoDB tables, SQS queues and CloudWatch dashboards in the backend.
 
 Idempotent: a table or queue that exists already is kept (queue attributes are updated), so
 restarting against a long-running backend such as LocalStack works. After provisioning, the
@@ -51,6 +51,15 @@ def provision(stack: Stack, backend: Backend) -> None:
     for queue in stack.queues():
         url = ensure_queue(sqs, queue)
         stack.set_attribute(queue.logical_id, "QueueUrl", url)
+    dashboards = stack.logical_ids(DASHBOARD_TYPE)
+    if dashboards:
+        cloudwatch = backend.client("cloudwatch")
+        for logical_id in dashboards:
+            props = stack.resolve(stack.properties(logical_id))
+            cloudwatch.put_dashboard(DashboardName=props["DashboardName"], DashboardBody=props["DashboardBody"])
+
+
+DASHBOARD_TYPE = "AWS::CloudWatch::Dashboard"
 
 
 # ------------------------------------------------------------------------------------ tables

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from paygate.observability.tracing import TRACES_FILE_ENV
+
 from . import capacity, lambda_envs, moto_patches
 from .apigw import ApiGateway
 from .backend import Backend
@@ -66,6 +68,7 @@ DEFAULT_MAX_WORKERS = int(os.environ.get("PAYGATE_DEV_MAX_WORKERS", "8"))
 CHECKPOINT_INTERVAL = 0.5
 # A graceful stop lets the invocations under way finish for at most this long.
 GRACE_SECONDS = 20.0
+TRACES_FILE = "traces/spans.jsonl"  # under the state directory: the functions' spans (tracing.py)
 STREAM_POSITIONS = "stream.positions"  # in the state file: how far each stream mapping got (remote backends)
 
 
@@ -100,6 +103,7 @@ class LocalRuntime:
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
         self.log_dir = self.state_dir / "logs"
+        self.traces_file = self.state_dir / TRACES_FILE
         self.region = region
         self.account_id = account_id
         self.host = host
@@ -282,7 +286,7 @@ class LocalRuntime:
         spec = self.functions.get(logical_id) or self.stack.function(logical_id)
         if self.backend.url is None:
             raise RuntimeError("start() the runtime first: the backend URL is not known yet")
-        return function_env(spec, self.backend.url, self.region, self.meter_dir)
+        return function_env(spec, self.backend.url, self.region, self.meter_dir, self.traces_file)
 
     def function_ids(self) -> list[str]:
         """Every function's logical id, in template order."""
@@ -524,7 +528,8 @@ class LocalRuntime:
         return interval
 
 
-def function_env(spec: FunctionSpec, backend_url: str, region: str, meter_dir: Path | None = None) -> dict[str, str]:
+def function_env(spec: FunctionSpec, backend_url: str, region: str, meter_dir: Path | None = None,
+                 traces_file: Path | None = None) -> dict[str, str]:
     """A function's complete environment: the template's variables, the backend in use, and what
     the Lambda service sets.
 
@@ -557,6 +562,8 @@ def function_env(spec: FunctionSpec, backend_url: str, region: str, meter_dir: P
     })
     if meter_dir is not None:
         env[METER_DIR_ENV] = str(meter_dir)  # each worker counts its AWS calls there (meter_hook)
+    if traces_file is not None and not env.get(TRACES_FILE_ENV):
+        env[TRACES_FILE_ENV] = str(traces_file)  # every span, one JSON line each (paygate trace reads it)
     return env
 
 

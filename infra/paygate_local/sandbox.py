@@ -81,6 +81,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any, Callable
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -259,6 +260,21 @@ class _KeyRecord:
 # The provider
 
 
+def _provider_tracer(traces_file: Path) -> Any:
+    """A tracer of service `provider` whose spans are appended to ``traces_file`` as JSON lines."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    from paygate.observability.tracing import span_line
+
+    traces_file.parent.mkdir(parents=True, exist_ok=True)
+    out = open(traces_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - as long as the sandbox
+    provider = TracerProvider(resource=Resource.create({"service.name": "provider"}))
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=span_line)))
+    return provider.get_tracer("paygate.sandbox")
+
+
 class SandboxProvider:
     """The sandbox provider as an HTTP server on ``host:port`` (port 0: any free port).
 
@@ -278,8 +294,12 @@ class SandboxProvider:
         timeout_delay: float = 12.0,
         async_delay: float = 1.0,
         store: Any = None,
+        traces_file: str | Path | None = None,
     ) -> None:
         self.host = host
+        # With a traces file (paygate dev's), a request that carries a `traceparent` is a server span of
+        # service `provider` in the caller's trace, written where the functions write theirs.
+        self._tracer = _provider_tracer(Path(traces_file)) if traces_file else None
         self.port = port
         self.callback_url = callback_url
         self.callback_secret = callback_secret
@@ -473,6 +493,29 @@ class SandboxProvider:
     # ---- WSGI ------------------------------------------------------------------------------------
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        parent = environ.get("HTTP_TRACEPARENT")
+        if self._tracer is None or not parent:
+            return self._answer(environ, start_response)
+        from opentelemetry.trace import SpanKind
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        context = TraceContextTextMapPropagator().extract({"traceparent": parent})
+        name = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+        with self._tracer.start_as_current_span(name, context=context, kind=SpanKind.SERVER,
+                                                attributes={"http.request.method": environ.get("REQUEST_METHOD", ""),
+                                                            "url.path": environ.get("PATH_INFO", "")}) as span:
+            statuses: list[str] = []
+
+            def start(status: str, headers: Any, *args: Any) -> Any:
+                statuses.append(status)
+                return start_response(status, headers, *args)
+
+            body = self._answer(environ, start)
+            if statuses:
+                span.set_attribute("http.response.status_code", int(statuses[0].split()[0]))
+            return body
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         request.max_content_length = _MAX_BODY
         try:

@@ -42,6 +42,7 @@ NAME_PROPERTIES = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Serverless::LayerVersion": "LayerName",
     "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
 }
 
 TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")

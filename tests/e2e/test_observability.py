@@ -131,6 +131,50 @@ def test_paygate_logs_filters_by_payment_and_function(dev, run):
     assert unknown.stderr.count("\n") == 1
 
 
+def paygate_dashboard(dev, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "paygate_local.cli", "dashboard", *args, "--state-dir",
+                           str(dev.state_dir)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_paygate_dashboard_shows_the_templates_panels_filled_by_the_run(dev, run, tmp_path):
+    """The template's dashboard, read back from the backend's CloudWatch, every panel evaluated there:
+    the run's counts, its processing time percentiles (from the EMF samples), its deliveries and its
+    error, and the queues empty once it is over."""
+    def panels() -> dict[str, dict[str, Any]]:
+        done = paygate_dashboard(dev, "--json")
+        assert done.returncode == 0, done.stderr
+        shown = json.loads(done.stdout)
+        assert shown["dashboard"] == "paygate-payments"
+        return {p["title"]: {line["label"]: line for line in p["lines"]} for p in shown["panels"]}
+
+    def filled() -> dict[str, dict[str, Any]] | None:
+        got = panels()
+        payments, webhooks = got["Payments"], got["Webhooks"]
+        ready = (payments["created"]["value"] == 3 and payments["completed"]["value"] == 2
+                 and payments["failed"]["value"] == 1 and webhooks["delivered"]["value"] == 3
+                 and got["Processing time (ms)"]["p99"]["value"] is not None)
+        return got if ready else None
+
+    got = wait_for(filled, timeout=30, interval=0.5, what="the dashboard's panels to show the run")
+    assert set(got) == {"Payments", "Processing time (ms)", "Provider retries", "Webhooks", "Errors by type",
+                        "Queue depth", "DLQ depth"}
+    assert sum(got["Payments"]["created"]["series"]) == 3  # one point a minute, adding up to the total
+    p50, p99 = got["Processing time (ms)"]["p50"], got["Processing time (ms)"]["p99"]
+    assert p50["source"] == "logs" and 0 < p50["value"] <= p99["value"]
+    assert got["Errors by type"]["invalid_token api"]["value"] == 1
+    for title in ("Queue depth", "DLQ depth"):
+        assert got[title] and all(line["source"] == "sqs" and line["value"] is not None for line in got[title].values())
+    assert got["DLQ depth"]["commands"]["value"] == 0
+
+    picture = tmp_path / "dashboard.svg"
+    drawn = paygate_dashboard(dev, "--svg", str(picture))
+    assert drawn.returncode == 0, drawn.stderr
+    assert "Payments" in drawn.stdout and "Processing time (ms)" in drawn.stdout and "DLQ depth" in drawn.stdout
+    assert picture.read_text().startswith("<svg")
+    unknown = paygate_dashboard(dev, "--name", "nope")
+    assert unknown.returncode == 1 and "no dashboard 'nope'" in unknown.stderr
+
+
 def test_paygate_logs_follow_prints_new_lines_as_they_come(dev, sandbox_client):
     process = subprocess.Popen([sys.executable, "-m", "paygate_local.cli", "logs", "ApiFunction", "--follow",
                                 "--since", "1", "--state-dir", str(dev.state_dir)],

@@ -40,6 +40,7 @@ SERVICES_FOR_TYPE = {
     "AWS::Serverless::SimpleTable": {"dynamodb"},
     "AWS::SQS::Queue": {"sqs"},
     "AWS::Serverless::Api": {"apigateway"},
+    "AWS::CloudWatch::Dashboard": {"cloudwatch"},
 }
 SERVICES_FOR_EVENT = {"Api": {"apigateway"}, "SQS": {"sqs", "lambda"}, "DynamoDB": {"dynamodbstreams", "lambda"}}
 # sam deploy itself: CloudFormation (with the SAM transform), S3 for the artifacts, STS for the account.

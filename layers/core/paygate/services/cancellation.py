@@ -63,7 +63,9 @@ def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_i
             raise InvalidState(f"the payment is {payment.status} already and cannot be canceled", param="id")
         if payment.cancel_requested:
             return Accepted(payment)
-        with span("payment.cancel_requested") as traceparent:
+        # In the payment's trace: the cancel continues from the last span that wrote the payment.
+        with span("payment.cancel_requested", record.trace_of(len(record.traces)),
+                  {"payment.id": payment.id}) as traceparent:
             after, event = domain.request_cancel(payment, event_id=new_event_id(), now=utc_now())
             meta = EventMeta(traceparent, correlation_id)
             try:
@@ -102,7 +104,7 @@ def cancel_payment(command: Command, ctx: CommandContext) -> Outcome:
         record = ctx.payments.get(command.payment_id)
         if record is None or record.payment.is_terminal or not record.payment.cancel_requested:
             return Done("nothing to cancel")
-        with span(command.type, command.traceparent) as traceparent:
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:
                 return _settle(record, ctx, meta)

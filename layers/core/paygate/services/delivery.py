@@ -28,6 +28,7 @@ from paygate.domain.accounts import WebhookEndpoint
 from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery, retry_delay, sign_with, subscribes
 from paygate.ids import iso_of, new_sorted_id
 from paygate.observability import count_error, logger, metrics
+from paygate.observability.tracing import span
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.ports import (
     DeliveryError,
@@ -178,11 +179,17 @@ def _plan(due: Sequence[Received], endpoints: EndpointRepository) -> list[_Job]:
 
 def _run(job: _Job, transport: WebhookTransport, guard: UrlGuard, policy: DeliveryPolicy,
          now: Callable[[], int], time_left: Callable[[], float]) -> None:
-    for position, event in enumerate(job.events):
-        if time_left() < policy.timeout + MARGIN_SECONDS:
-            job.deferred = job.events[position:]  # come back at once rather than be cut off
-            return
-        job.results.append(_post(job.endpoint, event, transport, guard, policy.timeout, now()))
+    delivery = job.received.delivery
+    payment_id = next((e["data"]["object"].get("payment_id") or e["data"]["object"].get("id")
+                       for e in job.events if isinstance(e.get("data", {}).get("object"), dict)), None)
+    # In the payment's trace (this runs on a thread of the batch's pool: the parent is explicit).
+    with span("webhook.deliver", delivery.traceparent, {"payment.id": payment_id, "endpoint.id": job.endpoint.id,
+                                                        "events": len(job.events), "attempt": delivery.attempt}):
+        for position, event in enumerate(job.events):
+            if time_left() < policy.timeout + MARGIN_SECONDS:
+                job.deferred = job.events[position:]  # come back at once rather than be cut off
+                return
+            job.results.append(_post(job.endpoint, event, transport, guard, policy.timeout, now()))
 
 
 def _post(endpoint: WebhookEndpoint, event: dict[str, Any], transport: WebhookTransport, guard: UrlGuard,

@@ -66,9 +66,10 @@ def create_order(orders: OrderRepository, wallets: WalletStore, *, merchant: Mer
     if money.currency.code != customer.currency:
         raise InvalidRequest(f"the customer's wallet holds {customer.currency}, not {money.currency.code}",
                              param="currency", code="currency_mismatch")
-    with span("order.create") as traceparent:
-        order, event = domain.open_order(order_id=new_id("ord"), event_id=new_event_id(), merchant_id=merchant.id,
-                                         customer=customer, money=money, payment_id=new_id("pay"), now=utc_now(),
+    order_id, payment_id = new_id("ord"), new_id("pay")
+    with span("order.create", attributes={"order.id": order_id, "payment.id": payment_id}) as traceparent:
+        order, event = domain.open_order(order_id=order_id, event_id=new_event_id(), merchant_id=merchant.id,
+                                         customer=customer, money=money, payment_id=payment_id, now=utc_now(),
                                          description=description)
         record = OrderRecord(order, (event,), (traceparent,), correlation_id)
         try:
@@ -131,7 +132,7 @@ def pay_order(command: Command, ctx: CommandContext) -> Outcome:
     if found is None or found.order.is_terminal:
         return Done("nothing to pay")
     order = found.order
-    with span(command.type, command.traceparent) as traceparent:
+    with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
         meta = EventMeta(traceparent, command.correlation_id)
         wallet = wallets.wallet(order.wallet_id, consistent=False)
         if wallet is None:
@@ -156,7 +157,7 @@ def pay_dead_order(command: Command, ctx: CommandContext) -> Outcome:
     found = orders.get(str(command.order_id))
     if found is None or found.order.is_terminal or ctx.payments.get(command.payment_id) is not None:
         return Done("nothing to do")
-    with span("order.dead_letter", command.traceparent) as traceparent:
+    with span("order.dead_letter", command.traceparent, {"payment.id": command.payment_id}) as traceparent:
         return _cancel_unpaid(found, orders, EventMeta(traceparent, command.correlation_id),
                               ("processing_error", "the order could not be paid; nothing was taken"))
 
@@ -169,7 +170,7 @@ def settle_order(command: Command, ctx: CommandContext) -> Outcome:
         payment = ctx.payments.get(command.payment_id)
         if found is None or found.order.is_terminal or payment is None or not payment.payment.is_terminal:
             return Done("nothing to settle")
-        with span(command.type, command.traceparent) as traceparent:
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             p = payment.payment
             try:

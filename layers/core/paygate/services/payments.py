@@ -63,7 +63,7 @@ def create_payment(
 ) -> Accepted:
     """Accept a payment: the payment (NEW, with its first event) and the idempotency key in one write."""
     payment_id = new_id("pay")
-    with span("payment.create") as traceparent:
+    with span("payment.create", attributes={"payment.id": payment_id}) as traceparent:
         payment, event = domain.open_payment(
             payment_id=payment_id,
             event_id=new_event_id(),

@@ -96,7 +96,7 @@ def process_payment(command: Command, ctx: CommandContext) -> Outcome:
             # FIFO group) asks the provider what it holds and settles it (services/cancellation.py).
             logger.info("cancel requested: not charging")
             return Done("cancel requested")
-        with span(command.type, command.traceparent) as traceparent:
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:
                 return _charge(record, ctx, meta)
@@ -228,7 +228,7 @@ def fail_dead_command(command: Command, ctx: CommandContext) -> Outcome:
         if record is None or record.payment.is_terminal:
             return Done("nothing to end")
         try:
-            with span("payment.dead_letter", command.traceparent) as traceparent:
+            with span("payment.dead_letter", command.traceparent, {"payment.id": command.payment_id}) as traceparent:
                 if record.payment.is_wallet:
                     from paygate.services.wallets import end_dead_wallet_payment
 
@@ -256,7 +256,7 @@ def settle_payment(command: Command, ctx: CommandContext) -> Outcome:
             return Done("cancel requested: its command settles it")
         if record.payment.is_wallet:  # no charge at the provider: its own command settles it
             return Done("a wallet payment")
-        with span(command.type, command.traceparent) as traceparent:
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:
                 found = ctx.provider.find_charge(record.payment.id)

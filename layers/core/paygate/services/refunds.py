@@ -65,7 +65,8 @@ def create_refund(payments: PaymentRepository, refunds: RefundRepository, *, mer
                   correlation_id: str | None) -> AcceptedRefund:
     """Accept a refund of `amount` (None: all that is left) of a COMPLETED payment."""
     for _ in range(ACCEPT_TRIES):
-        payment = get_owned(payments, merchant, payment_id).payment
+        owned = get_owned(payments, merchant, payment_id)
+        payment = owned.payment
         if payment.status != PaymentStatus.COMPLETED:
             raise InvalidState(f"only a COMPLETED payment can be refunded; this one is {payment.status}",
                                param="id")
@@ -73,7 +74,7 @@ def create_refund(payments: PaymentRepository, refunds: RefundRepository, *, mer
             to_refund = domain.refund_amount(payment.amount, refunds.reserved(payment.id), amount)
         except AmountTooLarge as exc:
             raise InvalidRequest(str(exc), param="amount", code="amount_too_large") from None
-        with span("refund.create") as traceparent:
+        with span("refund.create", owned.trace_of(len(owned.traces)), {"payment.id": payment.id}) as traceparent:
             refund, event = domain.open_refund(refund_id=new_id("re"), event_id=new_event_id(), payment=payment,
                                                amount=to_refund, now=utc_now())
             record = RefundRecord(refund, (event,), (traceparent,), correlation_id)
@@ -127,7 +128,7 @@ def process_refund(command: Command, ctx: CommandContext) -> Outcome:
         if record is None or record.refund.is_terminal or record.refund.version < command.expected_version:
             logger.info("stale or duplicate refund command ignored", extra={"refund_id": command.refund_id})
             return Done("stale")
-        with span(command.type, command.traceparent) as traceparent:
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:
                 return _refund(record, refunds, ctx, meta)
@@ -213,7 +214,7 @@ def settle_dead_refund(command: Command, ctx: CommandContext) -> Outcome:
         record = refunds.get(str(command.refund_id))
         if record is None or record.refund.is_terminal:
             return Done("nothing to settle")
-        with span("refund.dead_letter", command.traceparent) as traceparent:
+        with span("refund.dead_letter", command.traceparent, {"payment.id": command.payment_id}) as traceparent:
             try:
                 outcome = _settle_unknown(record, refunds, ctx, EventMeta(traceparent, command.correlation_id))
             except ConcurrencyConflict:

@@ -18,6 +18,7 @@ from paygate.domain.payment import PaymentEvent, snapshots
 from paygate.domain.refund import RefundEvent
 from paygate.domain.workflow import ORDER_COMMANDS, next_step
 from paygate.observability import count_error, logger
+from paygate.observability.tracing import span
 from paygate.schemas.messages import Command, WebhookDelivery
 from paygate.schemas.responses import order_webhook_event, refund_webhook_event, webhook_event
 from paygate.services.ports import (
@@ -79,6 +80,14 @@ def _published(record: PaymentRecord | RefundRecord | OrderRecord) -> tuple[str,
     return record.payment.id, record.payment.merchant_id, lambda e: webhook_event(e, states[e.sequence - 1])
 
 
+def _payment_of(record: PaymentRecord | RefundRecord | OrderRecord) -> str | None:
+    if isinstance(record, OrderRecord):
+        return record.order.task_payment_id
+    if isinstance(record, RefundRecord):
+        return record.refund.payment_id
+    return record.payment.id
+
+
 def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
          webhooks_queue_url: str) -> list[_Outbound]:
     """What a batch of changes asks to publish, in stream order."""
@@ -90,10 +99,12 @@ def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
         pays_order = record.payment.order_id if isinstance(record, PaymentRecord) else None
         for event in change.new_events:
             meta = EventMeta(record.trace_of(event.sequence), record.correlation_id)
-            message = command_message(event, meta, pays_order)
+            # The relay's hop in the payment's trace; the messages carry the event's own context.
+            with span("relay.publish", meta.traceparent, {"payment.id": _payment_of(record), "event.type": event.type}):
+                message = command_message(event, meta, pays_order)
+                envelope = webhook_body(event)
             if message is not None:
                 commands.messages.append((index, message))
-            envelope = webhook_body(event)
             if aggregate_id in deliveries:
                 first, delivery = deliveries[aggregate_id]
                 deliveries[aggregate_id] = (first, replace(delivery, events=(*delivery.events, envelope)))

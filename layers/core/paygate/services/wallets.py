@@ -180,7 +180,7 @@ def process_wallet_payment(command: Command, ctx: CommandContext, first_read: Pa
             return Done("stale")
         if payment.cancel_requested:
             return Done("cancel requested: its command settles the hold")
-        with span(command.type, command.traceparent) as traceparent:
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
             try:
                 return _advance(record, ctx, meta)
