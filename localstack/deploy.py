@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"deploy: stack {args.stack_name} has no output {MERCHANTS_TABLE_OUTPUT} (the merchants "
                          f"table, where the sandbox merchant goes); its outputs: {sorted(outputs) or 'none'}")
 
-    from paygate_local.cli import create_merchant
+    from paygate_local.merchants import create_merchant
 
     merchant = create_merchant("sandbox", merchants_table=merchants_table, endpoint=args.endpoint, region=args.region)
     info = {

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Optional, Sequence
 
 import typer
 
+from paygate_local.merchants import client_kwargs, create_merchant, merchants_repository  # noqa: F401 - create_merchant: cli.create_merchant for callers
+
 DEFAULT_STATE_DIR = ".paygate"
 DEV_FILE = "dev.json"
 MERCHANTS_TABLE_OUTPUT = "MerchantsTableName"  # the template's output that names the merchants table
@@ -42,26 +44,8 @@ def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _client_kwargs(endpoint: str, region: str) -> dict[str, Any]:
-    return {"endpoint_url": endpoint, "region_name": region,
-            "aws_access_key_id": "test", "aws_secret_access_key": "test"}
-
-
-def _merchants(*, merchants_table: str, endpoint: str, region: str) -> Any:
-    from paygate.container import Container
-    from paygate.settings import Settings
-
-    settings = Settings.from_env({"MERCHANTS_TABLE": merchants_table, "AGGREGATES_TABLE": "-",
-                                  "IDEMPOTENCY_TABLE": "-"})
-    return Container(settings, _client_kwargs(endpoint, region)).merchants
-
-
-def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: str) -> dict[str, str]:
-    from paygate.services.merchants import register_merchant
-
-    merchant, api_key = register_merchant(
-        _merchants(merchants_table=merchants_table, endpoint=endpoint, region=region), name)
-    return {"merchant_id": merchant.id, "api_key": api_key}
+_client_kwargs = client_kwargs
+_merchants = merchants_repository
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

@@ -288,3 +288,14 @@ def test_the_deploy_script_finds_every_resource_after_the_sam_transform(monkeypa
     queue = next(lid for lid, kind in expected.items() if kind == "AWS::SQS::Queue")
     matched, missing = deploy.match_resources(expected, [r for r in listed if r["LogicalResourceId"] != queue])
     assert missing == [queue]
+
+
+def test_the_deployers_imports_need_nothing_the_deployer_lacks():
+    """deploy.py runs in the deployer's venv (SAM CLI + the layer's packages): the merchant it creates
+    must not pull in the CLI's own dependencies (typer), as it once did."""
+    code = ("import sys; sys.modules['typer'] = None; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+            "from paygate_local.merchants import create_merchant; from paygate_local.template import Stack")
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT / "infra"), str(ROOT / "layers" / "core")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "paygate_local.merchants import create_merchant" in DEPLOY_PY.read_text()
