@@ -581,7 +581,7 @@ def trace(
     from paygate_local.runtime import TRACES_FILE
 
     try:
-        spans = traces.payment_trace(traces.read_spans(Path(state_dir) / TRACES_FILE), payment_id)
+        spans = traces.payment_trace(Path(state_dir) / TRACES_FILE, payment_id)
     except traces.TraceError as exc:
         print(f"paygate trace: {exc}", file=sys.stderr)
         return 1

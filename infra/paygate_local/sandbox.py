@@ -266,10 +266,9 @@ def _provider_tracer(traces_file: Path) -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-    from paygate.observability.tracing import span_line
+    from paygate.observability.tracing import SpansFile, span_line
 
-    traces_file.parent.mkdir(parents=True, exist_ok=True)
-    out = open(traces_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - as long as the sandbox
+    out = SpansFile(traces_file)
     provider = TracerProvider(resource=Resource.create({"service.name": "provider"}))
     provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=span_line)))
     return provider.get_tracer("paygate.sandbox")

@@ -2,7 +2,8 @@
 
 Every function of `paygate dev` (and its sandbox provider) appends its finished spans to
 ``<state-dir>/traces/spans.jsonl``, one JSON line each in the OpenTelemetry SDK's own shape
-(layers/core/paygate/observability/tracing.py). A payment's spans carry ``payment.id``; its trace is
+(layers/core/paygate/observability/tracing.py); past 64 MB it is rotated to ``spans.jsonl.1``, and both
+are read. A payment's spans carry ``payment.id``; its trace is
 the trace of the first of them, and every span of that trace is shown: the API's, the relay's, the
 processor's with its AWS and provider calls, the provider's own, the webhook deliveries.
 """
@@ -13,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 
 class TraceError(Exception):
@@ -71,25 +72,34 @@ def parse(line: str) -> Span | None:
         return None
 
 
-def read_spans(path: Path) -> Iterator[Span]:
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            found = parse(line)
-            if found is not None:
-                yield found
+def span_files(path: Path) -> list[Path]:
+    """The spans file and the one it was rotated into (tracing.SpansFile), older first."""
+    return [p for p in (path.with_name(path.name + ".1"), path) if p.exists()]
 
 
-def payment_trace(spans: Iterable[Span], payment_id: str) -> list[Span]:
-    """The spans of the payment's trace, by start time."""
-    spans = list(spans)
-    marked = sorted((s for s in spans if s.attributes.get("payment.id") == payment_id), key=lambda s: s.start)
-    if not marked:
+def read_spans(path: Path, containing: str | None = None) -> Iterator[Span]:
+    """Every span of the spans file (and its rotated part); with `containing`, only the lines that
+    contain that text are parsed (a payment's id, a trace id): the files may hold thousands of traces."""
+    for part in span_files(path):
+        with part.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                if containing is not None and containing not in line:
+                    continue
+                found = parse(line)
+                if found is not None:
+                    yield found
+
+
+def payment_trace(path: Path, payment_id: str) -> list[Span]:
+    """The spans of the payment's trace, by start time: the trace of the first span marked with the
+    payment's id, then every span of that trace."""
+    marked = min((s for s in read_spans(path, json.dumps(payment_id)) if s.attributes.get("payment.id") == payment_id),
+                 key=lambda s: s.start_at, default=None)
+    if marked is None:
         raise TraceError(f"no trace for payment {payment_id!r} (an unknown payment, or one made without "
                          f"paygate dev's traces)")
-    trace_id = marked[0].trace_id
-    return sorted((s for s in spans if s.trace_id == trace_id), key=lambda s: s.start)
+    return sorted((s for s in read_spans(path, marked.trace_id) if s.trace_id == marked.trace_id),
+                  key=lambda s: s.start_at)
 
 
 def tree(spans: list[Span]) -> list[Span]:

@@ -9,7 +9,7 @@ Where spans go, decided once per process from the environment:
 - ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``): OTLP over HTTP, batched
   and flushed at the end of each invocation (Jaeger in `docker compose`, an ADOT collector on AWS);
 - ``PAYGATE_TRACES_FILE``: one JSON line per span appended to that file (`paygate dev` sets it under
-  its state directory; `paygate trace` reads it);
+  its state directory; `paygate trace` reads it), which is kept to a bounded size (``SpansFile``);
 - neither: spans are made for the context they carry, exported nowhere, and no instrumentation is
   loaded.
 An AWS or HTTP call made outside any payment's trace (a merchant lookup, a relay's batch send) would
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 TRACES_FILE_ENV = "PAYGATE_TRACES_FILE"
+TRACES_MAX_BYTES_ENV = "PAYGATE_TRACES_MAX_BYTES"
+TRACES_MAX_BYTES = 64 * 1024 * 1024  # ~9,000 card payments at ~7 KB of spans each
 OTLP_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,9 +75,7 @@ def _tracing() -> _Tracing:
     provider = TracerProvider(resource=resource, sampler=_payment_traces_only())
     traces_file = os.environ.get(TRACES_FILE_ENV)
     if traces_file:
-        os.makedirs(os.path.dirname(os.path.abspath(traces_file)), exist_ok=True)
-        # One write per span on an O_APPEND file: the workers of every function share it.
-        out = open(traces_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the process
+        out = SpansFile(traces_file)
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=span_line)))
     if any(os.environ.get(name) for name in OTLP_ENVS):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -84,6 +84,62 @@ def _tracing() -> _Tracing:
     trace.set_tracer_provider(provider)
     _instrument(provider)
     return _Tracing(trace, provider.get_tracer("paygate"), propagator, provider, True)
+
+
+class SpansFile:
+    """The spans file, shared by every worker of every function and the sandbox, kept bounded.
+
+    Each span is one ``write`` on an ``O_APPEND`` descriptor (whole lines: writers do not interleave).
+    When the file passes ``max_bytes`` the writer that notices renames it to ``<path>.1`` (replacing
+    the one before) under an ``flock``, so at most about twice ``max_bytes`` stay on disk and
+    `paygate trace` reads both. A writer whose file was renamed by another one reopens the path on its
+    next write; a span written in between lands in ``<path>.1``, where it is still read.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
+        self.path = os.path.abspath(path)
+        self.rotated = self.path + ".1"
+        self.max_bytes = max_bytes or int(os.environ.get(TRACES_MAX_BYTES_ENV) or TRACES_MAX_BYTES)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._fd = -1
+        self._open()
+
+    def _open(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._inode = os.fstat(self._fd).st_ino
+
+    def _renamed(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != self._inode
+        except FileNotFoundError:
+            return True
+
+    def write(self, text: str) -> int:
+        if self._renamed():
+            self._open()
+        os.write(self._fd, text.encode("utf-8"))
+        if os.fstat(self._fd).st_size > self.max_bytes:
+            self._rotate()
+        return len(text)
+
+    def _rotate(self) -> None:
+        import fcntl
+
+        with open(self.path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self._renamed():  # nobody rotated it while this one waited for the lock
+                os.replace(self.path, self.rotated)
+            self._open()
+
+    def flush(self) -> None:
+        """Every write is already in the file."""
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _instrument(provider: Any) -> None:
