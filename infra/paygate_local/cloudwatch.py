@@ -33,6 +33,13 @@ MAX_EVENT_BYTES = 256 * 1024 - 26  # one event at most 256 KiB: longer lines are
 MAX_METRICS_PER_CALL = 1000  # PutMetricData: at most 1,000 metrics per request
 MAX_VALUES_PER_METRIC = 150  # ... and 150 distinct values in one datum's Values
 MAX_DIMENSIONS = 30
+# What CloudWatch accepts by time: PutLogEvents refuses events older than 14 days or more than 2 hours
+# ahead, and a call whose events span more than 24 hours; PutMetricData refuses the whole request for
+# one datapoint older than 2 weeks (or more than 2 hours ahead). A line carries its own time (EMF
+# ``_aws.Timestamp``, a ``timestamp`` field), so a skewed clock or an old line is enough to meet them.
+MAX_AGE_MS = 14 * 24 * 3600 * 1000
+MAX_AHEAD_MS = 2 * 3600 * 1000
+MAX_SPAN_MS = 24 * 3600 * 1000
 
 
 def log_group(function_name: str) -> str:
@@ -59,6 +66,15 @@ def _epoch_ms(value: Any) -> int | None:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
         return int(parsed.timestamp() * 1000)
+    return None
+
+
+def too_old_or_new(stamp_ms: int, now_ms: int) -> str | None:
+    """Why CloudWatch would refuse a line or datapoint of this time (``"old"``, ``"new"``), or None."""
+    if stamp_ms < now_ms - MAX_AGE_MS:
+        return "old"
+    if stamp_ms > now_ms + MAX_AHEAD_MS:
+        return "new"
     return None
 
 
@@ -165,6 +181,10 @@ class ShipperStats:
     metric_calls: int = 0
     errors: int = 0
     by_group: dict[str, int] = field(default_factory=dict)
+    # Lines and datapoints CloudWatch would refuse for their time: skipped once, never retried.
+    skipped_old: int = 0
+    skipped_new: int = 0
+    metric_data_skipped: int = 0
 
 
 class LogShipper:
@@ -172,10 +192,13 @@ class LogShipper:
     hot path. ``notify(logical_id)`` after an invocation; ``stop()`` ships what is left."""
 
     def __init__(self, sources: dict[str, tuple[Path, str]], client: Callable[[str], Any],
-                 *, run_id: str | None = None, delay: float = BATCH_DELAY, from_start: bool = False):
+                 *, run_id: str | None = None, delay: float = BATCH_DELAY, from_start: bool = False,
+                 clock: Callable[[], float] = time.time):
         """``sources``: logical id -> (log file, function name); ``client(service)`` gives a boto3
-        client of the backend. Lines already in the files are skipped unless ``from_start``."""
+        client of the backend. Lines already in the files are skipped unless ``from_start``.
+        ``clock`` (epoch seconds) is what a line's age is measured against."""
         self._client = client
+        self._clock = clock
         self._delay = delay
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.sources = {lid: _Source(lid, path, log_group(name)) for lid, (path, name) in sources.items()}
@@ -237,18 +260,34 @@ class LogShipper:
                 source = self.sources.get(lid)
                 if source is None:
                     continue
-                received = int(time.time() * 1000)
+                received = int(self._clock() * 1000)
                 events = []
+                refused = {"old": 0, "new": 0}
                 for line in source.new_lines():
                     stamp, document = parse_line(line, received)
+                    why = too_old_or_new(stamp, received)
+                    if why is not None:  # CloudWatch would refuse it (and its EMF metrics with it)
+                        refused[why] += 1
+                        continue
                     events.append({"timestamp": stamp, "message": _cut(line)})
                     if document is not None:
                         for namespace, datum in emf_metrics(document):
                             metrics[namespace].append(datum)
+                self._skipped(source.group, refused)
                 if events:
                     self._put_logs(source, events)
             for namespace, data in metrics.items():
                 self._put_metrics(namespace, data)
+
+    def _skipped(self, group: str, refused: dict[str, int]) -> None:
+        """Count lines CloudWatch refuses for their time, with a note in the runtime's log."""
+        if not refused["old"] and not refused["new"]:
+            return
+        self.stats.skipped_old += refused["old"]
+        self.stats.skipped_new += refused["new"]
+        log.warning("%s: %d log lines not shipped, CloudWatch Logs refuses them: %d older than 14 days, "
+                    "%d more than 2 hours ahead (%d and %d in all)", group, refused["old"] + refused["new"],
+                    refused["old"], refused["new"], self.stats.skipped_old, self.stats.skipped_new)
 
     def _logs_client(self) -> Any:
         if self._logs is None:
@@ -264,10 +303,13 @@ class LogShipper:
                 source.stream_ready = True
             events.sort(key=lambda e: e["timestamp"])  # PutLogEvents wants them in time order
             for batch in _batches(events):
-                logs.put_log_events(logGroupName=source.group, logStreamName=stream, logEvents=batch)
+                answer = logs.put_log_events(logGroupName=source.group, logStreamName=stream, logEvents=batch)
+                refused = _refused(answer.get("rejectedLogEventsInfo") or {}, len(batch))
+                self._skipped(source.group, refused)  # aged past the limit on the way: not sent again
+                shipped = len(batch) - refused["old"] - refused["new"]
                 self.stats.log_calls += 1
-                self.stats.log_events += len(batch)
-                self.stats.by_group[source.group] = self.stats.by_group.get(source.group, 0) + len(batch)
+                self.stats.log_events += shipped
+                self.stats.by_group[source.group] = self.stats.by_group.get(source.group, 0) + shipped
         except Exception as exc:  # noqa: BLE001 - a backend that is stopping or lacks Logs
             source.stream_ready = False
             self.stats.errors += 1
@@ -283,6 +325,15 @@ class LogShipper:
 
     def _put_metrics(self, namespace: str, data: list[dict[str, Any]]) -> None:
         try:
+            now = int(self._clock() * 1000)
+            kept = [d for d in data if "Timestamp" not in d
+                    or too_old_or_new(int(d["Timestamp"].timestamp() * 1000), now) is None]
+            if len(kept) < len(data):  # one such datapoint would fail the whole request
+                self.stats.metric_data_skipped += len(data) - len(kept)
+                log.warning("%s: %d metric data not put, CloudWatch refuses them (older than 2 weeks or more "
+                            "than 2 hours ahead; %d in all)", namespace, len(data) - len(kept),
+                            self.stats.metric_data_skipped)
+                data = kept
             if self._cloudwatch is None:
                 self._cloudwatch = self._client("cloudwatch")
             for start in range(0, len(data), MAX_METRICS_PER_CALL):
@@ -302,12 +353,21 @@ def _cut(line: str) -> str:
     return encoded[:MAX_EVENT_BYTES].decode("utf-8", errors="ignore")
 
 
+def _refused(info: dict[str, int], count: int) -> dict[str, int]:
+    """How many of a call's ``count`` events PutLogEvents refused (its ``rejectedLogEventsInfo``)."""
+    old = max(info.get("tooOldLogEventEndIndex", -1), info.get("expiredLogEventEndIndex", -1)) + 1
+    new_from = info.get("tooNewLogEventStartIndex")
+    return {"old": max(0, min(old, count)), "new": max(0, count - new_from) if new_from is not None else 0}
+
+
 def _batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Events in time order, in calls within PutLogEvents' limits: count, bytes, and a 24-hour span."""
     batch: list[dict[str, Any]] = []
     size = 0
     for event in events:
         cost = len(event["message"].encode("utf-8")) + 26
-        if batch and (len(batch) >= MAX_EVENTS_PER_CALL or size + cost > MAX_BYTES_PER_CALL):
+        if batch and (len(batch) >= MAX_EVENTS_PER_CALL or size + cost > MAX_BYTES_PER_CALL
+                      or event["timestamp"] - batch[0]["timestamp"] > MAX_SPAN_MS):
             yield batch
             batch, size = [], 0
         batch.append(event)

@@ -8,6 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from lambda_harness import load_event, make_merchant
 
+# Idempotency keys expire against the clock: also run 90 days ahead (tests/conftest.py).
+pytestmark = pytest.mark.clock_sensitive
+
 
 @pytest.fixture
 def api(handler_of):
@@ -64,6 +67,21 @@ def test_same_key_same_body_replays_the_first_response(api, merchant):
     _, listed, _ = call(api, "api/list_payments.json", merchant["api_key"])
     status, everything, _ = call(api, "api/list_payments.json", merchant["api_key"])
     assert status == 200
+
+
+def test_a_key_answers_the_first_payment_for_24_hours_then_is_free_again(api, merchant):
+    """Measured against the clock of the moment, not a date written in the test."""
+    from datetime import datetime, timedelta, timezone
+
+    import time_machine
+
+    first = create(api, merchant["api_key"], idem="kept-a-day")
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(hours=23, minutes=59), tick=True):
+        status, again, headers = create(api, merchant["api_key"], idem="kept-a-day")
+        assert (status, again, headers["Idempotent-Replayed"]) == (202, first[1], "true")
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(hours=24, seconds=5), tick=True):
+        status, later, headers = create(api, merchant["api_key"], idem="kept-a-day")
+        assert status == 202 and later["id"] != first[1]["id"] and "Idempotent-Replayed" not in headers
 
 
 def test_same_key_different_body_is_422(api, merchant):

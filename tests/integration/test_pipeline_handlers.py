@@ -14,6 +14,9 @@ from standardwebhooks import Webhook
 
 from paygate_local.sandbox import SandboxProvider
 
+# Time-dependent (reconciliation threshold, event retention, key expiry): also run 90 days ahead.
+pytestmark = pytest.mark.clock_sensitive
+
 # No waiting between webhook attempts here: each retry is visible at once.
 FAST_RETRIES = {"WEBHOOK_RETRY_SCHEDULE": "0,0,0,0,0,0,0"}
 
@@ -392,6 +395,24 @@ def test_events_and_every_delivery_attempt_are_kept_read_back_and_redelivered(pi
         assert len(deliveries["data"]) == 3
     finally:
         flaky.close()
+
+
+def test_events_are_listed_for_30_days_then_no_more(pipe, merchant):
+    """Retention is measured from when each event was written, against the clock of the moment."""
+    from datetime import datetime, timedelta, timezone
+
+    import time_machine
+
+    payment = pay(pipe, merchant, "tok_success")
+    drive(pipe)
+    pipe.settle_webhooks()
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=29, hours=23), tick=True):
+        status, listed = api_query(pipe, merchant, "api/list_events.json")
+        assert status == 200 and {e["data"]["object"]["id"] for e in listed["data"]} == {payment["id"]}
+        assert len(listed["data"]) == 3
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=30, minutes=1), tick=True):
+        status, listed = api_query(pipe, merchant, "api/list_events.json")
+        assert (status, listed["data"]) == (200, [])
 
 
 def test_events_and_deliveries_refuse_what_is_not_the_merchants(pipe, merchant, aws):

@@ -10,6 +10,9 @@ from paygate.services import endpoints, payments
 from paygate.services.errors import IdempotencyKeyReused, InvalidRequest, NotFound
 from paygate.services.idempotency import idempotent_request, require_key
 
+# Idempotency expiry: also run 90 days ahead (tests/conftest.py).
+pytestmark = pytest.mark.clock_sensitive
+
 MERCHANT = Merchant("m", "acme", "2026-01-01T00:00:00.000Z")
 BODY = {"amount": 700, "currency": "eur", "payment_method": {"type": "card", "token": "tok_success"}}
 

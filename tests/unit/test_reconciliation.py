@@ -10,6 +10,9 @@ import pytest
 from paygate.services.reconciliation import reconcile
 from paygate_local.template import TemplateError, rate_seconds
 
+# Reconciliation's threshold: also run 90 days ahead (tests/conftest.py).
+pytestmark = pytest.mark.clock_sensitive
+
 
 class Index:
     def __init__(self, ids):
