@@ -30,8 +30,8 @@ $(STAMP): pyproject.toml requirements.lock
 # template.yaml names, with the layer's requirements and boto3 pinned by requirements.lock. Without
 # that interpreter on the machine it says so, and paygate dev runs the functions on the venv's Python.
 $(LAMBDA_STAMP): $(STAMP) layers/core/requirements.txt template.yaml tests/fixtures/runtime/template.yaml
-	$(BIN)/python -m paygate_local.lambda_envs
-	$(BIN)/python -m paygate_local.lambda_envs --template tests/fixtures/runtime/template.yaml
+	$(BIN)/python -m paygate_local.lambda_.interpreters
+	$(BIN)/python -m paygate_local.lambda_.interpreters --template tests/fixtures/runtime/template.yaml
 	@touch $(LAMBDA_STAMP)
 
 setup: $(STAMP) $(LAMBDA_STAMP) ## create .venv with the pinned dependencies and the `paygate` command (+ .venv/lambda)

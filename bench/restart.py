@@ -30,8 +30,8 @@ from paygate.domain import payment as d  # noqa: E402
 from paygate.domain.accounts import Merchant, hash_api_key  # noqa: E402
 from paygate.domain.money import Money  # noqa: E402
 from paygate.services.ports import IdempotencyRecord, PaymentRecord  # noqa: E402
+from paygate_local.backends.moto.state import item_key  # noqa: E402
 from paygate_local.devprocess import DevProcess  # noqa: E402
-from paygate_local.moto_state import item_key  # noqa: E402
 from paygate_local.statefile import FILE_NAME, StateFile  # noqa: E402
 from paygate_local.template import Stack  # noqa: E402
 

@@ -25,7 +25,7 @@ import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
 THIS_TREE = BENCH_DIR.parent
-METER_MODULES = THIS_TREE / "infra" / "paygate_local"
+METER_MODULES = THIS_TREE / "infra" / "paygate_local" / "metering"
 BASELINE_IMPORT = "import boto3; from aws_lambda_powertools import Logger"
 
 

@@ -4,7 +4,7 @@
 #   localstack/setup-host.sh [STATE_ROOT]
 #
 # Idempotent and quick once done (each step checks its own marker), so it is safe to run before
-# every start; infra/paygate_local/localstack_host.py runs it when STATE_ROOT/.setup-done is missing
+# every start; infra/paygate_local/backends/localstack.py runs it when STATE_ROOT/.setup-done is missing
 # or stale, in the user's own environment: pip and npm here use the user's CA bundle, proxies and
 # registry settings (PIP_*, npm_config_*, NODE_EXTRA_CA_CERTS, HTTPS_PROXY...) as they would by hand.
 # Each installer's output goes to a log under $PAYGATE_LOCALSTACK_HOME/logs; when one fails, the

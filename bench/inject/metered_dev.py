@@ -47,8 +47,10 @@ def main(argv: list[str]) -> int:
 
     from paygate_bench_meters import capacity, meter, meter_hook
 
-    from paygate_local import backend as backend_module
-    from paygate_local import cli, moto_patches, runtime, workers
+    from paygate_local import cli, runtime
+    from paygate_local.backends import backend as backend_module
+    from paygate_local.backends.moto import patches as moto_patches
+    from paygate_local.lambda_ import workers
 
     # The dev process's own boto3 calls (the pollers'): clients are made after this.
     hook = meter_hook.install(None, function_name="paygate-dev")

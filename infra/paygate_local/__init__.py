@@ -13,15 +13,15 @@ __all__ = ["LocalRuntime", "Stack", "TemplateError", "load_template", "Invocatio
 
 def __getattr__(name: str) -> Any:
     if name == "LocalRuntime":
-        from .runtime import LocalRuntime
+        from paygate_local.runtime import LocalRuntime
 
         return LocalRuntime
     if name in ("Stack", "TemplateError", "load_template"):
-        from . import template
+        from paygate_local import template
 
         return getattr(template, name)
     if name == "InvocationResult":
-        from .workers import InvocationResult
+        from paygate_local.lambda_.workers import InvocationResult
 
         return InvocationResult
     raise AttributeError(f"module 'paygate_local' has no attribute {name!r}")

@@ -108,7 +108,7 @@ class MiniStackDeployment(DevProcess):
 
     @property
     def info_file(self) -> Path:
-        from paygate_local.ministack import DEPLOY_FILE
+        from paygate_local.backends.ministack import DEPLOY_FILE
 
         return self.state_dir / DEPLOY_FILE
 
@@ -116,7 +116,7 @@ class MiniStackDeployment(DevProcess):
         return [sys.executable, "-m", "paygate_local.cli", "ministack", *args, "--state-dir", str(self.state_dir)]
 
     def start(self) -> "MiniStackDeployment":
-        from paygate_local.ministack import SERVER_FILE
+        from paygate_local.backends.ministack import SERVER_FILE
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         server_file = self.state_dir / "ministack" / SERVER_FILE

@@ -22,14 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from paygate.observability.tracing import TRACES_FILE_ENV
-
-from . import capacity, lambda_envs, moto_patches
-from .apigw import ApiGateway
-from .backend import Backend
-from .cloudwatch import LogShipper
-from .meter import METER_DIR_ENV, RUNTIME_FILE, RuntimeMeter
-from .moto_state import MotoCheckpointer, Restored
-from .pollers import (
+from paygate_local.apigateway.server import ApiGateway
+from paygate_local.backends.backend import Backend
+from paygate_local.backends.moto import patches as moto_patches
+from paygate_local.backends.moto.state import MotoCheckpointer, Restored
+from paygate_local.backends.provision import provision
+from paygate_local.event_sources.pollers import (
     FIFO_MAX_POLLERS,
     STANDARD_INITIAL_POLLERS,
     STANDARD_MAX_POLLERS,
@@ -37,9 +35,22 @@ from .pollers import (
     SqsEventSource,
     StreamPoller,
 )
-from .provision import provision
-from .statefile import CHECKPOINT_AT, StateFile
-from .template import (
+from paygate_local.event_sources.transports import (
+    LONG_POLL_SECONDS,
+    BotoSender,
+    BotoSqs,
+    BotoStreams,
+    MotoSender,
+    MotoSqs,
+    MotoStreams,
+)
+from paygate_local.lambda_ import interpreters as lambda_envs
+from paygate_local.lambda_.workers import FunctionPool, InvocationResult, LambdaService
+from paygate_local.metering import capacity
+from paygate_local.metering.meter import METER_DIR_ENV, RUNTIME_FILE, RuntimeMeter
+from paygate_local.observability.shipper import LogShipper
+from paygate_local.statefile import CHECKPOINT_AT, StateFile
+from paygate_local.template import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -54,8 +65,6 @@ from .template import (
     StreamMapping,
     TemplateError,
 )
-from .transports import LONG_POLL_SECONDS, BotoSender, BotoSqs, BotoStreams, MotoSender, MotoSqs, MotoStreams
-from .workers import FunctionPool, InvocationResult, LambdaService
 
 log = logging.getLogger("paygate_local")
 
@@ -116,7 +125,7 @@ class LocalRuntime:
         if backend == "localstack" and account_id == DEFAULT_ACCOUNT_ID:
             # LocalStack keeps everything in account 000000000000 (access key "test"): ARNs resolved
             # from the template (a RedrivePolicy's DLQ above all) must name that account.
-            from .localstack_host import ACCOUNT_ID as LOCALSTACK_ACCOUNT_ID
+            from paygate_local.backends.localstack import ACCOUNT_ID as LOCALSTACK_ACCOUNT_ID
 
             account_id = self.account_id = LOCALSTACK_ACCOUNT_ID
         # Parsing and parameter checks happen here, so that a bad template fails before anything starts.

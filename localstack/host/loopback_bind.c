@@ -1,7 +1,7 @@
 /*
  * loopback_bind.so: keep every listening socket of a process tree on the loopback interface.
  *
- * Loaded with LD_PRELOAD into LocalStack in host mode (see infra/paygate_local/localstack_host.py).
+ * Loaded with LD_PRELOAD into LocalStack in host mode (see infra/paygate_local/backends/localstack.py).
  * LocalStack's default gateway server, DynamoDB Local (Jetty, `new Server(port)`) and kinesis-mock
  * (node, host hard-coded to "0.0.0.0") all bind the wildcard address and none of them has an option
  * to choose another. This wraps libc's bind(): a TCP socket bound to 0.0.0.0 is bound to 127.0.0.1

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from polling import wait_for
 
-from paygate_local.sandbox import sign_callback
+from sandbox_provider import sign_callback
 
 SECRET = "sandbox_secret"  # the template's ProviderCallbackSecret default, the sandbox's too
 

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    from paygate_local.provision import ensure_queue, ensure_table
+    from paygate_local.backends.provision import ensure_queue, ensure_table
     from paygate_local.template import Stack as TemplateStack
 
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -24,7 +24,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     # moto as paygate dev runs it: DynamoDB's conditional writes atomic, transactions all-or-nothing.
-    from paygate_local import moto_patches
+    from paygate_local.backends.moto import patches as moto_patches
 
     with moto_patches.patched(), mock_aws():
         spec = TemplateStack.from_file(ROOT / "template.yaml", parameter_overrides={"Mode": "dev"})

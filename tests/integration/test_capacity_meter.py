@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from paygate_local import capacity
+from paygate_local.metering import capacity
 
 KB = 1024
 

@@ -151,7 +151,7 @@ def test_localstack_is_published_on_loopback_and_checked_for_health(compose: dic
 def test_the_sandbox_listens_where_the_functions_look_for_it(compose: dict, template: dict):
     sandbox, deployer = compose["services"]["sandbox"], compose["services"]["deployer"]
     args = command_args(sandbox)
-    assert "paygate_local.sandbox" in args
+    assert "sandbox_provider" in args
     port = int(option(args, "--port"))
     assert option(args, "--host") == "0.0.0.0"  # inside its container; published on 127.0.0.1 below
     assert published(sandbox) == [("127.0.0.1", port, port)]
@@ -174,11 +174,11 @@ def test_the_sandbox_gets_the_pinned_werkzeug_and_the_repository_code(compose: d
 
 def test_the_sandbox_command_line_has_the_options_compose_uses():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "infra"), str(ROOT / "layers" / "core")])}
-    result = subprocess.run([sys.executable, "-m", "paygate_local.sandbox", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "sandbox_provider", "--help"], capture_output=True,
                             text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     for flag in ("--host", "--port"):
-        assert flag in result.stdout, f"python -m paygate_local.sandbox has no {flag} option"
+        assert flag in result.stdout, f"python -m sandbox_provider has no {flag} option"
 
 
 # ------------------------------------------------------------------------------------ the deployer

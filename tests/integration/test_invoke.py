@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from paygate_local.cli import create_merchant
-from paygate_local.invoke import Target, run_function
+from paygate_local.cli.invoke import Target, run_function
 from paygate_local.runtime import LocalRuntime
-from paygate_local.sandbox import SandboxProvider
 from paygate_local.template import Stack
+from sandbox_provider import SandboxProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

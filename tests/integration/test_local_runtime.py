@@ -24,8 +24,9 @@ import boto3
 import pytest
 from polling import wait_for
 
-from paygate_local import lambda_envs, moto_patches
-from paygate_local.provision import provision
+from paygate_local.backends.moto import patches as moto_patches
+from paygate_local.backends.provision import provision
+from paygate_local.lambda_ import interpreters as lambda_envs
 from paygate_local.runtime import LocalRuntime
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "runtime" / "template.yaml"
@@ -617,8 +618,8 @@ def test_stop_ends_every_thread_and_worker(tmp_path: Path, capsys: pytest.Captur
 
 def toy_pool(tmp_path: Path, code: str, *, fork: bool, handler: str = "app.handler"):
     """A pool of one function written here, outside any template (no backend needed)."""
+    from paygate_local.lambda_.workers import FunctionPool
     from paygate_local.template import FunctionSpec
-    from paygate_local.workers import FunctionPool
 
     code_dir = tmp_path / "toy"
     code_dir.mkdir(parents=True, exist_ok=True)

@@ -10,21 +10,21 @@ import threading
 
 import pytest
 
-from paygate_local.apigw import (
+from paygate_local.apigateway.server import (
     BadIntegrationResponse,
     Router,
     build_proxy_event,
     parse_proxy_result,
 )
-from paygate_local.pollers import (
+from paygate_local.event_sources.pollers import (
     SqsEventSource,
     failed_message_ids,
     sqs_record,
     stream_failure,
     stream_record,
 )
+from paygate_local.lambda_.workers import InvocationResult
 from paygate_local.template import ApiRoute, SqsMapping
-from paygate_local.workers import InvocationResult
 
 
 def route(path: str, method: str = "GET", fn: str = "Fn") -> ApiRoute:
@@ -193,7 +193,7 @@ def test_a_runtime_runs_on_its_own_environment_when_there_is_one(tmp_path) -> No
     import os
     import sys
 
-    from paygate_local import lambda_envs
+    from paygate_local.lambda_ import interpreters as lambda_envs
 
     python = tmp_path / "python3.12" / "bin" / "python"
     python.parent.mkdir(parents=True)
@@ -205,7 +205,7 @@ def test_a_runtime_runs_on_its_own_environment_when_there_is_one(tmp_path) -> No
 def test_a_missing_interpreter_falls_back_to_this_one_and_says_why(tmp_path) -> None:
     import sys
 
-    from paygate_local import lambda_envs
+    from paygate_local.lambda_ import interpreters as lambda_envs
 
     assert lambda_envs.find_interpreter("python3.99") is None
     chosen = lambda_envs.select("python3.99", tmp_path)
@@ -226,7 +226,7 @@ def test_cpu_of_a_process_tree_counts_its_children_and_not_its_sleep() -> None:
     import psutil
     from polling import wait_for
 
-    from paygate_local.cpu import measure_cpu
+    from paygate_local.metering.cpu import measure_cpu
 
     # A parent that sleeps, with a child that spins: the tree uses about one core.
     spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"

@@ -1,4 +1,4 @@
-"""LocalStack on this machine without Docker (``paygate_local.localstack_host``), for real.
+"""LocalStack on this machine without Docker (``paygate_local.backends.localstack``), for real.
 
 Starts LocalStack from localstack/.state/venv on a free port of 127.0.0.1 (the first run on a
 machine installs it: about two minutes), provisions template.yaml's tables and queues into it with
@@ -32,8 +32,8 @@ import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from proc_info import alive, listening_sockets  # noqa: E402
 
-from paygate_local.backend import Backend  # noqa: E402
-from paygate_local.localstack_host import (  # noqa: E402
+from paygate_local.backends.backend import Backend  # noqa: E402
+from paygate_local.backends.localstack import (  # noqa: E402
     ACCOUNT_ID,
     SERVICES,
     LocalStackHost,
@@ -41,7 +41,7 @@ from paygate_local.localstack_host import (  # noqa: E402
     health,
     wait_table_stream_ready,
 )
-from paygate_local.provision import provision  # noqa: E402
+from paygate_local.backends.provision import provision  # noqa: E402
 from paygate_local.template import Stack, TableSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ if os.environ.get("PAYGATE_LOCALSTACK") != "1":  # one line in `pytest -ra`, not
 
 from npm_registry import NpmRegistry  # noqa: E402
 
-from paygate_local.localstack_host import (  # noqa: E402
+from paygate_local.backends.localstack import (  # noqa: E402
     KINESIS_MOCK_VERSION,
     LocalStackError,
     LocalStackHost,

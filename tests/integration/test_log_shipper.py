@@ -1,4 +1,4 @@
-"""The local runtime's log shipper (infra/paygate_local/cloudwatch.py) against moto's CloudWatch and Logs:
+"""The local runtime's log shipper (infra/paygate_local/observability/shipper.py) against moto's CloudWatch and Logs:
 what Lambda and CloudWatch Logs do with a function's output on AWS."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from paygate_local.cloudwatch import (
+from paygate_local.observability.shipper import (
     MAX_AGE_MS,
     MAX_AHEAD_MS,
     LogShipper,

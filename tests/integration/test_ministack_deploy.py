@@ -40,11 +40,11 @@ if os.environ.get("PAYGATE_MINISTACK") != "1":  # one line in `pytest -ra`, not 
 import boto3  # noqa: E402
 from proc_info import alive, listening_sockets  # noqa: E402
 
+from paygate_local.backends.localstack import _descendants, localstack_home  # noqa: E402
+from paygate_local.backends.ministack import MiniStackHost  # noqa: E402
 from paygate_local.devprocess import free_port  # noqa: E402
-from paygate_local.localstack_host import _descendants, localstack_home  # noqa: E402
-from paygate_local.ministack import MiniStackHost  # noqa: E402
-from paygate_local.sandbox import SandboxProvider  # noqa: E402
 from paygate_local.template import Stack  # noqa: E402
+from sandbox_provider import SandboxProvider  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_PY = ROOT / "localstack" / "deploy.py"

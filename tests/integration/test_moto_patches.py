@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from paygate_local import moto_patches
+from paygate_local.backends.moto import patches as moto_patches
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from paygate_local import moto_patches
-from paygate_local.moto_state import MotoCheckpointer
+from paygate_local.backends.moto import patches as moto_patches
+from paygate_local.backends.moto.state import MotoCheckpointer
 from paygate_local.statefile import StateFile
 
 ACCOUNT, REGION = "123456789012", "us-east-1"

@@ -12,7 +12,7 @@ from lambda_harness import load_event, make_merchant, receive_all, sqs_event, st
 from receiver import Receiver
 from standardwebhooks import Webhook
 
-from paygate_local.sandbox import SandboxProvider
+from sandbox_provider import SandboxProvider
 
 # Time-dependent (reconciliation threshold, event retention, key expiry): also run 90 days ahead.
 pytestmark = pytest.mark.clock_sensitive

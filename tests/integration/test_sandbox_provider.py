@@ -19,7 +19,7 @@ import httpx
 import pytest
 from polling import wait_for
 
-from paygate_local.sandbox import (
+from sandbox_provider import (
     SIGNATURE_HEADER,
     SandboxProvider,
     sign_callback,
@@ -547,7 +547,7 @@ def test_command_line_runs_in_the_foreground_until_interrupted() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "paygate_local.sandbox", "--port", str(port)],
+        [sys.executable, "-m", "sandbox_provider", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -569,6 +569,6 @@ def test_command_line_runs_in_the_foreground_until_interrupted() -> None:
 
 def test_the_api_knows_the_sandbox_tokens_the_sandbox_knows() -> None:
     from paygate.services.payments import SANDBOX_TOKENS
-    from paygate_local.sandbox import TOKENS
+    from sandbox_provider import TOKENS
 
     assert SANDBOX_TOKENS == TOKENS

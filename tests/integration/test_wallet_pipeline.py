@@ -14,7 +14,7 @@ from lambda_harness import receive_all, sqs_event, stream_event
 from test_pipeline_handlers import Pipeline, api_call
 
 from paygate.adapters import items as it
-from paygate_local.sandbox import SandboxProvider
+from sandbox_provider import SandboxProvider
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from paygate.domain.callbacks import MalformedSignature, signature_valid
 from paygate.services import callbacks
 from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
-from paygate_local.sandbox import sign_callback
+from sandbox_provider import sign_callback
 
 SECRET = "sandbox_secret"
 BODY = json.dumps({"id": "evt_cb1", "type": "charge.succeeded", "created": 1,

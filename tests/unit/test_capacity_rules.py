@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paygate_local.capacity import (
+from paygate_local.metering.capacity import (
     IndexSpec,
     attribute_value_size,
     batch_get_read_units,

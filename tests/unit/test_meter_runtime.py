@@ -1,12 +1,12 @@
-"""The dev process's own counters (paygate_local.meter): what the runtime writes for the bench."""
+"""The dev process's own counters (paygate_local.metering.meter): what the runtime writes for the bench."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from paygate_local import meter
-from paygate_local.meter_hook import Meter, billed_requests, sqs_send_payload_bytes
+from paygate_local.metering import meter
+from paygate_local.metering.meter_hook import Meter, billed_requests, sqs_send_payload_bytes
 
 
 def test_invocations_are_counted_per_function_with_billed_milliseconds(tmp_path: Path) -> None:

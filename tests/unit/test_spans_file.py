@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from paygate.observability.tracing import TRACES_MAX_BYTES_ENV, SpansFile, span_line
-from paygate_local import trace as traces
+from paygate_local.observability import trace as traces
 
 
 def _lines(path: Path) -> list[str]:

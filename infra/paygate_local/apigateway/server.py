@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .httpserver import (
+from paygate_local.httpserver import (
     HOP_BY_HOP,
     BadLength,
     BodyTooLarge,
@@ -34,9 +34,9 @@ from .httpserver import (
     TrackingHTTPServer,
     read_body,
 )
-from .meter import RuntimeMeter
-from .template import ApiRoute
-from .workers import InvocationResult
+from paygate_local.lambda_.workers import InvocationResult
+from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.template import ApiRoute
 
 log = logging.getLogger(__name__)
 

@@ -44,8 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .template import Schedule, SqsMapping, StreamMapping
-from .transports import (
+from paygate_local.event_sources.transports import (
     LONG_POLL_SECONDS,
     MAX_IDLE_WAIT,
     SqsSender,
@@ -53,7 +52,8 @@ from .transports import (
     StreamTransport,
     TrimmedPosition,
 )
-from .workers import InvocationResult
+from paygate_local.lambda_.workers import InvocationResult
+from paygate_local.template import Schedule, SqsMapping, StreamMapping
 
 log = logging.getLogger(__name__)
 

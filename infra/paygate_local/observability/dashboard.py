@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from .logs import function_groups, read
+from paygate_local.observability.logs import function_groups, read
 
 SQS_DEPTH = {
     "ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages",

@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from paygate_local.localstack_host import (
+from paygate_local.backends.localstack import (
     LOCALSTACK_DIR,
     _die_with_parent,
     _port_in_use,
@@ -163,7 +163,7 @@ def prepare() -> None:
 def serve(state_dir: Path, port: int, provider_port: int, persist: bool) -> int:
     """MiniStack and the sandbox provider until SIGINT or SIGTERM."""
     from paygate_local.cli import wait_for_stop
-    from paygate_local.sandbox import SandboxProvider
+    from sandbox_provider import SandboxProvider
 
     root = state_dir / "ministack"
     server_file = root / SERVER_FILE

@@ -56,7 +56,7 @@ def check_moto_version(version: str | None = None) -> None:
         version = moto.__version__
     if version not in SUPPORTED_MOTO_VERSIONS:
         raise UnsupportedMotoVersion(
-            f"paygate_local.moto_patches was written for moto {', '.join(SUPPORTED_MOTO_VERSIONS)}, "
+            f"paygate_local.backends.moto.patches was written for moto {', '.join(SUPPORTED_MOTO_VERSIONS)}, "
             f"but moto {version} is installed: reinstall the pinned version (make setup; "
             f"requirements.lock pins moto), or review the patches against moto {version}'s code")
 

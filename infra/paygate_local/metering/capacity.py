@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
 
 try:  # a module of the paygate_local package
-    from .meter_hook import Flusher
+    from paygate_local.metering.meter_hook import Flusher
 except ImportError:  # pragma: no cover - loaded from its file, next to meter_hook.py
     from meter_hook import Flusher  # type: ignore[no-redef]
 

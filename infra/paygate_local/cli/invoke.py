@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import lambda_envs
-from .runtime import function_env
-from .template import FunctionSpec, Stack
-from .workers import InvocationResult, Worker, WorkerError
+from paygate_local.lambda_ import interpreters as lambda_envs
+from paygate_local.lambda_.workers import InvocationResult, Worker, WorkerError
+from paygate_local.runtime import function_env
+from paygate_local.template import FunctionSpec, Stack
 
 LOCALSTACK_ACCOUNT_ID = "000000000000"
 
@@ -78,8 +78,8 @@ def invoke(template: Path, logical_id: str, event: Any, state_dir: Path | None) 
         print(f"paygate invoke: {logical_id} against the paygate dev running from {state_dir} "
               f"({info['aws_endpoint_url']})", file=sys.stderr, flush=True)
         return run_function(template, logical_id, event, target_of(info))
-    from .runtime import LocalRuntime
-    from .sandbox import SandboxProvider
+    from paygate_local.runtime import LocalRuntime
+    from sandbox_provider import SandboxProvider
 
     print(f"paygate invoke: {logical_id} against a fresh embedded backend (no paygate dev running"
           f"{f' from {state_dir}' if state_dir else ''})", file=sys.stderr, flush=True)

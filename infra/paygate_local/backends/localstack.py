@@ -49,7 +49,7 @@ SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "cloudwatch", "logs")
 READY = ("available", "running")
 KINESIS_MOCK_VERSION = "0.5.2"  # what setup-host.sh installs; LocalStack must not look for another
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCALSTACK_DIR = REPO_ROOT / "localstack"
 SETUP_SCRIPT = LOCALSTACK_DIR / "setup-host.sh"
 # The files setup-host.sh installs from, in the order its fingerprint() reads them.

@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .backend import Backend
-from .template import QueueSpec, Stack, TableSpec
+from paygate_local.backends.backend import Backend
+from paygate_local.template import QueueSpec, Stack, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def provision(stack: Stack, backend: Backend) -> None:
         if stream_arn:
             if getattr(backend, "is_localstack", False):
                 # Writes made before LocalStack's stream is ENABLED never reach it.
-                from .localstack_host import wait_table_stream_ready
+                from paygate_local.backends.localstack import wait_table_stream_ready
 
                 wait_table_stream_ready(dynamodb, backend.client("dynamodbstreams"), table.name)
             stack.set_attribute(table.logical_id, "StreamArn", stream_arn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import faulthandler
+import importlib
 import json
 import os
 import select
@@ -32,7 +33,7 @@ def _repo_root() -> Path:
     here = Path.cwd()
     if (here / "template.yaml").exists():
         return here
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
@@ -49,7 +50,7 @@ _merchants = merchants_repository
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from paygate_local.moto_patches import UnsupportedMotoVersion
+    from paygate_local.backends.moto.patches import UnsupportedMotoVersion
 
     try:
         return _run_dev(args)
@@ -65,7 +66,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _run_dev(args: argparse.Namespace) -> int:
-    from paygate_local import meter
+    from paygate_local.metering import meter
     from paygate_local.runtime import TRACES_FILE, LocalRuntime
     from paygate_local.statefile import FILE_NAME, StateFile
 
@@ -184,7 +185,7 @@ def reset_state(state_dir: Path) -> None:
 def _start_sandbox(port: int, state: Any, traces_file: Path | None = None) -> Any:
     """The sandbox provider with its saved charges, on the port it had (so that a restart changes
     nothing a function was told), or any free port when that one is taken now."""
-    from paygate_local.sandbox import SandboxProvider
+    from sandbox_provider import SandboxProvider
 
     wanted = port or state.get("sandbox.port") or 0
     try:
@@ -248,7 +249,7 @@ def cmd_merchants_create(args: argparse.Namespace) -> int:
 
 
 def cmd_ministack(args: argparse.Namespace) -> int:
-    from paygate_local import ministack
+    from paygate_local.backends import ministack
 
     return ministack.main(args)
 
@@ -265,7 +266,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     """The dead-letter queues of a running `paygate dev`: what they hold, and replaying the relay's."""
     import boto3
 
-    from paygate_local import dlq
+    dlq = importlib.import_module("paygate_local.cli.dlq")
 
     info = _dev_info(args.state_dir)
     if info is None:
@@ -300,7 +301,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     """The Docker-free `sam local invoke`: the result as JSON on stdout, the function's logs on stderr."""
-    from paygate_local import invoke
+    invoke = importlib.import_module("paygate_local.cli.invoke")
 
     template = Path(args.template).resolve() if args.template else _repo_root() / "template.yaml"
     known = invoke.known_functions(template)
@@ -323,7 +324,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from paygate_local import sandbox
+    import sandbox_provider as sandbox
 
     return sandbox.main(["--port", str(args.port)]) or 0
 
@@ -476,7 +477,7 @@ def listen(
 ) -> int:
     """Receive the gateway's webhooks here (like `stripe listen`): a temporary endpoint on 127.0.0.1, each
     webhook printed with its signature checked, optionally forwarded; the endpoint is removed on exit."""
-    from paygate_local import devcli
+    devcli = importlib.import_module("paygate_local.cli.listen")
 
     stopping = threading.Event()
 
@@ -538,7 +539,7 @@ def pay(
     import httpx
     from rich.console import Console
 
-    from paygate_local import devcli
+    devcli = importlib.import_module("paygate_local.cli.listen")
 
     console, errors = Console(), Console(stderr=True)
     method = {"type": "wallet", "wallet_id": wallet} if wallet else {"type": "card", "token": token}
@@ -577,7 +578,7 @@ def trace(
                                                 "(its traces/spans.jsonl)")] = DEFAULT_STATE_DIR,
 ) -> int:
     """One payment's trace: the waterfall of its spans across api, relay, processor, provider and webhooks."""
-    from paygate_local import trace as traces
+    from paygate_local.observability import trace as traces
     from paygate_local.runtime import TRACES_FILE
 
     try:
@@ -617,7 +618,7 @@ def cmd_logs(*, function: str | None, payment_id: str | None, follow: bool, sinc
              json_lines: bool, state_dir: str) -> int:
     import boto3
 
-    from paygate_local import logs as logs_mod
+    from paygate_local.observability import logs as logs_mod
 
     info = _dev_info(state_dir)
     if info is None:
@@ -660,7 +661,7 @@ def dashboard(
 ) -> int:
     """The template's CloudWatch dashboard (payments, processing time, retries, webhooks, errors, queue and
     DLQ depth) drawn in the terminal from the running gateway's backend."""
-    from paygate_local import dashboard as dash
+    from paygate_local.observability import dashboard as dash
 
     if grafana:
         print(json.dumps(grafana_dashboard_of(template or _repo_root() / "template.yaml"), indent=2))
@@ -696,7 +697,7 @@ def dashboard(
 
 def grafana_dashboard_of(template: Path) -> dict[str, Any]:
     """Grafana's copy of the template's dashboard, for the stack docker compose deploys (paygate, us-east-1)."""
-    from paygate_local import dashboard as dash
+    from paygate_local.observability import dashboard as dash
     from paygate_local.template import Stack
 
     stack = Stack.from_file(template, stack_name="paygate", region="us-east-1")
@@ -724,6 +725,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     return int(result or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,7 +20,7 @@ import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .httpserver import (
+from paygate_local.httpserver import (
     HOP_BY_HOP,
     BadLength,
     BodyTooLarge,

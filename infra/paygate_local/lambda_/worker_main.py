@@ -162,7 +162,7 @@ def _install_meter() -> None:
     if not directory:
         return
     spec = importlib.util.spec_from_file_location(
-        "paygate_meter_hook", os.path.join(os.path.dirname(os.path.abspath(__file__)), "meter_hook.py"))
+        "paygate_meter_hook", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "metering", "meter_hook.py"))
     hook = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(hook)  # type: ignore[union-attr]
     hook.install(directory)

@@ -5,7 +5,7 @@ On Lambda a ``python3.12`` function runs on Python 3.12 with its code, its layer
 boto3 on ``sys.path``, nothing else. Locally the same comes from ``.venv/lambda/python3.12``: a
 venv made with a Python 3.12 found on this machine, holding the layer's requirements
 (``layers/core/requirements.txt``) and boto3/botocore, every version pinned by
-``requirements.lock``. ``make setup`` creates it (``python -m paygate_local.lambda_envs``).
+``requirements.lock``. ``make setup`` creates it (``python -m paygate_local.lambda_.interpreters``).
 
 When the interpreter is not installed (or the environment was not made), the functions run on
 the dev venv's own Python instead, and the runtime says so once at start.
@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LAYER_REQUIREMENTS = REPO / "layers" / "core" / "requirements.txt"
 LOCK = REPO / "requirements.lock"
 # What the Lambda Python runtime itself provides, besides the layer.
@@ -103,7 +103,7 @@ def _reports_version(python: str, version: str) -> bool:
 
 def runtimes_in(template: Path) -> list[str]:
     """Every distinct ``Runtime`` of the template's functions (Globals included)."""
-    from .template import Stack
+    from paygate_local.template import Stack
 
     stack = Stack.from_file(template)
     return sorted({f.runtime for f in stack.functions() if f.runtime and _RUNTIME.match(f.runtime)})
@@ -135,7 +135,7 @@ def ensure_env(runtime: str, base: Path | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paygate_local.lambda_envs",
+    parser = argparse.ArgumentParser(prog="python -m paygate_local.lambda_.interpreters",
                                      description="make the functions' Python environments (.venv/lambda)")
     parser.add_argument("--template", default=str(REPO / "template.yaml"))
     parser.add_argument("runtimes", nargs="*", help="e.g. python3.12 (default: every Runtime in the template)")

@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import moto_patches
-from .statefile import CHECKPOINT_AT, StateFile
+from paygate_local.backends.moto import patches as moto_patches
+from paygate_local.statefile import CHECKPOINT_AT, StateFile
 
 log = logging.getLogger(__name__)
 

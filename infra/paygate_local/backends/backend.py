@@ -79,15 +79,15 @@ class Backend:
     def start(self) -> str:
         if self.spec == "localstack" and self._localstack is None:
             # LocalStack on 127.0.0.1:4566: the one that runs already, or one started (and owned) here.
-            from .localstack_host import LocalStackHost
+            from paygate_local.backends.localstack import LocalStackHost
 
             self._localstack = LocalStackHost(self._state_dir / "localstack", keep_state=self.keep_state)
             self.url = self._localstack.ensure()
             return self.url
         if self.url is None:
             # Imported here: moto is heavy and not needed when an endpoint is given.
-            from . import moto_patches
-            from .motoserver import MotoServer
+            from paygate_local.backends.moto import patches as moto_patches
+            from paygate_local.backends.moto.server import MotoServer
 
             self._patches.enter_context(moto_patches.patched())
             self._server = MotoServer(self._host, self._port)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .meter import RuntimeMeter
-from .template import FunctionSpec
-from .worker_main import recv_message, send_message
+from paygate_local.lambda_.worker_main import recv_message, send_message
+from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from .meter import RuntimeMeter
+from paygate_local.metering.meter import RuntimeMeter
 
 LONG_POLL_SECONDS = 20  # what Lambda's SQS pollers ask for
 STREAM_POLL_INTERVAL = 0.25  # Lambda reads a DynamoDB stream shard four times a second
@@ -134,7 +134,7 @@ class MotoSqs:
     def __init__(self, queue_arn: str, meter: RuntimeMeter):
         from moto.sqs.models import sqs_backends
 
-        from . import moto_patches
+        from paygate_local.backends.moto import patches as moto_patches
 
         if not moto_patches.active():
             raise RuntimeError("the in-process SQS transport needs moto_patches.patched()")
@@ -347,7 +347,7 @@ class MotoStreams:
     def __init__(self, stream_arn: str, meter: RuntimeMeter):
         from moto.dynamodb.models import dynamodb_backends
 
-        from . import moto_patches
+        from paygate_local.backends.moto import patches as moto_patches
 
         if not moto_patches.active():
             raise RuntimeError("the in-process stream transport needs moto_patches.patched()")

@@ -63,7 +63,7 @@ Callback signature: header ``Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SH
 :func:`sign_callback` and :func:`verify_callback` are pure functions of their arguments; the gateway's
 callbacks function verifies with the same scheme.
 
-Run it alone with ``python -m paygate_local.sandbox --port 4010``.
+Run it alone with ``python -m sandbox_provider --port 4010``.
 """
 
 from __future__ import annotations
@@ -915,7 +915,7 @@ class SandboxProvider:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m paygate_local.sandbox",
+        prog="python -m sandbox_provider",
         description="Run the paygate sandbox payment provider on 127.0.0.1 in the foreground (Ctrl-C stops).",
     )
     parser.add_argument("--host", default="127.0.0.1",
@@ -965,6 +965,3 @@ def main(argv: list[str] | None = None) -> int:
         provider.stop()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 try:
-    from .meter_hook import Flusher, write_json_atomically
+    from paygate_local.metering.meter_hook import Flusher, write_json_atomically
 except ImportError:  # pragma: no cover - loaded from its file, next to meter_hook.py
     from meter_hook import Flusher, write_json_atomically  # type: ignore[no-redef]
 

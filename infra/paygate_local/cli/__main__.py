@@ -1,0 +1,7 @@
+"""`python -m paygate_local.cli ...`: the `paygate` command."""
+
+import sys
+
+from paygate_local.cli import main
+
+sys.exit(main())
