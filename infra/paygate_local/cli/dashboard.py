@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, repo_root, running_dev
+from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, repo_root, require_dev
 from paygate_local.merchants import client_kwargs
 
 
@@ -33,7 +33,7 @@ def dashboard_command(
         return 0
     import boto3
 
-    info = running_dev(state_dir)
+    info = require_dev(state_dir)
     kwargs = client_kwargs(info.aws_endpoint_url, info.region)
     cloudwatch = boto3.client("cloudwatch", **kwargs)
     try:

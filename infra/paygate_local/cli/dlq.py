@@ -26,7 +26,7 @@ from typing import Annotated, Any, Iterator
 
 import typer
 
-from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, Template, running_dev, template_path
+from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, Template, require_dev, template_path
 from paygate_local.merchants import client_kwargs
 
 RELAY_DLQ = "RelayDLQ"
@@ -76,7 +76,7 @@ def _clients(state_dir: str) -> tuple[Any, Any]:
     """SQS and DynamoDB Streams of the running gateway's backend."""
     import boto3
 
-    info = running_dev(state_dir)
+    info = require_dev(state_dir)
     kwargs = client_kwargs(info.aws_endpoint_url, info.region)
     return boto3.client("sqs", **kwargs), boto3.client("dynamodbstreams", **kwargs)
 

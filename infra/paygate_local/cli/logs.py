@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, running_dev
+from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, require_dev
 from paygate_local.merchants import client_kwargs
 
 
@@ -27,7 +27,7 @@ def logs_command(
 
     from paygate_local.observability import logs as logs_mod
 
-    info = running_dev(state_dir)
+    info = require_dev(state_dir)
     client = boto3.client("logs", **client_kwargs(info.aws_endpoint_url, info.region))
     start_ms = int((time.time() - since * 60) * 1000)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, fail, running_dev
+from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, fail, require_dev
 from paygate_local.merchants import client_kwargs, create_merchant
 
 MERCHANTS_TABLE_OUTPUT = "MerchantsTableName"  # the template's output that names the merchants table
@@ -34,7 +34,7 @@ def create_command(
             fail(f"no stack {stack_name} with an output {MERCHANTS_TABLE_OUTPUT} at {endpoint} "
                  f"(deploy it first: make deploy-ministack)")
     else:
-        info = running_dev(state_dir)
+        info = require_dev(state_dir)
         merchants_table, endpoint, region = info.merchants_table, info.aws_endpoint_url, info.region
     print(json.dumps(create_merchant(name, merchants_table=merchants_table, endpoint=endpoint, region=region)))
     return 0

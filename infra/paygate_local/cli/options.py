@@ -40,7 +40,7 @@ def pairs(values: list[str] | None, option: str) -> list[tuple[str, str]]:
     return found
 
 
-def running_dev(state_dir: str) -> devfile.DevInfo:
+def require_dev(state_dir: str) -> devfile.DevInfo:
     """The dev.json of the `paygate dev` running from ``state_dir``; without one, says why and exits 2."""
     try:
         return devfile.read_dev(state_dir)
