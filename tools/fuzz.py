@@ -20,7 +20,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from paygate_local.devfile import GatewayInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -46,10 +49,10 @@ def answered(state_dir: Path) -> collections.Counter:
     return counts
 
 
-def schemathesis_round(info: dict[str, Any], seed: int, examples: int, out: Any) -> int:
+def schemathesis_round(info: GatewayInfo, seed: int, examples: int, out: Any) -> int:
     """One schemathesis run; its exit status (0: nothing found)."""
-    command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{info['api_url']}/openapi.json",
-               "--url", info["api_url"], "-H", f"Authorization: Bearer {info['api_key']}",
+    command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{info.api_url}/openapi.json",
+               "--url", info.api_url, "-H", f"Authorization: Bearer {info.api_key}",
                "--checks", CHECKS, "--phases", "examples,fuzzing", "--max-examples", str(examples),
                "--seed", str(seed), "--workers", "2", "--no-color", "--suppress-health-check", "all",
                "--request-timeout", "30"]
@@ -61,7 +64,7 @@ def schemathesis_round(info: dict[str, Any], seed: int, examples: int, out: Any)
     return result.returncode
 
 
-def fuzz(info: dict[str, Any], state_dir: Path, requests: int, seed: int, out: Any = None) -> tuple[int, collections.Counter]:
+def fuzz(info: GatewayInfo, state_dir: Path, requests: int, seed: int, out: Any = None) -> tuple[int, collections.Counter]:
     """Rounds with growing seeds until ``requests`` were answered; (worst exit status, counts)."""
     before = answered(state_dir)
     status, round_ = 0, 0
@@ -80,15 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, help="a running paygate dev's state directory (else one is started)")
     args = parser.parse_args(argv)
     sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "core")]
+    from paygate_local.devfile import DevFileError, read_dev
     from paygate_local.devprocess import DevProcess
 
     dev = None
     if args.state_dir:
         state_dir = args.state_dir.resolve()
         try:
-            info = json.loads((state_dir / "dev.json").read_text())
-        except (OSError, ValueError):
-            print(f"fuzz: no running paygate dev in {state_dir} (its dev.json)", file=sys.stderr)
+            info = read_dev(state_dir)
+        except DevFileError as exc:
+            print(f"fuzz: no running paygate dev in {state_dir}: {exc}", file=sys.stderr)
             return 2
     else:
         state_dir = Path(tempfile.mkdtemp(prefix="paygate-fuzz-")) / "state"

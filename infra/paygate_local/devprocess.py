@@ -8,7 +8,6 @@ ministack deploy` (as `make deploy-ministack`).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from paygate_local.cli import DEV_FILE
+from paygate_local.devfile import DEPLOY_FILE, DEV_FILE, DeployInfo, DevInfo, GatewayInfo
 
 
 class DevProcess:
@@ -30,7 +29,14 @@ class DevProcess:
         self.ready_timeout = ready_timeout
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
-        self.info: dict[str, Any] = {}
+        self._info: GatewayInfo | None = None
+
+    @property
+    def info(self) -> GatewayInfo:
+        """What the gateway's file says (dev.json: a ``DevInfo``; a MiniStackDeployment's: a ``DeployInfo``)."""
+        if self._info is None:
+            raise RuntimeError(f"{self.info_file} is not read yet: start() first")
+        return self._info
 
     @property
     def log_path(self) -> Path:
@@ -57,7 +63,7 @@ class DevProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"paygate dev exited with {self.process.returncode}:\n{self.output()}")
             if dev_file.exists():
-                self.info = json.loads(dev_file.read_text())
+                self._info = DevInfo.read(dev_file)
                 return self
             time.sleep(0.05)
         self.stop()
@@ -108,8 +114,6 @@ class MiniStackDeployment(DevProcess):
 
     @property
     def info_file(self) -> Path:
-        from paygate_local.backends.ministack import DEPLOY_FILE
-
         return self.state_dir / DEPLOY_FILE
 
     def _paygate(self, *args: str) -> list[str]:
@@ -136,5 +140,5 @@ class MiniStackDeployment(DevProcess):
             self.stop()
             raise RuntimeError(f"paygate ministack deploy failed ({deploy.returncode}):\n{deploy.stdout[-6000:]}\n"
                                f"{deploy.stderr[-4000:]}\n{self.output()}")
-        self.info = json.loads(self.info_file.read_text())
+        self._info = DeployInfo.read(self.info_file)
         return self

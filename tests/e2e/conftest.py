@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from gateway_client import Client, new_merchant
 from receiver import Receiver
 
+from paygate_local.devfile import GatewayInfo
 from paygate_local.devprocess import DevProcess, MiniStackDeployment
 
 # Fewer attempts than production, so "provider stays down" and "endpoint never answers" end within
@@ -63,19 +63,19 @@ def dev(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def info(dev: DevProcess) -> dict[str, Any]:
+def info(dev: DevProcess) -> GatewayInfo:
     return dev.info
 
 
 @pytest.fixture(scope="module")
-def sandbox_client(info: dict[str, Any]) -> Client:
-    return Client(info["api_url"], info["api_key"])
+def sandbox_client(info: GatewayInfo) -> Client:
+    return Client(info.api_url, info.api_key)
 
 
 @pytest.fixture
-def merchant(info: dict[str, Any]) -> Client:
+def merchant(info: GatewayInfo) -> Client:
     """A fresh merchant per test, so tests never see each other's endpoints or payments."""
-    return Client(info["api_url"], new_merchant(info, f"test-{uuid.uuid4().hex[:8]}")["api_key"])
+    return Client(info.api_url, new_merchant(info, f"test-{uuid.uuid4().hex[:8]}")["api_key"])
 
 
 @pytest.fixture

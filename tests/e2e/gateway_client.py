@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from polling import wait_for
 
+from paygate_local.devfile import GatewayInfo
 from paygate_local.devprocess import DevProcess
 
 
@@ -56,19 +57,19 @@ def create_merchant(dev: DevProcess, name: str) -> dict[str, str]:
     """Through the documented command: `paygate merchants create --name NAME --state-dir DIR`, or for a
     deployed stack (MiniStack) `paygate merchants create --name NAME --endpoint URL --stack-name NAME`."""
     info = dev.info
-    where = (["--endpoint", info["aws_endpoint_url"], "--stack-name", info["stack_name"]]
-             if info.get("backend") == "ministack" else ["--state-dir", str(dev.state_dir)])
+    where = (["--endpoint", info.aws_endpoint_url, "--stack-name", info.stack_name]
+             if info.backend == "ministack" else ["--state-dir", str(dev.state_dir)])
     result = subprocess.run([sys.executable, "-m", "paygate_local.cli", "merchants", "create", "--name", name,
                              *where], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def new_merchant(info: dict[str, Any], name: str) -> dict[str, str]:
+def new_merchant(info: GatewayInfo, name: str) -> dict[str, str]:
     """In-process, against the running backend: the same code `paygate merchants create` runs."""
-    from paygate_local.cli import create_merchant as create
+    from paygate_local.merchants import create_merchant as create
 
-    return create(name, merchants_table=info["merchants_table"], endpoint=info["aws_endpoint_url"],
-                  region=info.get("region", "us-east-1"))
+    return create(name, merchants_table=info.merchants_table, endpoint=info.aws_endpoint_url,
+                  region=info.region)
 
 

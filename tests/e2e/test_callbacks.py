@@ -16,12 +16,12 @@ SECRET = "sandbox_secret"  # the template's ProviderCallbackSecret default, the 
 
 
 def charges(info: dict, payment_id: str) -> int:
-    return httpx.get(f"{info['provider_url']}/charges", params={"reference": payment_id}).json()["count"]
+    return httpx.get(f"{info.provider_url}/charges", params={"reference": payment_id}).json()["count"]
 
 
 def callback(info: dict, body: dict, secret: str = SECRET) -> httpx.Response:
     raw = json.dumps(body).encode()
-    return httpx.post(f"{info['api_url']}/callbacks/sandbox", content=raw,
+    return httpx.post(f"{info.api_url}/callbacks/sandbox", content=raw,
                       headers={"Sandbox-Signature": sign_callback(secret, raw, int(time.time())),
                                "Content-Type": "application/json"})
 
@@ -46,9 +46,9 @@ def test_a_forged_callback_is_refused_and_changes_nothing(merchant, info):
               "data": {"id": "ch_x", "reference": payment["id"], "status": "succeeded"}}
     answer = callback(info, forged, secret="not the provider's")
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "signature_mismatch"
-    unsigned = httpx.post(f"{info['api_url']}/callbacks/sandbox", json=forged)
+    unsigned = httpx.post(f"{info.api_url}/callbacks/sandbox", json=forged)
     assert unsigned.status_code == 400 and unsigned.json()["error"]["param"] == "Sandbox-Signature"
-    assert httpx.post(f"{info['api_url']}/callbacks/acme", json=forged).status_code == 404
+    assert httpx.post(f"{info.api_url}/callbacks/acme", json=forged).status_code == 404
     # A well-signed callback that the provider's own records contradict changes nothing either: the
     # settle command asks the provider, which still holds the charge pending. A cancel after it runs
     # in the same FIFO group, so once the payment is CANCELED the settle command has run before it.

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def clients(info):
-    kwargs = {"endpoint_url": info["aws_endpoint_url"], "region_name": info.get("region", "us-east-1"),
+    kwargs = {"endpoint_url": info.aws_endpoint_url, "region_name": info.region,
               "aws_access_key_id": "test", "aws_secret_access_key": "test"}
     return boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs), boto3.client("sqs", **kwargs)
 
@@ -76,5 +76,5 @@ def test_a_dead_lettered_relay_batch_is_replayed_once_the_fault_is_fixed(dev, in
     assert len(ids) == 1
     again = merchant.get(f"/v1/payments/{payment['id']}").json()
     assert (again["status"], again["version"]) == ("COMPLETED", 3)
-    assert httpx.get(f"{info['provider_url']}/charges", params={"reference": payment["id"]}).json()["count"] == 1
+    assert httpx.get(f"{info.provider_url}/charges", params={"reference": payment["id"]}).json()["count"] == 1
     assert dlq(dev, "replay").stdout.startswith("replayed 0")

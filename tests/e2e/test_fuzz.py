@@ -17,10 +17,10 @@ from tools.fuzz import fuzz  # noqa: E402
 
 
 def test_the_openapi_document_and_the_docs_are_served_without_a_key(info):
-    document = httpx.get(f"{info['api_url']}/openapi.json")
+    document = httpx.get(f"{info.api_url}/openapi.json")
     assert document.status_code == 200 and document.json()["openapi"].startswith("3.")
     assert "/v1/payments" in document.json()["paths"]
-    docs = httpx.get(f"{info['api_url']}/docs")
+    docs = httpx.get(f"{info.api_url}/docs")
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "SwaggerUIBundle" in docs.text and "https://" not in docs.text.split("<body", 1)[0]
 

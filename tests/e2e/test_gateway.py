@@ -24,9 +24,9 @@ def register(client: Client, url: str, events: list[str] | None = None) -> dict:
 
 
 def test_dev_json_has_the_documented_keys(info, dev):
-    assert {"api_url", "api_key", "merchant_id", "aws_endpoint_url", "provider_url"} <= set(info)
-    assert info["api_url"].startswith("http://127.0.0.1:") and info["api_key"].startswith("sk_test_")
-    assert json.loads(dev.info_file.read_text()) == info
+    assert {"api_url", "api_key", "merchant_id", "aws_endpoint_url", "provider_url"} <= set(info.as_json())
+    assert info.api_url.startswith("http://127.0.0.1:") and info.api_key.startswith("sk_test_")
+    assert json.loads(dev.info_file.read_text()) == info.as_json()  # the model keeps every field it read
 
 
 def test_merchants_create_prints_an_id_and_a_key(dev):
@@ -35,7 +35,7 @@ def test_merchants_create_prints_an_id_and_a_key(dev):
 
 
 def test_health(info):
-    response = httpx.get(f"{info['api_url']}/health")
+    response = httpx.get(f"{info.api_url}/health")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
@@ -49,7 +49,7 @@ def test_success_reaches_completed_and_a_signed_webhook(merchant, receiver, info
     [(event, headers, body)] = receiver.events("payment.completed")
     assert Webhook(endpoint["secret"]).verify(body, headers) == event
     assert headers["webhook-id"] == event["id"] and event["data"]["object"]["id"] == payment["id"]
-    charges = httpx.get(f"{info['provider_url']}/charges", params={"reference": payment["id"]}).json()
+    charges = httpx.get(f"{info.provider_url}/charges", params={"reference": payment["id"]}).json()
     assert charges["count"] == 1
     history = merchant.get(f"/v1/payments/{payment['id']}/events").json()["data"]
     assert [(e["sequence"], e["type"]) for e in history] == [
@@ -75,7 +75,7 @@ def test_declines_end_failed_with_a_webhook(merchant, receiver, token, code):
 def test_flaky_provider_completes_with_one_charge(merchant, info):
     payment = merchant.pay("tok_flaky")
     assert merchant.wait_status(payment["id"], {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
-    assert httpx.get(f"{info['provider_url']}/charges", params={"reference": payment["id"]}).json()["count"] == 1
+    assert httpx.get(f"{info.provider_url}/charges", params={"reference": payment["id"]}).json()["count"] == 1
 
 
 def test_a_provider_that_stays_down_ends_failed_not_stuck(merchant):
@@ -112,7 +112,7 @@ def test_concurrent_requests_with_one_key_create_exactly_one_payment(merchant):
 
 def test_another_merchants_payment_is_404(merchant, info):
     payment = merchant.pay("tok_success")
-    other = Client(info["api_url"], new_merchant(info, "other")["api_key"])
+    other = Client(info.api_url, new_merchant(info, "other")["api_key"])
     for path in (f"/v1/payments/{payment['id']}", f"/v1/payments/{payment['id']}/events"):
         response = other.get(path)
         assert response.status_code == 404 and response.json()["error"]["code"] == "resource_missing"
@@ -185,7 +185,7 @@ def test_bug_one_merchants_slow_endpoint_does_not_delay_another_merchants_webhoo
     fast = make_receiver((200,))
     try:
         register(merchant, hung.url)
-        other = Client(info["api_url"], new_merchant(info, "merchant-b")["api_key"])
+        other = Client(info.api_url, new_merchant(info, "merchant-b")["api_key"])
         register(other, fast.url, ["payment.completed"])
         for _ in range(10):
             merchant.pay("tok_success")
@@ -241,13 +241,13 @@ def test_bad_input_gets_the_documented_error_never_a_5xx(merchant, content, stat
 
 
 def test_auth_and_routing_errors(info, merchant):
-    assert httpx.get(f"{info['api_url']}/v1/payments").status_code == 401
-    bad = httpx.get(f"{info['api_url']}/v1/payments", headers={"Authorization": "Bearer sk_test_wrong"})
+    assert httpx.get(f"{info.api_url}/v1/payments").status_code == 401
+    bad = httpx.get(f"{info.api_url}/v1/payments", headers={"Authorization": "Bearer sk_test_wrong"})
     assert bad.status_code == 401 and bad.json()["error"]["type"] == "authentication_error"
     missing = merchant.get("/v1/payments/pay_doesnotexist")
     assert missing.status_code == 404
     nowhere = merchant.get("/v1/nothing-here")
-    if info.get("backend") == "ministack":
+    if info.backend == "ministack":
         # A deployed REST API answers a path that no route declares itself, before any function runs, as
         # API Gateway does on AWS: 403 "Missing Authentication Token". paygate dev's gateway says 404.
         assert (nowhere.status_code, nowhere.json()) == (403, {"message": "Missing Authentication Token"})
@@ -315,7 +315,7 @@ def test_paygate_invoke_runs_a_sample_event_against_the_running_gateway(dev, inf
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-m", "paygate_local.cli", "invoke", "ApiFunction", "events/api/create_payment.json",
-         "--state-dir", str(dev.state_dir), "--replace", f"sk_test_REPLACE_WITH_A_KEY={info['api_key']}",
+         "--state-dir", str(dev.state_dir), "--replace", f"sk_test_REPLACE_WITH_A_KEY={info.api_key}",
          "--replace", "order-1001-attempt-1=" + uuid.uuid4().hex],
         cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -13,6 +13,8 @@ from gateway_client import Client, new_merchant
 from polling import wait_for
 from standardwebhooks import Webhook
 
+from paygate_local.devfile import DeployInfo
+
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
 
@@ -23,11 +25,11 @@ def register(client: Client, url: str, events: list[str]) -> dict:
 
 
 def charges(info, payment_id: str) -> dict:
-    return httpx.get(f"{info['provider_url']}/charges", params={"reference": payment_id}).json()
+    return httpx.get(f"{info.provider_url}/charges", params={"reference": payment_id}).json()
 
 
 def provider_refunds(info, payment_id: str) -> dict:
-    return httpx.get(f"{info['provider_url']}/refunds", params={"reference": payment_id}).json()
+    return httpx.get(f"{info.provider_url}/refunds", params={"reference": payment_id}).json()
 
 
 def verified(receiver, endpoint: dict, event_type: str, object_id: str) -> dict:
@@ -110,7 +112,7 @@ def test_a_final_payment_cannot_be_canceled_and_a_key_replays_the_first_answer(m
 def test_another_merchants_payment_cannot_be_canceled_or_refunded(merchant, info):
     payment = completed_payment(merchant)
     accepted = refund(merchant, payment["id"], 100).json()
-    other = Client(info["api_url"], new_merchant(info, "other")["api_key"])
+    other = Client(info.api_url, new_merchant(info, "other")["api_key"])
     for response in (other.post(f"/v1/payments/{payment['id']}/cancel", key=None), refund(other, payment["id"]),
                      other.get(f"/v1/payments/{payment['id']}/refunds"), other.get(f"/v1/refunds/{accepted['id']}")):
         assert response.status_code == 404 and response.json()["error"]["code"] == "resource_missing"
@@ -173,9 +175,9 @@ def test_twenty_concurrent_refunds_of_100_on_1000_accept_exactly_10(merchant, in
 
 def test_every_payment_and_refund_stored_is_the_fold_of_its_events(info):
     """Runs last in this module: every payment and refund the tests above made (and their payments)."""
-    client = boto3.client("dynamodb", endpoint_url=info["aws_endpoint_url"], region_name=info.get("region", "us-east-1"),
+    client = boto3.client("dynamodb", endpoint_url=info.aws_endpoint_url, region_name=info.region,
                           aws_access_key_id="test", aws_secret_access_key="test")
-    table = info.get("tables", {}).get("AggregatesTable") or info["merchants_table"].replace("MerchantsTable",
-                                                                                          "AggregatesTable")
+    deployed = info.tables if isinstance(info, DeployInfo) else {}
+    table = deployed.get("AggregatesTable") or info.merchants_table.replace("MerchantsTable", "AggregatesTable")
     payments, refunds = invariants.check(invariants.scan(client, table))
     assert payments >= 9 and refunds >= 13

@@ -19,6 +19,8 @@ import boto3
 import pytest
 from polling import wait_for
 
+from paygate_local.devfile import GatewayInfo
+
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND = os.environ.get("PAYGATE_E2E_BACKEND", "moto")
 NAMESPACE = "paygate"
@@ -28,8 +30,8 @@ pytestmark = pytest.mark.not_on_ministack(
     "where MiniStack puts them and their EMF is not turned into metrics")
 
 
-def client(info: dict[str, Any], service: str) -> Any:
-    return boto3.client(service, endpoint_url=info["aws_endpoint_url"], region_name=info.get("region", "us-east-1"),
+def client(info: GatewayInfo, service: str) -> Any:
+    return boto3.client(service, endpoint_url=info.aws_endpoint_url, region_name=info.region,
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 

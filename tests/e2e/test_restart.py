@@ -61,7 +61,7 @@ def accept_payments(client: Client) -> list[str]:
 
 
 def charges(info: dict, payment_id: str) -> int:
-    return httpx.get(f"{info['provider_url']}/charges", params={"reference": payment_id}).json()["count"]
+    return httpx.get(f"{info.provider_url}/charges", params={"reference": payment_id}).json()["count"]
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
@@ -72,7 +72,7 @@ def test_a_restart_carries_on_with_everything_accepted(tmp_path: Path, how: str)
     try:
         # Given a merchant of its own, an endpoint, and 30 payments just accepted
         merchant = create_merchant(first, "restart")
-        client = Client(first.info["api_url"], merchant["api_key"])
+        client = Client(first.info.api_url, merchant["api_key"])
         endpoint = client.post("/v1/webhook_endpoints", {"url": receiver.url, "enabled_events": ["payment.completed"]})
         assert endpoint.status_code == 201, endpoint.text
         ids = accept_payments(client)
@@ -92,11 +92,11 @@ def test_a_restart_carries_on_with_everything_accepted(tmp_path: Path, how: str)
     second = start(state_dir)
     try:
         # Then the sandbox merchant's key and the other merchant's key still work, on the same ports
-        assert second.info["api_key"] == first.info["api_key"]
-        assert second.info["merchant_id"] == first.info["merchant_id"]
-        assert second.info["provider_url"] == first.info["provider_url"]
-        client = Client(second.info["api_url"], merchant["api_key"])
-        assert Client(second.info["api_url"], second.info["api_key"]).get("/v1/payments").status_code == 200
+        assert second.info.api_key == first.info.api_key
+        assert second.info.merchant_id == first.info.merchant_id
+        assert second.info.provider_url == first.info.provider_url
+        client = Client(second.info.api_url, merchant["api_key"])
+        assert Client(second.info.api_url, second.info.api_key).get("/v1/payments").status_code == 200
         assert [e["id"] for e in client.get("/v1/webhook_endpoints").json()["data"]] == [endpoint.json()["id"]]
         # every payment is there, and all reach COMPLETED with exactly one charge and their webhook
         for payment_id in ids:
@@ -123,16 +123,16 @@ def test_reset_starts_clean(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     first = start(state_dir)
     try:
-        payment = Client(first.info["api_url"], first.info["api_key"]).pay("tok_success")
+        payment = Client(first.info.api_url, first.info.api_key).pay("tok_success")
         wait_for(lambda: checkpoint_time(state_dir) > 0, 30, "a checkpoint")
     finally:
         first.stop()
     second = start(state_dir, "--reset")
     try:
-        assert second.info["api_key"] != first.info["api_key"]
-        old = Client(second.info["api_url"], first.info["api_key"])
+        assert second.info.api_key != first.info.api_key
+        old = Client(second.info.api_url, first.info.api_key)
         assert old.get(f"/v1/payments/{payment['id']}").status_code == 401
-        fresh = Client(second.info["api_url"], second.info["api_key"])
+        fresh = Client(second.info.api_url, second.info.api_key)
         assert fresh.get(f"/v1/payments/{payment['id']}").status_code == 404
     finally:
         second.stop()

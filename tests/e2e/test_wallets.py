@@ -17,16 +17,17 @@ from test_lifecycle import FINAL, register, verified
 
 from paygate.adapters import items as it
 from paygate.schemas.messages import Command
+from paygate_local.devfile import DeployInfo
 from paygate_local.template import Stack
 
 
 def resources(info) -> tuple[str, str]:
     """The aggregates table's name and the commands queue's URL: as paygate dev names them, or as the
     stack deployed into MiniStack (make test-ministack) reports them."""
-    if info.get("stack_name"):
-        kwargs = {"endpoint_url": info["aws_endpoint_url"], "region_name": info.get("region", "us-east-1"),
+    if isinstance(info, DeployInfo):
+        kwargs = {"endpoint_url": info.aws_endpoint_url, "region_name": info.region,
                   "aws_access_key_id": "test", "aws_secret_access_key": "test"}
-        [stack] = boto3.client("cloudformation", **kwargs).describe_stacks(StackName=info["stack_name"])["Stacks"]
+        [stack] = boto3.client("cloudformation", **kwargs).describe_stacks(StackName=info.stack_name)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return outputs["AggregatesTableName"], outputs["CommandsQueueUrl"]
     stack = Stack.from_file(ROOT / "template.yaml", parameter_overrides={"Mode": "dev"})
@@ -137,7 +138,7 @@ def test_bill_payments_approved_and_declined_with_the_hold_released(merchant, in
     assert {k: wallet(merchant, ana)[k] for k in ("available", "held")} == {"available": 700, "held": 0}
     kinds = [e["type"] for e in entries(merchant, ana) if e["payment_id"] == declined["id"]]
     assert kinds == ["release", "hold"]
-    bills = httpx.get(f"{info['provider_url']}/bill_payments", params={"reference": approved["id"]}).json()
+    bills = httpx.get(f"{info.provider_url}/bill_payments", params={"reference": approved["id"]}).json()
     assert bills["count"] == 1 and bills["data"][0]["service_id"] == "svc_electricity"
     balance = merchant.get("/v1/balance").json()
     assert balance["paid_to_billers"] == [{"currency": "USD", "amount": 300}] and balance["available"] == []
@@ -199,7 +200,7 @@ def test_a_redelivered_order_task_makes_no_second_payment(merchant, info):
 def test_another_merchants_customers_wallets_and_orders_are_not_found(merchant, info):
     ana = customer(merchant, topup=100)
     order = merchant.post("/v1/orders", {"customer_id": ana["id"], "amount": 50}).json()
-    other = Client(info["api_url"], new_merchant(info, f"other-{uuid.uuid4().hex[:6]}")["api_key"])
+    other = Client(info.api_url, new_merchant(info, f"other-{uuid.uuid4().hex[:6]}")["api_key"])
     for response in (other.get(f"/v1/customers/{ana['id']}"), other.get(f"/v1/wallets/{ana['wallet_id']}"),
                      other.post(f"/v1/wallets/{ana['wallet_id']}/topups", {"amount": 5}),
                      other.get(f"/v1/orders/{order['id']}"), other.get(f"/v1/customers/{ana['id']}/notifications")):

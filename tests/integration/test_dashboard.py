@@ -13,7 +13,8 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from paygate_local.cli import grafana_dashboard_of, main
+from paygate_local.cli import main
+from paygate_local.cli.dashboard import grafana_dashboard_of
 from paygate_local.observability import dashboard as dash
 from paygate_local.template import Stack
 

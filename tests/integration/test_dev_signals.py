@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from paygate_local.cli import wait_for_stop
+from paygate_local.foreground import wait_for_stop
 
 GUARD_SECONDS = 30.0
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from paygate_local.cli import create_merchant
 from paygate_local.cli.invoke import Target, run_function
+from paygate_local.merchants import create_merchant
 from paygate_local.runtime import LocalRuntime
 from paygate_local.template import Stack
 from sandbox_provider import SandboxProvider

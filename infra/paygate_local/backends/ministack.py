@@ -43,6 +43,7 @@ from paygate_local.backends.localstack import (
     log_tail,
     stop_process_tree,
 )
+from paygate_local.foreground import wait_for_stop, write_json_atomically
 
 DEFAULT_PORT = 4567  # not LocalStack's 4566: both may run on one machine
 SERVER_FILE = "server.json"  # <state-dir>/ministack/: the running MiniStack and sandbox
@@ -148,8 +149,6 @@ class MiniStackHost:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from paygate_local.cli import write_json_atomically
-
     write_json_atomically(path, data)
 
 
@@ -162,7 +161,6 @@ def prepare() -> None:
 
 def serve(state_dir: Path, port: int, provider_port: int, persist: bool) -> int:
     """MiniStack and the sandbox provider until SIGINT or SIGTERM."""
-    from paygate_local.cli import wait_for_stop
     from sandbox_provider import SandboxProvider
 
     root = state_dir / "ministack"

@@ -22,9 +22,67 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator
+
+import typer
+
+from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir, Template, require_dev, template_path
+from paygate_local.merchants import client_kwargs
 
 RELAY_DLQ = "RelayDLQ"
+
+app = typer.Typer(help="the dead-letter queues of a running `paygate dev`", no_args_is_help=True)
+
+
+@app.command("list")
+def list_command(state_dir: StateDir = DEFAULT_STATE_DIR, template: Template = None) -> int:
+    """How many messages each dead-letter queue holds."""
+    sqs, _ = _clients(state_dir)
+    for lid, visible, in_flight in queue_depths(sqs, _dlq_urls(sqs, template_path(template))):
+        print(f"{lid:28} {visible:6} waiting {in_flight:6} in flight")
+    return 0
+
+
+@app.command("replay")
+def replay_command(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    template: Template = None,
+    max: Annotated[int, typer.Option("--max", help="at most this many DLQ messages")] = 1000,
+) -> int:
+    """Publish again what the relay failed to (RelayDLQ), once the fault is fixed."""
+    from paygate.adapters.dynamodb import PaymentChanges
+    from paygate.adapters.sqs import SqsPublisher
+    from paygate.services.relay import relay
+    from paygate_local.template import Stack
+
+    sqs, streams = _clients(state_dir)
+    path = template_path(template)
+    urls = _dlq_urls(sqs, path)
+    names = {q.logical_id: q.name for q in Stack.from_file(path, parameter_overrides={"Mode": "dev"}).queues()}
+    commands_url = sqs.get_queue_url(QueueName=names["CommandsQueue"])["QueueUrl"]
+    webhooks_url = sqs.get_queue_url(QueueName=names["WebhooksQueue"])["QueueUrl"]
+    publisher = SqsPublisher(sqs)
+    done = replay_relay(
+        sqs=sqs, streams=streams, dlq_url=urls[RELAY_DLQ], max_messages=max,
+        relay=lambda records: relay(records, decoder=PaymentChanges(), publisher=publisher,
+                                    commands_queue_url=commands_url, webhooks_queue_url=webhooks_url))
+    print(f"replayed {done.replayed_batches} failed relay batches ({done.replayed_records} stream records)")
+    for why in done.left:
+        print(f"left in {RELAY_DLQ}: {why}")
+    return 0 if not done.left else 1
+
+
+def _clients(state_dir: str) -> tuple[Any, Any]:
+    """SQS and DynamoDB Streams of the running gateway's backend."""
+    import boto3
+
+    info = require_dev(state_dir)
+    kwargs = client_kwargs(info.aws_endpoint_url, info.region)
+    return boto3.client("sqs", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+
+
+def _dlq_urls(sqs: Any, template: Path) -> dict[str, str]:
+    return {lid: sqs.get_queue_url(QueueName=name)["QueueUrl"] for lid, name in dead_letter_queues(template).items()}
 
 
 @dataclass

@@ -18,14 +18,50 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from paygate_local.lambda_ import interpreters as lambda_envs
-from paygate_local.lambda_.workers import InvocationResult, Worker, WorkerError
-from paygate_local.runtime import function_env
-from paygate_local.template import FunctionSpec, Stack
+import typer
+
+from paygate_local import devfile
+from paygate_local.cli.options import Template, pairs, template_path
+
+if TYPE_CHECKING:
+    from paygate_local.lambda_.workers import InvocationResult
 
 LOCALSTACK_ACCOUNT_ID = "000000000000"
+
+
+def invoke_command(
+    function: Annotated[str, typer.Argument(help="the function's logical id in the template, e.g. ApiFunction")],
+    event: Annotated[str, typer.Argument(help="the event: a JSON file (events/<function>/*.json), or - for stdin")],
+    state_dir: Annotated[Optional[str], typer.Option(
+        help="use the backend of the paygate dev running from here (default: a fresh one for this call, "
+             "gone after it)")] = None,
+    replace: Annotated[Optional[list[str]], typer.Option(
+        metavar="OLD=NEW", help="replace text in the event first (repeatable), e.g. "
+                                "sk_test_REPLACE_WITH_A_KEY=<your key> or pay_REPLACE=<a payment id>")] = None,
+    template: Template = None,
+) -> int:
+    """Run one function once with an event file, without Docker (like `sam local invoke`): the result on
+    stdout, logs on stderr."""
+    replacements = pairs(replace, "--replace")
+    path = template_path(template)
+    known = known_functions(path)
+    if function not in known:
+        print(f"paygate invoke: no function {function!r} in {path}; its functions: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    try:
+        text = sys.stdin.read() if event == "-" else Path(event).read_text(encoding="utf-8")
+        for old, new in replacements:
+            text = text.replace(old, new)
+        payload = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError) as exc:
+        print(f"paygate invoke: cannot read the event {event}: {exc}", file=sys.stderr)
+        return 2
+    result = invoke(path, function, payload, Path(state_dir).resolve() if state_dir else None)
+    print(json.dumps(result.payload if result.ok else result.error, indent=2), flush=True)
+    return 0 if result.ok else 1
 
 
 @dataclass(frozen=True)
@@ -38,28 +74,33 @@ class Target:
     account_id: str | None = None
 
 
-def running_dev(state_dir: Path) -> dict[str, Any] | None:
+def running_dev(state_dir: Path) -> devfile.DevInfo | None:
     """The dev.json of a `paygate dev` that is running from ``state_dir``, or None."""
     try:
-        info = json.loads((state_dir / "dev.json").read_text())
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
+        info = devfile.read_dev(state_dir)
+        os.kill(info.pid, 0)
+    except (devfile.DevFileError, OSError):
         return None
     return info
 
 
-def target_of(info: dict[str, Any]) -> Target:
-    return Target(backend_url=info["aws_endpoint_url"], region=info.get("region", "us-east-1"),
-                  overrides={"Mode": "dev", "ProviderUrl": info["provider_url"], **info.get("parameters", {})},
-                  account_id=LOCALSTACK_ACCOUNT_ID if info.get("backend") == "localstack" else None)
+def target_of(info: devfile.DevInfo) -> Target:
+    return Target(backend_url=info.aws_endpoint_url, region=info.region,
+                  overrides={"Mode": "dev", "ProviderUrl": info.provider_url, **info.parameters},
+                  account_id=LOCALSTACK_ACCOUNT_ID if info.backend == "localstack" else None)
 
 
 def run_function(template: Path, logical_id: str, event: Any, target: Target,
                  log_path: Path = Path("/dev/stderr")) -> InvocationResult:
     """Invoke ``logical_id`` once with ``event`` against ``target``; its output goes to ``log_path``."""
+    from paygate_local.lambda_ import interpreters as lambda_envs
+    from paygate_local.lambda_.workers import InvocationResult, Worker, WorkerError
+    from paygate_local.runtime import function_env
+    from paygate_local.template import Stack
+
     where = {"account_id": target.account_id} if target.account_id else {}
     stack = Stack.from_file(template, region=target.region, parameter_overrides=target.overrides, **where)
-    spec: FunctionSpec = stack.function(logical_id)
+    spec = stack.function(logical_id)
     python = lambda_envs.select(spec.runtime).python
     worker = Worker(spec, function_env(spec, target.backend_url, target.region), log_path, python=python)
     try:
@@ -76,7 +117,7 @@ def invoke(template: Path, logical_id: str, event: Any, state_dir: Path | None) 
     info = running_dev(state_dir) if state_dir is not None else None
     if info is not None:
         print(f"paygate invoke: {logical_id} against the paygate dev running from {state_dir} "
-              f"({info['aws_endpoint_url']})", file=sys.stderr, flush=True)
+              f"({info.aws_endpoint_url})", file=sys.stderr, flush=True)
         return run_function(template, logical_id, event, target_of(info))
     from paygate_local.runtime import LocalRuntime
     from sandbox_provider import SandboxProvider
@@ -92,4 +133,6 @@ def invoke(template: Path, logical_id: str, event: Any, state_dir: Path | None) 
 
 
 def known_functions(template: Path) -> list[str]:
+    from paygate_local.template import Stack
+
     return [f.logical_id for f in Stack.from_file(template, parameter_overrides={"Mode": "dev"}).functions()]

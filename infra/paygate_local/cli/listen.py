@@ -13,16 +13,23 @@ Both find the gateway in ``<state-dir>/dev.json`` (`paygate dev`) or ``<state-di
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 from urllib.parse import urlsplit
 
-import httpx
+import typer
+
+from paygate_local import devfile
+from paygate_local.cli.options import DEFAULT_STATE_DIR, StateDir
+
+if TYPE_CHECKING:
+    import httpx  # imported when used: it costs the other commands a quarter of a second
 
 FINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELED"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -38,13 +45,14 @@ def gateway(state_dir: str, api_url: str | None, api_key: str | None) -> tuple[s
     """The API URL and key: the options, else the state directory's dev.json or ministack.json."""
     if api_url and api_key:
         return api_url.rstrip("/"), api_key
-    for name in ("dev.json", "ministack.json"):
-        path = Path(state_dir) / name
-        if path.exists():
-            info = json.loads(path.read_text())
-            return (api_url or info["api_url"]).rstrip("/"), api_key or info["api_key"]
-    raise CliError(f"no gateway: {Path(state_dir) / 'dev.json'} not found (start `paygate dev --state-dir "
-                   f"{state_dir}`, or give --api-url and --api-key)")
+    try:
+        info = devfile.read_gateway(state_dir)
+    except devfile.DevFileMissing:
+        raise CliError(f"no gateway: {devfile.dev_file(state_dir)} not found (start `paygate dev --state-dir "
+                       f"{state_dir}`, or give --api-url and --api-key)") from None
+    except devfile.DevFileError as exc:
+        raise CliError(f"no gateway: {exc}") from None
+    return (api_url or info.api_url).rstrip("/"), api_key or info.api_key
 
 
 def _api_error(response: httpx.Response) -> str:
@@ -87,6 +95,8 @@ class Listener:
 
     def __init__(self, api_url: str, api_key: str, *, events: list[str] | None = None,
                  forward_to: str | None = None, on_event: Callable[[Received], None] = lambda r: None):
+        import httpx
+
         self.api = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
         self.events = events
         self.forward_to = check_loopback(forward_to) if forward_to else None
@@ -141,6 +151,7 @@ class Listener:
 
     def handle(self, body: bytes, headers: dict[str, str]) -> int:
         """Verify, forward, record; the answer the gateway gets (2xx only for a verified, forwarded one)."""
+        import httpx
         from standardwebhooks import Webhook
         from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -236,3 +247,105 @@ def events_table(api: httpx.Client, payment_id: str) -> Any:
         table.add_row(str(event.get("sequence")), event.get("type", ""), obj.get("status", ""),
                       event.get("created_at", ""))
     return table
+
+
+# ---------------------------------------------------------------------------------------- the commands
+
+ApiUrl = Annotated[Optional[str], typer.Option(help="the gateway's API URL (default: the state directory's)")]
+ApiKey = Annotated[Optional[str], typer.Option(help="a merchant's API key (default: the state directory's)")]
+
+
+def listen_command(
+    forward_to: Annotated[Optional[str], typer.Option(
+        help="forward each verified webhook, unchanged, to this URL on 127.0.0.1 (its answer is the gateway's)")] = None,
+    events: Annotated[Optional[str], typer.Option(help="only these event types, comma-separated (default: all)")] = None,
+    max_events: Annotated[Optional[int], typer.Option(help="stop after this many webhooks")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="one JSON line per webhook")] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> int:
+    """Receive the gateway's webhooks here (like `stripe listen`): a temporary endpoint on 127.0.0.1, each
+    webhook printed with its signature checked, optionally forwarded; the endpoint is removed on exit."""
+    import httpx
+
+    stopping = threading.Event()
+
+    def on_event(received: Received) -> None:
+        print(json.dumps(received.as_json()) if json_lines else describe(received), flush=True)
+        if max_events is not None and len(listener.received) >= max_events:
+            stopping.set()
+
+    try:
+        url, key = gateway(state_dir, api_url, api_key)
+        listener = Listener(url, key, events=[e.strip() for e in events.split(",") if e.strip()] if events else None,
+                            forward_to=forward_to, on_event=on_event)
+        listener.start()
+    except CliError as exc:
+        print(f"paygate listen: {exc}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:
+        print(f"paygate listen: cannot reach the gateway: {exc}", file=sys.stderr)
+        return 2
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ready = {"ready": True, "endpoint_id": listener.endpoint_id, "url": listener.url, "forward_to": forward_to}
+        print(json.dumps(ready) if json_lines else
+              f"Ready: webhooks go to {listener.url} (endpoint {listener.endpoint_id}"
+              f"{', forwarded to ' + forward_to if forward_to else ''}); Ctrl-C stops", flush=True)
+        deadline = time.monotonic() + timeout if timeout else None
+        while not stopping.wait(0.2):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    finally:
+        listener.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not json_lines:
+        print(f"endpoint removed; {len(listener.received)} webhooks received", flush=True)
+    return 0
+
+
+def pay_command(
+    amount: Annotated[int, typer.Option(help="in minor units (1050 = 10.50)")],
+    currency: Annotated[str, typer.Option(help="ISO 4217")] = "USD",
+    token: Annotated[str, typer.Option(help="a sandbox card token: tok_success, tok_decline, tok_flaky, ...")]
+    = "tok_success",
+    wallet: Annotated[Optional[str], typer.Option(help="pay from this wallet (wal_...) instead of a card")] = None,
+    description: Annotated[Optional[str], typer.Option(help="the payment's description")] = None,
+    timeout: Annotated[float, typer.Option(help="give up following it after this many seconds")] = 60.0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> int:
+    """Create a payment and follow it to its end with a live status line; exit 0 COMPLETED, 1 otherwise."""
+    import httpx
+    from rich.console import Console
+
+    console, errors = Console(), Console(stderr=True)
+    method = {"type": "wallet", "wallet_id": wallet} if wallet else {"type": "card", "token": token}
+    body: dict[str, Any] = {"amount": amount, "currency": currency, "payment_method": method}
+    if description:
+        body["description"] = description
+    try:
+        url, key = gateway(state_dir, api_url, api_key)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+            payment = create_payment(api, body)
+            with console.status(f"{payment['id']}: {payment['status']}") as status:
+                final = follow_payment(api, payment["id"], timeout=timeout, on_status=lambda p: status.update(
+                    f"{p['id']}: {p['status']}"))
+            console.print(events_table(api, payment["id"]))
+    except CliError as exc:
+        errors.print(f"paygate pay: {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except httpx.HTTPError as exc:
+        errors.print(f"paygate pay: cannot reach the gateway: {exc}", highlight=False, soft_wrap=True)
+        return 2
+    if final is None:
+        console.print(f"{payment['id']}: still not final after {timeout:g} s", highlight=False)
+        return 1
+    failure = final.get("failure") or {}
+    reason = f" ({failure.get('code')}: {failure.get('message')})" if failure else ""
+    console.print(f"{final['id']}: {final['status']}{reason}", highlight=False)
+    return 0 if final["status"] == "COMPLETED" else 1
