@@ -91,8 +91,8 @@ def run(payments: int, runs: int) -> dict[str, Any]:
             seconds, process = time_start(seeded)
             try:
                 stored.append(seconds)
-                got = httpx.get(f"{process.info['api_url']}/v1/payments/{payment_id}",
-                                headers={"Authorization": f"Bearer {process.info['api_key']}"}).json()
+                got = httpx.get(f"{process.info.api_url}/v1/payments/{payment_id}",
+                                headers={"Authorization": f"Bearer {process.info.api_key}"}).json()
                 if got.get("status") != "COMPLETED":
                     raise SystemExit(f"bench-restart: the stored payment was not served: {got}")
                 restored_line = next((line for line in process.output().splitlines() if "restored" in line), "")
