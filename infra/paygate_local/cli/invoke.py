@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from paygate_local.lambda_ import interpreters as lambda_envs
-from paygate_local.lambda_.workers import InvocationResult, Worker, WorkerError
-from paygate_local.runtime import function_env
+from paygate_local.lambda_.environment import function_env
+from paygate_local.lambda_.worker import InvocationResult, Worker, WorkerError
 from paygate_local.template import FunctionSpec, Stack
 
 LOCALSTACK_ACCOUNT_ID = "000000000000"
