@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     from paygate_local import cli, runtime
     from paygate_local.backends import backend as backend_module
     from paygate_local.backends.moto import patches as moto_patches
-    from paygate_local.lambda_ import workers
+    from paygate_local.lambda_ import pool as workers
 
     # The dev process's own boto3 calls (the pollers'): clients are made after this.
     hook = meter_hook.install(None, function_name="paygate-dev")

@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(template, name)
     if name == "InvocationResult":
-        from paygate_local.lambda_.workers import InvocationResult
+        from paygate_local.lambda_.worker import InvocationResult
 
         return InvocationResult
     raise AttributeError(f"module 'paygate_local' has no attribute {name!r}")

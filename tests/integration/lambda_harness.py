@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from paygate_local.lambda_.context import LambdaContext as RuntimeLambdaContext
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
 
-class LambdaContext:
-    function_name = "test"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    memory_limit_in_mb = 512
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    log_group_name = "/aws/lambda/test"
-    log_stream_name = "test"
+class LambdaContext(RuntimeLambdaContext):
+    """The local Lambda service's own context object, for a handler called in the test's process:
+    function "test" with 512 MB, 30 s to run from now."""
 
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+    def __init__(self) -> None:
+        super().__init__("00000000-0000-0000-0000-000000000000", int(time.time() * 1000) + 30_000,
+                         "arn:aws:lambda:us-east-1:123456789012:function:test",
+                         environ={"AWS_LAMBDA_FUNCTION_NAME": "test", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+                                  "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/test",
+                                  "AWS_LAMBDA_LOG_STREAM_NAME": "test"})
 
 
 def load_event(name: str, **replace: str) -> dict[str, Any]:

@@ -618,7 +618,7 @@ def test_stop_ends_every_thread_and_worker(tmp_path: Path, capsys: pytest.Captur
 
 def toy_pool(tmp_path: Path, code: str, *, fork: bool, handler: str = "app.handler"):
     """A pool of one function written here, outside any template (no backend needed)."""
-    from paygate_local.lambda_.workers import FunctionPool
+    from paygate_local.lambda_.pool import FunctionPool
     from paygate_local.template import FunctionSpec
 
     code_dir = tmp_path / "toy"

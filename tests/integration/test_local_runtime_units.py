@@ -10,20 +10,11 @@ import threading
 
 import pytest
 
-from paygate_local.apigateway.server import (
-    BadIntegrationResponse,
-    Router,
-    build_proxy_event,
-    parse_proxy_result,
-)
-from paygate_local.event_sources.pollers import (
-    SqsEventSource,
-    failed_message_ids,
-    sqs_record,
-    stream_failure,
-    stream_record,
-)
-from paygate_local.lambda_.workers import InvocationResult
+from paygate_local.apigateway.events import BadIntegrationResponse, build_proxy_event, parse_proxy_result
+from paygate_local.apigateway.routing import Router
+from paygate_local.event_sources.sqs import SqsEventSource, failed_message_ids, sqs_record
+from paygate_local.event_sources.streams import stream_failure, stream_record
+from paygate_local.lambda_.worker import InvocationResult
 from paygate_local.template import ApiRoute, SqsMapping
 
 

@@ -1,10 +1,9 @@
 """API Gateway (REST API, v1 proxy integration) in front of the local functions.
 
 Routes come from every function's ``Api`` events. A request is matched against them the way API
-Gateway does (the most specific resource wins: literal segments before ``{param}`` before
-``{proxy+}``), turned into a v1 proxy event, given to the function, and the function's answer
-``{statusCode, headers, multiValueHeaders, body, isBase64Encoded}`` is turned back into HTTP.
-A function error, a timeout or a malformed answer is a 502, as on API Gateway.
+Gateway does (``routing.py``), turned into a v1 proxy event, given to the function, and the
+function's answer is turned back into HTTP (``events.py``). A function error, a timeout or a
+malformed answer is a 502, as on API Gateway. Every request is a line of the access log.
 
 Built on the standard library's ThreadingHTTPServer rather than WSGI: WSGI folds repeated headers
 into one, and the proxy event needs them apart (multiValueHeaders).
@@ -12,19 +11,22 @@ into one, and the proxy event needs them apart (multiValueHeaders).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Callable
+from urllib.parse import urlsplit
 
+from paygate_local.apigateway.events import (
+    BadIntegrationResponse,
+    build_proxy_event,
+    error_body,
+    parse_proxy_result,
+)
+from paygate_local.apigateway.routing import Router
 from paygate_local.httpserver import (
     HOP_BY_HOP,
     BadLength,
@@ -34,8 +36,9 @@ from paygate_local.httpserver import (
     TrackingHTTPServer,
     read_body,
 )
-from paygate_local.lambda_.workers import InvocationResult
+from paygate_local.lambda_.worker import InvocationResult
 from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.observability import jsonlog
 from paygate_local.template import ApiRoute
 
 log = logging.getLogger(__name__)
@@ -45,201 +48,6 @@ REQUEST_SOCKET_TIMEOUT = 30.0  # a client that stops sending mid-request is drop
 BODY_IDLE_SECONDS = 3.0  # a body that stops coming this long is answered 400 (its Content-Length lied)
 
 Invoke = Callable[[str, dict], InvocationResult]
-
-
-# ------------------------------------------------------------------------------------ routing
-
-
-@dataclass(frozen=True)
-class _Template:
-    path: str
-    segments: tuple[str, ...]
-
-    @classmethod
-    def parse(cls, path: str) -> _Template:
-        return cls(path, tuple(s for s in path.split("/") if s))
-
-    @property
-    def specificity(self) -> tuple:
-        """Smaller sorts first: literal (0) beats {param} (1) beats {proxy+} (2), segment by segment."""
-        kinds = []
-        for seg in self.segments:
-            if seg.startswith("{") and seg.endswith("+}"):
-                kinds.append(2)
-            elif seg.startswith("{") and seg.endswith("}"):
-                kinds.append(1)
-            else:
-                kinds.append(0)
-        return tuple(kinds) + (3,)  # a longer template of the same prefix is more specific
-
-    def match(self, parts: list[str]) -> dict[str, str] | None:
-        params: dict[str, str] = {}
-        for i, seg in enumerate(self.segments):
-            if seg.startswith("{") and seg.endswith("+}"):
-                if i != len(self.segments) - 1 or i >= len(parts):
-                    return None
-                params[seg[1:-2]] = "/".join(parts[i:])
-                return params
-            if i >= len(parts):
-                return None
-            if seg.startswith("{") and seg.endswith("}"):
-                params[seg[1:-1]] = parts[i]
-            elif seg != parts[i]:
-                return None
-        return params if len(parts) == len(self.segments) else None
-
-
-class Router:
-    """Method + path -> (route, path parameters); or why not (404 / 405)."""
-
-    def __init__(self, routes: list[ApiRoute]):
-        self._by_path: dict[str, dict[str, ApiRoute]] = {}
-        self._templates: list[_Template] = []
-        for route in routes:
-            methods = self._by_path.setdefault(route.path, {})
-            if route.method in methods and methods[route.method].function != route.function:
-                raise ValueError(f"{route.method} {route.path} is claimed by "
-                                 f"{methods[route.method].function} and {route.function}")
-            methods[route.method] = route
-        self._templates = sorted((_Template.parse(p) for p in self._by_path),
-                                 key=lambda t: t.specificity)
-
-    @property
-    def routes(self) -> list[ApiRoute]:
-        return [r for methods in self._by_path.values() for r in methods.values()]
-
-    def match(self, method: str, path: str) -> tuple[ApiRoute | None, dict[str, str], list[str]]:
-        """(route, params, []) on a match; (None, {}, allowed methods) otherwise ([] means 404)."""
-        parts = [unquote(p) for p in path.split("/") if p]
-        allowed: list[str] = []
-        for template in self._templates:
-            params = template.match(parts)
-            if params is None:
-                continue
-            methods = self._by_path[template.path]
-            route = methods.get(method.upper()) or methods.get("ANY")
-            if route is not None:
-                return route, params, []
-            allowed.extend(m for m in methods if m not in allowed)
-        return None, {}, allowed
-
-
-# ------------------------------------------------------------------------------------ events
-
-
-def build_proxy_event(*, method: str, raw_path: str, query: str, headers: list[tuple[str, str]],
-                      body: bytes, route: ApiRoute, path_params: dict[str, str], source_ip: str,
-                      stage: str, account_id: str, request_id: str) -> dict:
-    """A REST API (payload v1.0) Lambda proxy event."""
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, value in headers:
-        single[name] = value  # the last value wins, as on API Gateway
-        multi.setdefault(name, []).append(value)
-    query_pairs = parse_qsl(query, keep_blank_values=True)
-    qs_single: dict[str, str] = {}
-    qs_multi: dict[str, list[str]] = {}
-    for name, value in query_pairs:
-        qs_single[name] = value
-        qs_multi.setdefault(name, []).append(value)
-    try:
-        text, is_b64 = (body.decode("utf-8"), False) if body else (None, False)
-    except UnicodeDecodeError:
-        text, is_b64 = base64.b64encode(body).decode("ascii"), True
-    lower = {k.lower(): v for k, v in single.items()}
-    now = time.time()
-    path = unquote(raw_path)
-    return {
-        "resource": route.path,
-        "path": path,
-        "httpMethod": method,
-        "headers": single or None,
-        "multiValueHeaders": multi or None,
-        "queryStringParameters": qs_single or None,
-        "multiValueQueryStringParameters": qs_multi or None,
-        "pathParameters": path_params or None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": account_id,
-            "apiId": "local",
-            "domainName": lower.get("host", "127.0.0.1"),
-            "domainPrefix": lower.get("host", "127.0.0.1").split(".")[0].split(":")[0],
-            "extendedRequestId": request_id,
-            "httpMethod": method,
-            "identity": {
-                "accessKey": None, "accountId": None, "caller": None, "cognitoAuthenticationProvider": None,
-                "cognitoAuthenticationType": None, "cognitoIdentityId": None,
-                "cognitoIdentityPoolId": None, "principalOrgId": None, "sourceIp": source_ip,
-                "user": None, "userAgent": lower.get("user-agent"), "userArn": None,
-            },
-            "path": f"/{stage}{path}",
-            "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "requestTimeEpoch": int(now * 1000),
-            "resourceId": "local",
-            "resourcePath": route.path,
-            "stage": stage,
-        },
-        "body": text,
-        "isBase64Encoded": is_b64,
-    }
-
-
-class BadIntegrationResponse(ValueError):
-    """The function answered something API Gateway cannot turn into HTTP."""
-
-
-def parse_proxy_result(payload: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The function's answer -> (status, headers, body). Raises BadIntegrationResponse like a 502."""
-    if not isinstance(payload, dict):
-        raise BadIntegrationResponse(f"the answer is a {type(payload).__name__}, not an object")
-    try:
-        status = int(payload.get("statusCode", 200))
-    except (TypeError, ValueError):
-        raise BadIntegrationResponse("statusCode is not an integer") from None
-    if not 100 <= status <= 599:
-        raise BadIntegrationResponse(f"statusCode {status} is out of range")
-    headers: list[tuple[str, str]] = []
-    multi = payload.get("multiValueHeaders") or {}
-    single = payload.get("headers") or {}
-    if not isinstance(multi, dict) or not isinstance(single, dict):
-        raise BadIntegrationResponse("headers must be objects")
-    # API Gateway merges both maps; for a name in both, multiValueHeaders wins.
-    multi_names = {k.lower() for k in multi}
-    for name, values in multi.items():
-        for value in values if isinstance(values, list) else [values]:
-            headers.append((str(name), _header_str(value)))
-    for name, value in single.items():
-        if name.lower() not in multi_names:
-            headers.append((str(name), _header_str(value)))
-    body = payload.get("body")
-    if body is None:
-        data = b""
-    elif not isinstance(body, str):
-        raise BadIntegrationResponse("body must be a string")
-    elif payload.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadIntegrationResponse("body is not valid base64") from None
-    else:
-        data = body.encode("utf-8")
-    return status, headers, data
-
-
-def _header_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def error_body(code: str, message: str, type_: str = "invalid_request_error") -> bytes:
-    return json.dumps({"error": {"type": type_, "code": code, "message": message,
-                                 "param": None}}).encode()
-
-
-# ------------------------------------------------------------------------------------ server
 
 
 class _Handler(KeepAliveHandler):
@@ -388,10 +196,7 @@ class ApiGateway:
         self.invoke = invoke
         self.stage = stage
         self.account_id = account_id
-        self._access_log_path = access_log_path
-        self._access_lock = threading.Lock()
-        # Opened once: an open and a close per request cost more than writing the line.
-        self._access_file = open(access_log_path, "a", encoding="utf-8", buffering=1) if access_log_path else None
+        self._access_log = jsonlog.LineFile(access_log_path) if access_log_path else None
         self._server = TrackingHTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
         self._requests = threading.Condition()
@@ -445,17 +250,10 @@ class ApiGateway:
             self._thread = None
         self._server.server_close()
         self._server.close_connections()
-        with self._access_lock:
-            if self._access_file is not None:
-                self._access_file.close()
-                self._access_file = None
+        if self._access_log is not None:
+            self._access_log.close()
 
     def access_log(self, method: str, path: str, status: int, request_id: str, ms: float) -> None:
-        if self._access_log_path is None:
-            return
-        line = json.dumps({"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "method": method, "path": path, "status": status,
-                           "requestId": request_id, "durationMs": round(ms, 1)})
-        with self._access_lock:
-            if self._access_file is not None:  # None once stopped
-                self._access_file.write(line + "\n")
+        if self._access_log is not None:
+            self._access_log.write({"timestamp": jsonlog.timestamp(), "method": method, "path": path,
+                                    "status": status, "requestId": request_id, "durationMs": round(ms, 1)})

@@ -26,7 +26,7 @@ from paygate_local import devfile
 from paygate_local.cli.options import Template, pairs, template_path
 
 if TYPE_CHECKING:
-    from paygate_local.lambda_.workers import InvocationResult
+    from paygate_local.lambda_.worker import InvocationResult
 
 LOCALSTACK_ACCOUNT_ID = "000000000000"
 
@@ -94,8 +94,8 @@ def run_function(template: Path, logical_id: str, event: Any, target: Target,
                  log_path: Path = Path("/dev/stderr")) -> InvocationResult:
     """Invoke ``logical_id`` once with ``event`` against ``target``; its output goes to ``log_path``."""
     from paygate_local.lambda_ import interpreters as lambda_envs
-    from paygate_local.lambda_.workers import InvocationResult, Worker, WorkerError
-    from paygate_local.runtime import function_env
+    from paygate_local.lambda_.environment import function_env
+    from paygate_local.lambda_.worker import InvocationResult, Worker, WorkerError
     from paygate_local.template import Stack
 
     where = {"account_id": target.account_id} if target.account_id else {}

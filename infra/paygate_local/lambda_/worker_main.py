@@ -1,15 +1,9 @@
 """The inside of one Lambda worker process (what Lambda's Python runtime does, in small).
 
-Started by ``workers.py`` as ``python -u worker_main.py <fd>``: ``<fd>`` is this side of a socket
-pair, which carries the invocation protocol (length-prefixed JSON messages), so the function is
-free to print whatever it likes to stdout/stderr (those go to the function's log file).
-
-Protocol (parent -> worker, worker -> parent):
-  init   {"type": "init", "handler": "app.handler", "paths": [...], "template": false}
-                                                                 -> ready | init_error
-  invoke {"type": "invoke", "event", "request_id", "deadline_ms", "invoked_function_arn"}
-                                                                 -> result | error
-The worker exits when the socket closes, so a dead parent never leaves workers behind.
+Started by the Lambda service (``worker.py``) as ``python -u -s worker_main.py <fd>``, on the
+function's own interpreter: ``<fd>`` is this side of a socket pair, which carries the invocation
+protocol (``protocol.py``). The worker imports the handler once (Lambda's init phase), then runs
+one invocation per message with a ``LambdaContext`` (``context.py``), until the socket closes.
 
 A template (``"template": true``, Linux only) is a worker that never runs an invocation: once its
 handler is imported it only forks. The parent sends one byte with a socket (SCM_RIGHTS); the
@@ -18,108 +12,42 @@ any worker, already initialised; the template answers ``{"type": "forked", "pid"
 worker so costs a fork instead of an interpreter start and the handler's imports (half a second
 of CPU or more), much as Lambda SnapStart resumes from a snapshot taken after init.
 
-Stdlib only: this file is also imported by the parent for ``send_message``/``recv_message``,
-and it must not import anything from the function's code paths before they are set up.
+Stdlib only, and nothing from ``paygate_local`` by import: the function's interpreter has no such
+package, and nothing may come onto ``sys.path`` before the function's own code paths. The few
+modules of the runtime it needs (all stdlib-only) are loaded from their files (``_load``).
 """
 
 from __future__ import annotations
 
-import decimal
 import importlib
 import importlib.util
 import json
 import os
 import signal
 import socket
-import struct
 import sys
 import threading
-import time
 import traceback
+from types import ModuleType
 from typing import Any
 
-_HEADER = struct.Struct(">I")
-MAX_MESSAGE = 256 * 1024 * 1024
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # paygate_local/
 
 
-# ---------------------------------------------------------------------------- wire protocol
+def _load(relative_path: str) -> ModuleType:
+    """A stdlib-only module of ``paygate_local``, loaded from its file under a private name."""
+    name = "paygate_worker_" + os.path.splitext(os.path.basename(relative_path))[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_PACKAGE, relative_path))
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
-def send_message(sock: socket.socket, message: dict) -> None:
-    data = json.dumps(message, separators=(",", ":"), default=_json_default).encode("utf-8")
-    sock.sendall(_HEADER.pack(len(data)) + data)
-
-
-def recv_message(sock: socket.socket, deadline: float | None = None) -> dict | None:
-    """The next message, or None on EOF. Raises TimeoutError past ``deadline`` (time.monotonic)."""
-    header = _recv_exact(sock, _HEADER.size, deadline)
-    if header is None:
-        return None
-    (size,) = _HEADER.unpack(header)
-    if size > MAX_MESSAGE:
-        raise ValueError(f"message of {size} bytes is too large")
-    body = _recv_exact(sock, size, deadline)
-    if body is None:
-        return None
-    return json.loads(body)
-
-
-def _recv_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes | None:
-    chunks = []
-    remaining = size
-    while remaining:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            sock.settimeout(left)
-        else:
-            sock.settimeout(None)
-        try:
-            chunk = sock.recv(min(remaining, 1 << 20))
-        except socket.timeout:
-            raise TimeoutError from None
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def _json_default(value: Any) -> Any:
-    # Lambda's runtime serialises Decimal (what boto3's DynamoDB resource returns) as a number.
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# ---------------------------------------------------------------------------- context
-
-
-class LambdaContext:
-    """The context object Lambda passes to a Python handler."""
-
-    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str):
-        env = os.environ
-        self.aws_request_id = request_id
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.invoked_function_arn = invoked_function_arn
-        # A string, as in Lambda's own runtime (it comes from an environment variable there too).
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        self._deadline_ms = deadline_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self._deadline_ms - time.time() * 1000))
-
-    def __repr__(self) -> str:
-        return (f"LambdaContext(function_name={self.function_name!r}, "
-                f"aws_request_id={self.aws_request_id!r})")
+protocol = _load("lambda_/protocol.py")
+jsonlog = _load("observability/jsonlog.py")
+LambdaContext = _load("lambda_/context.py").LambdaContext
+recv_message, send_message = protocol.recv_message, protocol.send_message
 
 
 def error_payload(exc: BaseException, error_type: str | None = None) -> dict:
@@ -133,10 +61,9 @@ def error_payload(exc: BaseException, error_type: str | None = None) -> dict:
 
 def _log_error(request_id: str | None, error: dict) -> None:
     """Unhandled errors go to the function's log as a JSON line, like Lambda's [ERROR] line."""
-    line = {"level": "ERROR", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "message": f"{error['errorType']}: {error['errorMessage']}", "requestId": request_id,
-            "errorType": error["errorType"], "stackTrace": error["stackTrace"]}
-    print(json.dumps(line), file=sys.stderr, flush=True)
+    line = jsonlog.line("ERROR", f"{error['errorType']}: {error['errorMessage']}", requestId=request_id,
+                        errorType=error["errorType"], stackTrace=error["stackTrace"])
+    print(jsonlog.dumps(line), file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- main loop
@@ -243,7 +170,7 @@ def _invoke(handler: Any, event: Any, context: LambdaContext) -> dict:
     else:
         try:
             # Check here, not in send_message, so that a bad result is an error, not a dead worker.
-            json.dumps(result, default=_json_default)
+            json.dumps(result, default=protocol.json_default)
             return {"type": "result", "payload": result}
         except (TypeError, ValueError) as exc:
             error = error_payload(exc, "Runtime.MarshalError")

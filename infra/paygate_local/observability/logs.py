@@ -2,7 +2,7 @@
 
 The same place a developer on AWS reads them (`aws logs tail`): the log groups ``/aws/lambda/<name>``
 of the backend of a running `paygate dev` (its dev.json says where), filled by the runtime's log
-shipper (cloudwatch.py). ``--payment-id`` is a CloudWatch filter pattern on the quoted id, so it finds
+shipper (shipper.py). ``--payment-id`` is a CloudWatch filter pattern on the quoted id, so it finds
 every line that names the payment, in every function. ``--follow`` keeps reading, as ``tail -f``.
 """
 

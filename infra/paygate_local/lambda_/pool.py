@@ -1,269 +1,32 @@
-"""The local Lambda service: warm worker processes per function, invoked over a socket pair.
+"""The local Lambda service: every function's pool of warm workers (``worker.py``), by logical id.
 
-Each function gets a small pool of worker processes (fresh Python interpreters running
-``worker_main.py``: the one its ``Runtime`` names, see ``lambda_envs.py``), each with the
-function's own environment and sys.path, its handler imported once and kept warm. A pool grows on demand up to a cap, because the API receives concurrent
-requests. A worker still busy at the function's Timeout is killed (with its process group) and the
-invocation reports Lambda's timeout error; the next invocation starts a fresh worker.
+A pool grows on demand up to a cap, because the API receives concurrent requests: an invocation
+takes an idle worker, waits a moment for a busy one to come free, or starts another. On Linux new
+workers are forked from an initialised template worker (one cold start per function).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from paygate_local.lambda_.worker_main import recv_message, send_message
+from paygate_local.lambda_.worker import DEFAULT_INIT_TIMEOUT, InvocationResult, Worker, WorkerError
 from paygate_local.metering.meter import RuntimeMeter
 from paygate_local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
 
-WORKER_MAIN = str(Path(__file__).with_name("worker_main.py"))
-DEFAULT_INIT_TIMEOUT = 60.0  # importing boto3 + powertools on a busy 2-core machine takes seconds
 SPAWN_DELAY = 0.1  # how long an invocation waits for a busy worker before another one is started
-FORK_TIMEOUT = 10.0
 # Fork new workers from an initialised template (Linux; PAYGATE_DEV_FORK_WORKERS=0 turns it off).
 FORK_WORKERS = (sys.platform == "linux" and hasattr(socket, "send_fds")
                 and os.environ.get("PAYGATE_DEV_FORK_WORKERS", "1") != "0")
-
-
-@dataclass
-class InvocationResult:
-    """What an invocation returned: ``payload`` on success, Lambda's error object otherwise."""
-
-    request_id: str
-    payload: Any = None
-    error: dict | None = None
-    duration_ms: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def timed_out(self) -> bool:
-        return bool(self.error) and self.error.get("errorType") == "Sandbox.Timedout"
-
-
-class WorkerError(Exception):
-    """A worker could not be started or its handler could not be initialised."""
-
-    def __init__(self, error: dict):
-        super().__init__(error.get("errorMessage"))
-        self.error = error
-
-
-def _log_line(log_path: Path, level: str, message: str, **fields: Any) -> None:
-    """Lines the runtime itself adds to a function's log (timeouts, crashes), as JSON."""
-    line = {"level": level, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "message": message, "source": "paygate_local", **fields}
-    with open(log_path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line) + "\n")
-
-
-class Worker:
-    """One warm worker process. Not thread-safe: a pool hands it to one caller at a time."""
-
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
-                 python: str = sys.executable):
-        """Start the process on ``python``; ``init`` then imports the handler."""
-        self.spec = spec
-        self.log_path = log_path
-        self._sock, child = socket.socketpair()
-        try:
-            with open(log_path, "ab") as log_file:
-                self.proc = subprocess.Popen(
-                    # -s: no user site-packages, as on Lambda (sys.path is the code, the layers and
-                    # the interpreter's own environment).
-                    [python, "-u", "-s", WORKER_MAIN, str(child.fileno())],
-                    env=env,
-                    cwd=str(spec.code_dir),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(child.fileno(),),
-                    start_new_session=True,  # its own process group: killed as a whole, spared Ctrl-C
-                )
-        except BaseException:
-            self._sock.close()
-            raise
-        finally:
-            child.close()
-
-    @classmethod
-    def forked_from(cls, template: Worker, timeout: float = FORK_TIMEOUT) -> Worker:
-        """A new worker forked from ``template`` (a worker initialised with ``template=True``),
-        ready to invoke. The caller holds the template for itself (one fork at a time)."""
-        ours, theirs = socket.socketpair()
-        deadline = time.monotonic() + timeout
-        try:
-            socket.send_fds(template._sock, [b"F"], [theirs.fileno()])
-            reply = recv_message(template._sock, deadline)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        if not reply or reply.get("type") != "forked":
-            ours.close()
-            raise OSError(f"the {template.spec.logical_id} template did not fork: {reply!r}")
-        worker = cls.__new__(cls)
-        worker.spec, worker.log_path, worker._sock = template.spec, template.log_path, ours
-        worker.proc = _ForkedProcess(int(reply["pid"]))
-        try:
-            ready = recv_message(ours, deadline)
-        except (OSError, TimeoutError):
-            ready = None
-        if not ready or ready.get("type") != "ready":
-            worker.kill()
-            raise OSError(f"a worker forked from the {template.spec.logical_id} template did not start")
-        return worker
-
-    def init(self, init_timeout: float = DEFAULT_INIT_TIMEOUT, template: bool = False) -> None:
-        """Import the handler (Lambda's init phase); raises WorkerError and kills the worker on failure.
-        A ``template`` worker then only forks new workers (``forked_from``)."""
-        paths = [str(p) for p in self.spec.python_paths]
-        try:
-            send_message(self._sock, {"type": "init", "handler": self.spec.handler, "paths": paths,
-                                      "template": template})
-            reply = recv_message(self._sock, time.monotonic() + init_timeout)
-        except TimeoutError:
-            self.kill()
-            raise WorkerError({"errorType": "Runtime.InitError",
-                               "errorMessage": f"Init did not finish within {init_timeout:.0f} s",
-                               "stackTrace": []}) from None
-        except OSError:
-            reply = None
-        if reply is None:
-            error = self._exit_error("init")
-            self.kill()
-            raise WorkerError(error)
-        if reply.get("type") == "init_error":
-            self.kill()
-            raise WorkerError(reply["error"])
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def invoke(self, event: Any, request_id: str, timeout: float) -> InvocationResult:
-        """Run one invocation; on timeout or crash the worker is dead afterwards (check ``alive``)."""
-        started = time.monotonic()
-        deadline = started + timeout
-        message = {
-            "type": "invoke",
-            "event": event,
-            "request_id": request_id,
-            "deadline_ms": int(time.time() * 1000 + timeout * 1000),
-            "invoked_function_arn": self.spec.arn,
-        }
-        try:
-            send_message(self._sock, message)
-            reply = recv_message(self._sock, deadline)
-        except TimeoutError:
-            self.kill()
-            error = {"errorType": "Sandbox.Timedout",
-                     "errorMessage": f"Task timed out after {timeout:.2f} seconds", "stackTrace": []}
-            _log_line(self.log_path, "ERROR", error["errorMessage"], requestId=request_id)
-            return InvocationResult(request_id, error=error, duration_ms=timeout * 1000)
-        except OSError:
-            reply = None
-        duration = (time.monotonic() - started) * 1000
-        if reply is None:  # the process died mid-invocation (os._exit, segfault, OOM...)
-            error = self._exit_error(request_id)
-            _log_line(self.log_path, "ERROR", error["errorMessage"], requestId=request_id)
-            self.kill()
-            return InvocationResult(request_id, error=error, duration_ms=duration)
-        if reply.get("type") == "result":
-            return InvocationResult(request_id, payload=reply.get("payload"), duration_ms=duration)
-        return InvocationResult(request_id, error=reply.get("error"), duration_ms=duration)
-
-    def _exit_error(self, request_id: str) -> dict:
-        try:
-            code = self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            code = None
-        return {"errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                f"exit status {code}",
-                "stackTrace": []}
-
-    def close(self, grace: float = 2.0) -> None:
-        """Ask the worker to exit (closing the socket is the signal); kill it if it lingers."""
-        self.hang_up()
-        try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group is the one it was started in
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            log.error("worker %s of %s did not die", self.proc.pid, self.spec.logical_id)
-        self.hang_up()
-
-    def hang_up(self) -> None:
-        """Close our end of the socket. shutdown() first: it wakes a thread blocked in recv on it
-        (close alone does not) and makes the worker see EOF."""
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-
-
-class _ForkedProcess:
-    """The part of Popen a Worker uses, for a worker forked by a template: the template's child,
-    not ours, reaped by the kernel as soon as it ends (the template ignores SIGCHLD)."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None and not _running(self.pid):
-            self.returncode = -1  # its real status went with it
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            time.sleep(0.01)
-        return self.returncode  # type: ignore[return-value]
-
-    def kill(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
 
 
 class FunctionPool:

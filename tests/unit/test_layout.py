@@ -1,0 +1,157 @@
+"""The layout's limits (issue 19), kept: no module over 400 lines, no folder of more than 12 modules,
+no import cycle among infra's modules.
+
+The limits hold for the paths in ``CHECKED`` (repository-relative files and folders, folders with
+everything under them). Import cycles are looked for in the import graph of all of ``infra/``
+(imports read with ``ast``, those inside functions too, since an import moved into a function to
+dodge a cycle is still one); a cycle is reported when one of its modules is checked.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+
+# Widened to ("infra",) once every part of the runtime is laid out.
+CHECKED = (
+    "infra/paygate_local/runtime.py",
+    "infra/paygate_local/checkpoints.py",
+    "infra/paygate_local/httpserver.py",
+    "infra/paygate_local/lambda_",
+    "infra/paygate_local/apigateway",
+    "infra/paygate_local/event_sources",
+    "infra/paygate_local/observability",
+)
+MAX_LINES = 400
+MAX_MODULES = 12  # .py files directly in one folder, its __init__.py not counted
+
+
+def checked_modules() -> list[Path]:
+    found: set[Path] = set()
+    for entry in CHECKED:
+        path = ROOT / entry
+        assert path.exists(), f"CHECKED names {entry}, which is not there"
+        found.update([path] if path.is_file() else path.rglob("*.py"))
+    return sorted(p for p in found if "__pycache__" not in p.parts)
+
+
+def checked_folders() -> list[Path]:
+    folders: set[Path] = set()
+    for entry in CHECKED:
+        path = ROOT / entry
+        if path.is_dir():
+            folders.update(p for p in [path, *path.rglob("*")] if p.is_dir() and p.name != "__pycache__")
+    return sorted(folders)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(INFRA).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, but those under ``if TYPE_CHECKING:`` (not run)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        elif isinstance(node, ast.If) and _is_type_checking(node):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the infra modules it names in an import (a package's ``__init__`` only when the
+    package itself is what is imported, not as the parent of a submodule)."""
+    paths = {module_name(p): p for p in INFRA.rglob("*.py") if "__pycache__" not in p.parts}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+                continue
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                targets.add(submodule if submodule in paths else base)
+        graph[name] = {t for t in targets if t in paths and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in checked_modules()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_no_folder_holds_more_than_12_modules() -> None:
+    crowded = {str(folder.relative_to(ROOT)): n for folder in checked_folders()
+               if (n := len([p for p in folder.glob("*.py") if p.name != "__init__.py"])) > MAX_MODULES}
+    assert not crowded, f"folders of more than {MAX_MODULES} modules: {crowded}"
+
+
+def test_no_import_cycle() -> None:
+    checked = {module_name(p) for p in checked_modules()}
+    found = [c for c in cycles(import_graph()) if checked & set(c)]
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
