@@ -2,6 +2,6 @@
 
 import sys
 
-from sandbox_provider import main
+from sandbox_provider.cli import main
 
 sys.exit(main())

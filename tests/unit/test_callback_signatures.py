@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from paygate.domain.callbacks import MalformedSignature, signature_valid
+from paygate.domain.callbacks import MalformedSignature, sign, signature_valid
 from paygate.services import callbacks
 from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
-from sandbox_provider import sign_callback
 
 SECRET = "sandbox_secret"
 BODY = json.dumps({"id": "evt_cb1", "type": "charge.succeeded", "created": 1,
@@ -25,10 +24,14 @@ class Published:
 
 
 def test_the_sandboxs_signature_verifies_and_nothing_else_does() -> None:
-    header = sign_callback(SECRET, BODY, 1_000)
+    """`sign` is what the sandbox provider signs its callbacks with (sandbox_provider.sign_callback)."""
+    header = sign(SECRET, BODY, 1_000)
+    assert header.startswith("t=1000,v1=") and len(header.split("v1=")[1]) == 64
     assert signature_valid(SECRET, BODY, header, now=1_000)
     assert signature_valid(SECRET, BODY, header, now=1_299)
+    assert signature_valid(SECRET, BODY, header, now=1_300) and signature_valid(SECRET, BODY, header, now=700)
     assert not signature_valid(SECRET, BODY, header, now=1_301)  # too old: a replay later is refused
+    assert not signature_valid(SECRET, BODY, header, now=699)  # from the future
     assert not signature_valid("another", BODY, header, now=1_000)
     assert not signature_valid(SECRET, BODY.replace(b"pay_abc", b"pay_xyz"), header, now=1_000)
     for bad in (None, "", "v1=abc", "t=1000", "t=x,v1=abc"):
@@ -36,9 +39,18 @@ def test_the_sandboxs_signature_verifies_and_nothing_else_does() -> None:
             signature_valid(SECRET, BODY, bad, now=1_000)
 
 
+def test_several_signatures_one_match_is_enough() -> None:
+    """A secret rotation: the provider signs with the old and the new secret."""
+    old, new = sign("old_secret", BODY, 1_000), sign(SECRET, BODY, 1_000)
+    rotated = f"t=1000,v1={old.split('v1=')[1]},v1={new.split('v1=')[1]}"
+    assert signature_valid(SECRET, BODY, rotated, now=1_000)
+    assert signature_valid("old_secret", BODY, rotated, now=1_000)
+    assert not signature_valid("a_third_secret", BODY, rotated, now=1_000)
+
+
 def receive(body: bytes = BODY, signature: str | None = None, provider: str = "sandbox", now: int = 1_000):
     published = Published()
-    header = sign_callback(SECRET, body, now) if signature is None else signature
+    header = sign(SECRET, body, now) if signature is None else signature
     received = callbacks.receive(provider, body=body, signature=header, secret=SECRET, now=now, publisher=published,
                                  commands_queue_url="q.fifo", traceparent=None, correlation_id="c1")
     return received, published.messages
@@ -65,7 +77,7 @@ def test_a_good_callback_becomes_one_settle_command_in_the_payments_group() -> N
 def test_a_bad_callback_is_refused_and_sends_nothing(kwargs, error, code) -> None:
     published = Published()
     body = kwargs.get("body", BODY)
-    signature = kwargs.get("signature", sign_callback(SECRET, body, 1_000))
+    signature = kwargs.get("signature", sign(SECRET, body, 1_000))
     with pytest.raises(error) as caught:
         callbacks.receive(kwargs.get("provider", "sandbox"), body=body, signature=signature, secret=SECRET, now=1_000,
                           publisher=published, commands_queue_url="q.fifo", traceparent=None, correlation_id=None)

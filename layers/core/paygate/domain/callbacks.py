@@ -3,7 +3,12 @@ and the time are passed in.
 
 The sandbox provider signs as many providers do: header ``Sandbox-Signature: t=<unix seconds>,
 v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``. A signature older or newer than ``TOLERANCE`` seconds is
-refused, so a captured callback cannot be replayed later.
+refused, so a captured callback cannot be replayed later. Several ``v1=`` entries may come (a secret
+rotation): one match is enough.
+
+This module is the scheme's only implementation: the callbacks function verifies with
+``signature_valid``, and the sandbox provider (``infra/sandbox_provider``) signs with ``sign`` and
+verifies with ``signature_valid`` too, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ SIGNATURE_HEADER = "sandbox-signature"
 
 class MalformedSignature(ValueError):
     """The header is missing or not in the ``t=...,v1=...`` shape."""
+
+
+def sign(secret: str | bytes, body: bytes, timestamp: int) -> str:
+    """The ``Sandbox-Signature`` header value for ``body`` sent at ``timestamp`` (unix seconds)."""
+    return f"t={timestamp},v1={_digest(secret, body, timestamp)}"
 
 
 def parse_signature(header: str | None) -> tuple[int, list[str]]:
@@ -34,11 +44,17 @@ def parse_signature(header: str | None) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def signature_valid(secret: str, body: bytes, header: str | None, now: int, tolerance: int = TOLERANCE) -> bool:
+def signature_valid(secret: str | bytes, body: bytes, header: str | None, now: int | float,
+                    tolerance: int = TOLERANCE) -> bool:
     """True for a header made with ``secret`` over this body within ``tolerance`` of ``now``;
     MalformedSignature when there is no header to check."""
     timestamp, signatures = parse_signature(header)
     if abs(now - timestamp) > tolerance:
         return False
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = _digest(secret, body, timestamp)
     return any(hmac.compare_digest(expected, s) for s in signatures)
+
+
+def _digest(secret: str | bytes, body: bytes, timestamp: int) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
