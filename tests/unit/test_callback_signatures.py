@@ -88,3 +88,10 @@ def test_a_callback_of_another_kind_is_acknowledged_and_ignored() -> None:
     body = json.dumps({"id": "evt_x", "type": "account.updated", "data": {}}).encode()
     received, messages = receive(body)
     assert received.payment_id is None and messages == []
+
+
+@pytest.mark.parametrize("header", ["t=²³,v1=abc", "t=100,v1=é" + "0" * 63, "t=１００,v1=" + "0" * 64])
+def test_a_header_with_non_ascii_digits_or_signature_is_malformed_never_a_crash(header: str) -> None:
+    """str.isdigit() accepts "²" and compare_digest raises on non-ASCII text: either was a 500."""
+    with pytest.raises(MalformedSignature):
+        signature_valid(SECRET, BODY, header, now=100)

@@ -35,9 +35,10 @@ def parse_signature(header: str | None) -> tuple[int, list[str]]:
     timestamp, signatures = None, []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit() and len(value) <= 12:
+        # ASCII only: str.isdigit() takes "²" (int() does not) and compare_digest refuses non-ASCII text.
+        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
-        elif name == "v1" and value:
+        elif name == "v1" and value and value.isascii():
             signatures.append(value)
     if timestamp is None or not signatures:
         raise MalformedSignature("the Sandbox-Signature header must be t=<unix seconds>,v1=<hex signature>")
