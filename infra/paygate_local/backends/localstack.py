@@ -137,7 +137,6 @@ class LocalStackHost:
     def health(self) -> dict[str, Any] | None:
         return health(self.url)
 
-
     # ---------------------------------------------------------------- setup
 
     def setup_needed(self) -> bool:
