@@ -33,15 +33,9 @@ from botocore.exceptions import ClientError  # noqa: E402
 from proc_info import alive, listening_sockets  # noqa: E402
 
 from paygate_local.backends.backend import Backend  # noqa: E402
-from paygate_local.backends.localstack import (  # noqa: E402
-    ACCOUNT_ID,
-    SERVICES,
-    LocalStackHost,
-    _descendants,
-    health,
-    wait_table_stream_ready,
-)
-from paygate_local.backends.provision import provision  # noqa: E402
+from paygate_local.backends.localstack import ACCOUNT_ID, SERVICES, LocalStackHost, health  # noqa: E402
+from paygate_local.backends.processes import descendants  # noqa: E402
+from paygate_local.backends.provision import provision, wait_table_stream_ready  # noqa: E402
 from paygate_local.template import Stack, TableSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +94,7 @@ def test_starts_with_the_wanted_services_and_listens_on_loopback_only(localstack
     document = health(localstack.url)
     assert {name: document["services"][name] for name in SERVICES} == {name: "running" for name in SERVICES}
     backend.client("dynamodb").list_tables()  # DynamoDB Local (Java) is up
-    pids = [localstack.process.pid, *_descendants(localstack.process.pid)]
+    pids = [localstack.process.pid, *descendants(localstack.process.pid)]
     sockets = listening_sockets(pids)
     assert ("127.0.0.1", localstack.port) in sockets
     assert len(sockets) >= 2, f"DynamoDB Local should listen too: {sockets}"
@@ -122,7 +116,7 @@ def test_stop_ends_localstack_and_everything_it_started(tmp_path: Path):
     backend.start()
     backend.client("dynamodb").list_tables()
     root = host.process.pid
-    tree = {root: None, **_descendants(root)}
+    tree = {root: None, **descendants(root)}
     assert len(tree) >= 2, "DynamoDB Local runs as a child process"
     host.stop()
     assert host.process is None and not host.owned

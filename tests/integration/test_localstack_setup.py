@@ -27,12 +27,8 @@ if os.environ.get("PAYGATE_LOCALSTACK") != "1":  # one line in `pytest -ra`, not
 
 from npm_registry import NpmRegistry  # noqa: E402
 
-from paygate_local.backends.localstack import (  # noqa: E402
-    KINESIS_MOCK_VERSION,
-    LocalStackError,
-    LocalStackHost,
-    install_environment,
-)
+from paygate_local.backends.localstack import KINESIS_MOCK_VERSION, LocalStackHost  # noqa: E402
+from paygate_local.backends.localstack_setup import LocalStackError, install_environment  # noqa: E402
 
 pytestmark = [pytest.mark.localstack, pytest.mark.timeout(900)]  # the first run installs localstack/.state
 

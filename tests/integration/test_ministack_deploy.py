@@ -40,8 +40,9 @@ if os.environ.get("PAYGATE_MINISTACK") != "1":  # one line in `pytest -ra`, not 
 import boto3  # noqa: E402
 from proc_info import alive, listening_sockets  # noqa: E402
 
-from paygate_local.backends.localstack import _descendants, localstack_home  # noqa: E402
+from paygate_local.backends.localstack_setup import localstack_home  # noqa: E402
 from paygate_local.backends.ministack import MiniStackHost  # noqa: E402
+from paygate_local.backends.processes import descendants  # noqa: E402
 from paygate_local.devprocess import free_port  # noqa: E402
 from paygate_local.template import Stack  # noqa: E402
 from sandbox_provider import SandboxProvider  # noqa: E402
@@ -84,7 +85,7 @@ class MiniStack(MiniStackHost):
     def stop(self, timeout: float = 20.0) -> list[int]:
         if self.process is None:
             return []
-        tree = _descendants(self.process.pid)
+        tree = descendants(self.process.pid)
         self.sockets = listening_sockets([self.process.pid, *tree])
         super().stop(timeout)
         return [pid for pid in tree if alive(pid)]
@@ -339,7 +340,7 @@ def test_paygate_ministack_serves_on_loopback_and_stops_everything_on_sigterm(to
         assert server["aws_endpoint_url"] == f"http://127.0.0.1:{port}" and server["pid"] == process.pid
         with urllib.request.urlopen(f"{server['provider_url']}/health", timeout=5) as answer:
             assert json.loads(answer.read()) == {"status": "ok"}
-        tree = _descendants(process.pid)
+        tree = descendants(process.pid)
         assert server["ministack_pid"] in tree
         sockets = listening_sockets([process.pid, *tree])
         assert ("127.0.0.1", port) in sockets

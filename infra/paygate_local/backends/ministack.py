@@ -21,7 +21,6 @@ event source mappings but not the stream records, so records written just before
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -34,15 +33,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from paygate_local.backends.localstack import (
-    LOCALSTACK_DIR,
-    _die_with_parent,
-    _port_in_use,
-    health,
-    localstack_home,
-    log_tail,
-    stop_process_tree,
-)
+from paygate_local.backends.localstack import health
+from paygate_local.backends.localstack_setup import LOCALSTACK_DIR, localstack_home
+from paygate_local.backends.processes import log_tail, port_in_use, start_server, stop_process_tree
 from paygate_local.foreground import wait_for_stop, write_json_atomically
 
 DEFAULT_PORT = 4567  # not LocalStack's 4566: both may run on one machine
@@ -98,16 +91,12 @@ class MiniStackHost:
         executable = self.venv / "bin" / "ministack"
         if not executable.exists():
             raise MiniStackError(f"{executable} is missing: run `bash {SETUP_SCRIPT}` (make localstack-setup)")
-        if _port_in_use(self.port):
+        if port_in_use(self.port):
             raise MiniStackError(f"127.0.0.1:{self.port} is in use; stop what listens there or pick another "
                                  f"port (--port N, make ministack MINISTACK_PORT=N)")
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
-        die_with_us = threading.current_thread() is threading.main_thread()
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                [str(executable)], cwd=self.root, env=self.environment(), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_die_with_parent if die_with_us else None)
+            self.process = start_server([str(executable)], cwd=self.root, env=self.environment(), out=out)
         try:
             self._wait_healthy()
         except BaseException:
@@ -237,13 +226,3 @@ def deploy(state_dir: Path, stack_name: str, parameters: list[tuple[str, str]]) 
     print(f"paygate ministack deploy: deployed in {info['deploy_seconds']} s; {state_dir / DEPLOY_FILE}", flush=True)
     return 0
 
-
-def main(args: argparse.Namespace) -> int:
-    state_dir = Path(args.state_dir).resolve()
-    try:
-        if args.ministack_command == "deploy":
-            return deploy(state_dir, args.stack_name, args.parameter)
-        return serve(state_dir, args.port, args.provider_port, args.persist)
-    except MiniStackError as exc:
-        print(f"paygate ministack: {exc}", file=sys.stderr)
-        return 1

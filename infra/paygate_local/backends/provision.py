@@ -44,8 +44,6 @@ def provision(stack: Stack, backend: Backend) -> None:
         if stream_arn:
             if getattr(backend, "is_localstack", False):
                 # Writes made before LocalStack's stream is ENABLED never reach it.
-                from paygate_local.backends.localstack import wait_table_stream_ready
-
                 wait_table_stream_ready(dynamodb, backend.client("dynamodbstreams"), table.name)
             stack.set_attribute(table.logical_id, "StreamArn", stream_arn)
     for queue in stack.queues():
@@ -139,6 +137,35 @@ def _ensure_ttl(dynamodb: Any, name: str, ttl: dict) -> None:
         TableName=name,
         TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": wanted},
     )
+
+
+def wait_table_stream_ready(dynamodb: Any, streams: Any, table_name: str, timeout: float = 30.0,
+                            margin: float = 0.25) -> str | None:
+    """Wait until the table's stream is ENABLED and has a shard, then ``margin`` seconds more.
+
+    With LocalStack's default (``v1``) streams, a table is ACTIVE before the kinesis-mock stream
+    behind its DynamoDB stream is: writes made in that window never reach the stream (kinesis-mock
+    logs "Stream ... is not currently ACTIVE or UPDATING"). DescribeStream reports ENABLING until
+    then, so waiting for ENABLED closes the window; the margin is for good measure. With moto, on
+    AWS and with LocalStack's ``v2`` streams the stream is ENABLED at once and this returns after
+    ``margin``. Returns the stream ARN, or None when the table has no stream.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        table = dynamodb.describe_table(TableName=table_name)["Table"]
+        arn = table.get("LatestStreamArn")
+        if not (table.get("StreamSpecification") or {}).get("StreamEnabled") and not arn:
+            return None
+        if arn and table.get("TableStatus") == "ACTIVE":
+            description = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+            if description.get("StreamStatus") == "ENABLED" and description.get("Shards"):
+                break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the stream of table {table_name} is not ENABLED after {timeout:.0f} s")
+        time.sleep(0.1)
+    if margin > 0:
+        time.sleep(margin)
+    return arn
 
 
 # ------------------------------------------------------------------------------------ queues
