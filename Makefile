@@ -14,7 +14,7 @@ MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz bench bench-compare bench-restart lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz bench bench-compare bench-restart run-metered lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench-compare: setup ## the same, side by side with another tree in one run (BAS
 
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)
+
+run-metered: setup ## make run with make bench's meters in it, for make bench BENCH_ARGS="--state-dir .paygate"
+	$(BIN)/python bench/inject/metered_dev.py dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
 
 lock: ## re-pin every dependency into requirements.lock (after changing pyproject.toml)
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -e '.[dev]'
