@@ -15,7 +15,8 @@ from paygate.ids import epoch_seconds
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import flush_spans
 from paygate.schemas.callbacks import CallbackReceived
-from paygate.schemas.responses import Error, to_json
+from paygate.schemas.errors import Error
+from paygate.schemas.events import to_json
 from paygate.services import callbacks
 from paygate.services.errors import NotFound, RequestError
 

@@ -6,8 +6,9 @@ import pytest
 
 from paygate import edge
 from paygate.edge import BodyTooLarge
+from paygate.schemas.errors import Error
+from paygate.schemas.events import to_json
 from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint
-from paygate.schemas.responses import Error, to_json
 from paygate.services.errors import InvalidRequest
 
 GOOD = {"amount": 1000, "currency": "usd", "payment_method": {"type": "card", "token": "tok_success"}}

@@ -13,11 +13,11 @@ import pytest
 from pydantic import BaseModel, TypeAdapter
 
 from paygate.domain.payment import EventType, Failure, Payment, PaymentEvent, PaymentStatus
-from paygate.schemas import callbacks, requests, responses, wallet_responses
-from paygate.schemas.responses import PaymentWebhook, to_json
+from paygate.schemas import callbacks, errors, events, requests, responses, wallet_responses
+from paygate.schemas.events import PaymentWebhook, to_json
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL = [m for module in (responses, wallet_responses, callbacks) for m in vars(module).values()
+ALL = [m for module in (events, errors, responses, wallet_responses, callbacks) for m in vars(module).values()
        if dataclasses.is_dataclass(m) and isinstance(m, type) and m.__module__ == module.__name__]
 REQUESTS = [m for m in vars(requests).values()
             if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == requests.__name__]
@@ -53,7 +53,7 @@ def test_each_request_example_is_a_valid_request(model):
 
 
 def test_every_field_of_a_response_model_is_described_or_self_explanatory():
-    schema = TypeAdapter(responses.Payment).json_schema(mode="serialization")
+    schema = TypeAdapter(events.Payment).json_schema(mode="serialization")
     described = {name for name, prop in schema["properties"].items() if prop.get("description")}
     assert {"id", "status", "amount", "version", "failure", "amount_refunded"} <= described
     assert schema["additionalProperties"] is False and schema["description"].startswith("A payment.")

@@ -1,21 +1,18 @@
-"""What every route shares: its router (one per resource), the merchant, the parameters several routes
-take, and the answer of a request that created something."""
+"""What every route shares: its router (one per resource, each route validated), the merchant, the
+parameters several routes take (`params.X`), and the answer of a request that created something."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.request import Request
-from pydantic import AfterValidator
 
 from paygate import edge
 from paygate.domain.accounts import Merchant
-from paygate.domain.idempotency import MAX_KEY_LENGTH
 from paygate.ids import epoch_seconds
 from paygate.services.idempotency import IdempotentRequest, idempotent_request
 
@@ -23,8 +20,9 @@ JSON = "application/json"
 
 
 class ResourceRouter(Router):
-    """The routes of one resource: each is tagged with it (the group it is listed in at /docs), its
-    handler's name is its operationId, and its docstring its description (first line: the summary)."""
+    """The routes of one resource: each is validated from its signature (`enable_validation=True`),
+    tagged with the resource (the group it is listed in at /docs), its handler's name is its
+    operationId, and its docstring its description (first line: the summary)."""
 
     def __init__(self, tag: str) -> None:
         super().__init__()
@@ -37,7 +35,7 @@ class ResourceRouter(Router):
         def register(func: Callable) -> Callable:
             summary, _, description = inspect.cleandoc(func.__doc__ or "").partition("\n\n")
             for name, value in (("summary", summary.replace("\n", " ")), ("description", description),
-                                ("tags", [self.tag]), ("operation_id", func.__name__)):
+                                ("tags", [self.tag]), ("operation_id", func.__name__), ("enable_validation", True)):
                 if bound.arguments.get(name) is None and value:
                     bound.arguments[name] = value
             return Router.route(*bound.args, **bound.kwargs)(func)
@@ -57,37 +55,18 @@ def current_merchant(request: Request) -> Merchant:
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
 
 
-def _printable(key: str) -> str:
-    if not key.isprintable():
-        raise ValueError("the Idempotency-Key header must be 1 to 255 printable characters")
-    return key
+class _Params:
+    """`params.X`: routes.params, imported when Powertools first reads a route's signature (on its first
+    call), not when the API is imported: it brings in Powertools' OpenAPI machinery and, with it, pydantic's
+    schema generation (about 20 ms of a cold start, paid by the first request instead)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from routes import params as module
+
+        return getattr(module, name)
 
 
-_KEY_DOC = ("Makes the request safe to retry: the same key and the same request answer the first answer "
-            "again (`Idempotent-Replayed: true`), a different request with it is a 422. 1 to 255 printable "
-            "characters, scoped to your account, kept 24 hours.")
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH,
-                                       description=_KEY_DOC), AfterValidator(_printable)]
-OptionalIdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
-                                                      max_length=MAX_KEY_LENGTH, description=_KEY_DOC),
-                                   AfterValidator(lambda key: key if key is None else _printable(key))]
-
-Limit = Annotated[int, Query(ge=1, le=100, description="How many to answer, 1 to 100.")]
-StartingAfter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
-                                            description="The id of the last item of the previous page.")]
-
-
-def path_id(what: str) -> Any:
-    """A path parameter that names one object (an unknown or another merchant's: 404)."""
-    return Path(description=f"The {what}'s id.")
-
-
-PaymentId = Annotated[str, path_id("payment")]
-EndpointId = Annotated[str, path_id("webhook endpoint")]
-CustomerId = Annotated[str, path_id("customer")]
-WalletId = Annotated[str, path_id("wallet")]
-
-PaymentStatus = Literal["NEW", "PROCESSING", "COMPLETED", "FAILED", "CANCELED"]
+params = _Params()
 
 
 def idempotent(merchant: Merchant, key: str, path: str, body: Any) -> IdempotentRequest:

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from paygate.container import get_container
 from paygate.domain.webhooks import EVENT_TYPES
 from paygate.schemas.openapi import EVENTS, errors
 from paygate.schemas.responses import Event, EventList, listing
 from paygate.services import events
-from routes.common import CurrentMerchant, Limit, ResourceRouter, StartingAfter, path_id
+from routes.common import CurrentMerchant, ResourceRouter, params
 
 router = ResourceRouter(EVENTS)
 
 EventType = Literal[tuple(sorted(EVENT_TYPES))]  # type: ignore[valid-type]
-EventId = Annotated[str, path_id("event")]
 
 
 @router.get("/v1/events", openapi_extensions=errors({400: ["invalid_request"]}))
-def list_events(merchant: CurrentMerchant, limit: Limit = 10, starting_after: StartingAfter = None,
-                type: Annotated[EventType | None, Query(description="Only the events of this type.")] = None,
-                ) -> EventList:
+def list_events(merchant: CurrentMerchant, limit: params.Limit = 10, starting_after: params.StartingAfter = None,
+                type: Annotated[EventType | None, params.Query(description="Only the events of this type.")]
+                = None) -> EventList:
     """List events
 
     Every event of your account exactly as webhooks carry it, newest first, whether an endpoint
@@ -34,7 +31,7 @@ def list_events(merchant: CurrentMerchant, limit: Limit = 10, starting_after: St
 
 
 @router.get("/v1/events/<event_id>")
-def get_event(event_id: EventId, merchant: CurrentMerchant) -> Event:
+def get_event(event_id: params.EventId, merchant: CurrentMerchant) -> Event:
     """Retrieve an event
 
     By its id, the `webhook-id` a webhook carried: the same body that was sent."""

@@ -5,35 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from paygate.container import get_container
 from paygate.observability import logger
+from paygate.schemas.events import Order
 from paygate.schemas.openapi import ORDERS, errors
 from paygate.schemas.requests import CreateOrder
 from paygate.schemas.responses import listing
-from paygate.schemas.wallet_responses import Order, OrderList
+from paygate.schemas.wallet_responses import OrderList
 from paygate.services import orders
-from routes.common import (
-    CurrentMerchant,
-    IdempotencyKey,
-    Limit,
-    ResourceRouter,
-    StartingAfter,
-    accepted,
-    idempotent,
-    path_id,
-)
+from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
 router = ResourceRouter(ORDERS)
-OrderId = Annotated[str, path_id("order")]
-CustomerQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
-                                     description="The customer whose orders to list.")]
 
 
 @router.post("/v1/orders", status_code=202,
              openapi_extensions=errors({400: ["customer_not_found", "currency_mismatch"]}))
-def create_order(body: Annotated[CreateOrder, Body()], idempotency_key: IdempotencyKey,
+def create_order(body: Annotated[CreateOrder, params.Body()], idempotency_key: params.IdempotencyKey,
                  merchant: CurrentMerchant) -> Response[Order]:
     """Create an order
 
@@ -51,8 +39,8 @@ def create_order(body: Annotated[CreateOrder, Body()], idempotency_key: Idempote
 
 
 @router.get("/v1/orders", openapi_extensions=errors({400: ["customer_not_found", "invalid_request"]}))
-def list_orders(customer_id: CustomerQuery, merchant: CurrentMerchant, limit: Limit = 10,
-                starting_after: StartingAfter = None) -> OrderList:
+def list_orders(customer_id: params.CustomerQuery, merchant: CurrentMerchant, limit: params.Limit = 10,
+                starting_after: params.StartingAfter = None) -> OrderList:
     """List a customer's orders
 
     Newest first; `starting_after` is an order id."""
@@ -63,7 +51,7 @@ def list_orders(customer_id: CustomerQuery, merchant: CurrentMerchant, limit: Li
 
 
 @router.get("/v1/orders/<order_id>")
-def get_order(order_id: OrderId, merchant: CurrentMerchant) -> Order:
+def get_order(order_id: params.OrderId, merchant: CurrentMerchant) -> Order:
     """Retrieve an order
 
     NEW until its payment has its outcome; then FINISHED (`payment_id`) or CANCELED (`failure`)."""

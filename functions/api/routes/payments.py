@@ -5,26 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from paygate.container import get_container
 from paygate.observability import logger
 from paygate.schemas import examples
+from paygate.schemas.events import Payment
 from paygate.schemas.openapi import PAYMENTS, errors
 from paygate.schemas.requests import CreatePayment
-from paygate.schemas.responses import Payment, PaymentHistory, PaymentHistoryEvent, PaymentList, listing
+from paygate.schemas.responses import PaymentHistory, PaymentHistoryEvent, PaymentList, listing
 from paygate.services import payments
-from routes.common import (
-    CurrentMerchant,
-    IdempotencyKey,
-    Limit,
-    PaymentId,
-    PaymentStatus,
-    ResourceRouter,
-    StartingAfter,
-    accepted,
-    idempotent,
-)
+from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
 router = ResourceRouter(PAYMENTS)
 
@@ -38,8 +28,8 @@ PAYMENT_EXAMPLES = {
 @router.post("/v1/payments", status_code=202, openapi_extensions=errors(
     {400: ["invalid_token", "wallet_not_found", "currency_mismatch", "unknown_service",
            "payment_method_unsupported"]}))
-def create_payment(body: Annotated[CreatePayment, Body(openapi_examples=PAYMENT_EXAMPLES)],
-                   idempotency_key: IdempotencyKey, merchant: CurrentMerchant) -> Response[Payment]:
+def create_payment(body: Annotated[CreatePayment, params.Body(openapi_examples=PAYMENT_EXAMPLES)],
+                   idempotency_key: params.IdempotencyKey, merchant: CurrentMerchant) -> Response[Payment]:
     """Create a payment
 
     Accepted at once (202, status NEW, and `Location`); the charge runs asynchronously, and the
@@ -57,9 +47,8 @@ def create_payment(body: Annotated[CreatePayment, Body(openapi_examples=PAYMENT_
 
 
 @router.get("/v1/payments", openapi_extensions=errors({400: ["invalid_request"]}))
-def list_payments(merchant: CurrentMerchant, limit: Limit = 10, starting_after: StartingAfter = None,
-                  status: Annotated[PaymentStatus | None, Query(description="Only the payments in this status.")]
-                  = None) -> PaymentList:
+def list_payments(merchant: CurrentMerchant, limit: params.Limit = 10, starting_after: params.StartingAfter = None,
+                  status: params.PaymentStatusQuery = None) -> PaymentList:
     """List payments
 
     Newest first. `starting_after` (a payment id of the previous page) pages on; an unknown one is a 400."""
@@ -69,7 +58,7 @@ def list_payments(merchant: CurrentMerchant, limit: Limit = 10, starting_after: 
 
 
 @router.get("/v1/payments/<payment_id>")
-def get_payment(payment_id: PaymentId, merchant: CurrentMerchant) -> Payment:
+def get_payment(payment_id: params.PaymentId, merchant: CurrentMerchant) -> Payment:
     """Retrieve a payment
 
     Read strongly consistent: what the last webhook told, or newer. Another merchant's payment is a
@@ -79,7 +68,7 @@ def get_payment(payment_id: PaymentId, merchant: CurrentMerchant) -> Payment:
 
 
 @router.get("/v1/payments/<payment_id>/events")
-def list_payment_events(payment_id: PaymentId, merchant: CurrentMerchant) -> PaymentHistory:
+def list_payment_events(payment_id: params.PaymentId, merchant: CurrentMerchant) -> PaymentHistory:
     """A payment's history
 
     Every event of the payment by `sequence` from 1, each with the payment as it was right after it:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from paygate.container import get_container
 from paygate.schemas.openapi import CUSTOMERS
@@ -22,23 +21,13 @@ from paygate.schemas.wallet_responses import (
     WalletEntryList,
 )
 from paygate.services import orders, wallets
-from routes.common import (
-    CurrentMerchant,
-    CustomerId,
-    IdempotencyKey,
-    Limit,
-    ResourceRouter,
-    WalletId,
-    accepted,
-    idempotent,
-)
+from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
 router = ResourceRouter(CUSTOMERS)
-EntryCursor = Annotated[int | None, Query(ge=1, description="The `sequence` of the last entry of the previous page.")]
 
 
 @router.post("/v1/customers", status_code=201)
-def create_customer(body: Annotated[CreateCustomer, Body()], idempotency_key: IdempotencyKey,
+def create_customer(body: Annotated[CreateCustomer, params.Body()], idempotency_key: params.IdempotencyKey,
                     merchant: CurrentMerchant) -> Response[Customer]:
     """Create a customer
 
@@ -51,7 +40,7 @@ def create_customer(body: Annotated[CreateCustomer, Body()], idempotency_key: Id
 
 
 @router.get("/v1/customers/<customer_id>")
-def get_customer(customer_id: CustomerId, merchant: CurrentMerchant) -> Customer:
+def get_customer(customer_id: params.CustomerId, merchant: CurrentMerchant) -> Customer:
     """Retrieve a customer
 
     With its `wallet_id`."""
@@ -59,7 +48,8 @@ def get_customer(customer_id: CustomerId, merchant: CurrentMerchant) -> Customer
 
 
 @router.get("/v1/customers/<customer_id>/notifications")
-def list_notifications(customer_id: CustomerId, merchant: CurrentMerchant, limit: Limit = 10) -> NotificationList:
+def list_notifications(customer_id: params.CustomerId, merchant: CurrentMerchant,
+                       limit: params.Limit = 10) -> NotificationList:
     """A customer's notifications
 
     What the customer was told of each order's outcome (`order.finished`, `order.canceled`), newest first."""
@@ -70,7 +60,7 @@ def list_notifications(customer_id: CustomerId, merchant: CurrentMerchant, limit
 
 
 @router.get("/v1/wallets/<wallet_id>")
-def get_wallet(wallet_id: WalletId, merchant: CurrentMerchant) -> Wallet:
+def get_wallet(wallet_id: params.WalletId, merchant: CurrentMerchant) -> Wallet:
     """Retrieve a wallet
 
     Its balance: `available` to spend, and `held` for payments under way."""
@@ -78,8 +68,8 @@ def get_wallet(wallet_id: WalletId, merchant: CurrentMerchant) -> Wallet:
 
 
 @router.post("/v1/wallets/<wallet_id>/topups", status_code=201)
-def create_topup(wallet_id: WalletId, body: Annotated[CreateTopup, Body()], idempotency_key: IdempotencyKey,
-                 merchant: CurrentMerchant) -> Response[Topup]:
+def create_topup(wallet_id: params.WalletId, body: Annotated[CreateTopup, params.Body()],
+                 idempotency_key: params.IdempotencyKey, merchant: CurrentMerchant) -> Response[Topup]:
     """Top up a wallet
 
     The amount is credited at once (SUCCEEDED), from your funding account: one double-entry transfer."""
@@ -90,8 +80,8 @@ def create_topup(wallet_id: WalletId, body: Annotated[CreateTopup, Body()], idem
 
 
 @router.get("/v1/wallets/<wallet_id>/entries")
-def list_entries(wallet_id: WalletId, merchant: CurrentMerchant, limit: Limit = 10,
-                 starting_after: EntryCursor = None) -> WalletEntryList:
+def list_entries(wallet_id: params.WalletId, merchant: CurrentMerchant, limit: params.Limit = 10,
+                 starting_after: params.EntryCursor = None) -> WalletEntryList:
     """A wallet's ledger
 
     Its entries, newest first: top-ups, holds, captures, releases and refunds, each with the balances after it."""

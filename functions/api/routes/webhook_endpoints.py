@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from paygate.container import get_container
 from paygate.ids import epoch_seconds
@@ -24,22 +23,14 @@ from paygate.schemas.responses import (
     listing,
 )
 from paygate.services import endpoints, events
-from routes.common import (
-    CurrentMerchant,
-    EndpointId,
-    IdempotencyKey,
-    Limit,
-    ResourceRouter,
-    StartingAfter,
-    accepted,
-    idempotent,
-)
+from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
 router = ResourceRouter(ENDPOINTS)
 
 
 @router.post("/v1/webhook_endpoints", status_code=201, openapi_extensions=errors({400: ["url_invalid"]}))
-def create_webhook_endpoint(body: Annotated[CreateWebhookEndpoint, Body()], idempotency_key: IdempotencyKey,
+def create_webhook_endpoint(body: Annotated[CreateWebhookEndpoint, params.Body()],
+                            idempotency_key: params.IdempotencyKey,
                             merchant: CurrentMerchant) -> Response[WebhookEndpointWithSecret]:
     """Create a webhook endpoint
 
@@ -62,7 +53,7 @@ def list_webhook_endpoints(merchant: CurrentMerchant) -> WebhookEndpointList:
 
 
 @router.delete("/v1/webhook_endpoints/<endpoint_id>")
-def delete_webhook_endpoint(endpoint_id: EndpointId, merchant: CurrentMerchant) -> DeletedWebhookEndpoint:
+def delete_webhook_endpoint(endpoint_id: params.EndpointId, merchant: CurrentMerchant) -> DeletedWebhookEndpoint:
     """Delete a webhook endpoint
 
     Nothing more is sent to it, retries included."""
@@ -71,7 +62,7 @@ def delete_webhook_endpoint(endpoint_id: EndpointId, merchant: CurrentMerchant) 
 
 
 @router.get("/v1/webhook_endpoints/<endpoint_id>/failed_deliveries")
-def list_failed_deliveries(endpoint_id: EndpointId, merchant: CurrentMerchant) -> FailedDeliveryList:
+def list_failed_deliveries(endpoint_id: params.EndpointId, merchant: CurrentMerchant) -> FailedDeliveryList:
     """Webhooks that never arrived
 
     What this endpoint never acknowledged (its attempts ran out, it was dead-lettered), newest first,
@@ -83,7 +74,7 @@ def list_failed_deliveries(endpoint_id: EndpointId, merchant: CurrentMerchant) -
 
 @router.post("/v1/webhook_endpoints/<endpoint_id>/rotate_secret",
              openapi_extensions=errors({409: ["rotation_in_progress"]}))
-def rotate_secret(endpoint_id: EndpointId, merchant: CurrentMerchant) -> WebhookEndpointWithSecret:
+def rotate_secret(endpoint_id: params.EndpointId, merchant: CurrentMerchant) -> WebhookEndpointWithSecret:
     """Rotate an endpoint's secret
 
     A new secret, shown once; the old one keeps signing beside it for 24 hours (each webhook then
@@ -93,8 +84,8 @@ def rotate_secret(endpoint_id: EndpointId, merchant: CurrentMerchant) -> Webhook
 
 
 @router.get("/v1/webhook_endpoints/<endpoint_id>/deliveries")
-def list_deliveries(endpoint_id: EndpointId, merchant: CurrentMerchant, limit: Limit = 10,
-                    starting_after: StartingAfter = None) -> DeliveryAttemptList:
+def list_deliveries(endpoint_id: params.EndpointId, merchant: CurrentMerchant, limit: params.Limit = 10,
+                    starting_after: params.StartingAfter = None) -> DeliveryAttemptList:
     """Every delivery attempt
 
     Every attempt to deliver to this endpoint, newest first, kept 30 days: the status code it
@@ -108,7 +99,8 @@ def list_deliveries(endpoint_id: EndpointId, merchant: CurrentMerchant, limit: L
 
 @router.post("/v1/webhook_endpoints/<endpoint_id>/redeliver", status_code=202,
              openapi_extensions=errors({400: ["event_not_enabled"]}))
-def redeliver(endpoint_id: EndpointId, body: Annotated[Redeliver, Body()], merchant: CurrentMerchant) -> Response[Event]:
+def redeliver(endpoint_id: params.EndpointId, body: Annotated[Redeliver, params.Body()],
+              merchant: CurrentMerchant) -> Response[Event]:
     """Deliver an event again
 
     That event to this endpoint again: the same body and `webhook-id` (signed afresh), with a new series

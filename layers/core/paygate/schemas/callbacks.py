@@ -5,10 +5,9 @@ document. The body is read by the callbacks service after its signature is check
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from paygate.schemas.docs import documented
+from paygate.schemas.docs import model
 
 PATH = "/callbacks/{provider}"
 PROVIDERS = ["sandbox"]
@@ -16,20 +15,17 @@ ERRORS = {400: ["signature_invalid", "invalid_json", "invalid_callback"], 401: [
           404: ["provider_unknown"], 405: ["method_not_allowed"], 413: ["body_too_large"]}
 
 
-@dataclass(frozen=True)
+@model()
 class CallbackData:
-    __pydantic_config__ = documented()
     reference: str
     """The payment the charge was made for (`pay_...`): required for `charge.*` events."""
 
 
-@dataclass(frozen=True)
+@model({"id": "cb_5ZQm1dV0eX2s", "type": "charge.succeeded", "data": {"reference": "pay_D7vGQgDYw06oBjjZAZ5pUP3a"}})
 class ProviderCallback:
     """What the sandbox provider posts about a charge it settled later (other providers: their own
     shape, under their own name)."""
 
-    __pydantic_config__ = documented({"id": "cb_5ZQm1dV0eX2s", "type": "charge.succeeded",
-                                      "data": {"reference": "pay_D7vGQgDYw06oBjjZAZ5pUP3a"}})
     id: str
     """The callback's id: a repeat of the same id within 5 minutes is dropped."""
     type: str
@@ -37,12 +33,11 @@ class ProviderCallback:
     data: CallbackData
 
 
-@dataclass(frozen=True)
+@model({"received": True, "id": "cb_5ZQm1dV0eX2s"})
 class CallbackReceived:
     """The callback is taken: the payment is settled from what the provider holds, never from the
     callback alone."""
 
-    __pydantic_config__ = documented({"received": True, "id": "cb_5ZQm1dV0eX2s"})
     received: Literal[True]
     id: str
 

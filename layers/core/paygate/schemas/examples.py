@@ -71,7 +71,8 @@ ORDER: dict[str, Any] = {
 }
 NOTIFICATION: dict[str, Any] = {"id": "ntf_4rT5yU6iO7pA8sD9fG0hJ1kL", "object": "notification",
                                 "type": "order.finished", "customer_id": CUSTOMER["id"], "order_id": ORDER["id"],
-                                "message": f"Your order {ORDER['id']} of 2.00 USD was approved and paid from your wallet.",
+                                "message": f"Your order {ORDER['id']} of 2.00 USD was approved and paid from your "
+                                           "wallet.",
                                 "created_at": UPDATED}
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from paygate.schemas import callbacks
-
 TITLE = "paygate"
 VERSION = "1"
 REF = "#/components/schemas/{model}"
@@ -36,7 +34,8 @@ TAGS = [
 ]
 
 DESCRIPTION = """An asynchronous payment gateway: a request is accepted at once, the work runs
-asynchronously, and each outcome reaches you as a signed webhook ([Standard Webhooks](https://www.standardwebhooks.com/)).
+asynchronously, and each outcome reaches you as a signed webhook
+([Standard Webhooks](https://www.standardwebhooks.com/)).
 
 **Authentication**: `Authorization: Bearer sk_test_...` on every route but `/health` and the provider callbacks.
 
@@ -155,6 +154,10 @@ def _complete(operation: dict[str, Any]) -> None:
     for param in operation.get("parameters", []):
         if param["in"] == "header" and param["name"].lower() == "idempotency-key":
             param["name"] = "Idempotency-Key"
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        refs = [s for s in media["schema"].get("anyOf", []) if s.get("type") != "null"]
+        if len(refs) == 1:  # an optional body (`X | None`) is left out, never sent as null
+            media["schema"] = refs[0]
     codes = _implied(operation)
     for status, names in operation.pop(ERRORS_KEY, {}).items():
         codes.setdefault(int(status), []).extend(names)
@@ -228,8 +231,9 @@ def document(app: Any) -> dict[str, Any]:
 
     from aws_lambda_powertools.event_handler.openapi.models import Tag
 
-    from paygate.schemas.responses import Error, PaymentWebhook, RefundWebhook
-    from paygate.schemas.wallet_responses import OrderWebhook
+    from paygate.schemas import callbacks
+    from paygate.schemas.errors import Error
+    from paygate.schemas.events import OrderWebhook, PaymentWebhook, RefundWebhook
 
     generated = json.loads(app.get_openapi_json_schema(
         title=TITLE, version=VERSION, description=DESCRIPTION,

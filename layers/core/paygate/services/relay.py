@@ -19,9 +19,8 @@ from paygate.domain.refund import RefundEvent
 from paygate.domain.workflow import ORDER_COMMANDS, next_step
 from paygate.observability import count_error, logger
 from paygate.observability.tracing import span
+from paygate.schemas.events import OrderWebhook, PaymentWebhook, RefundWebhook, to_json
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.schemas.responses import PaymentWebhook, RefundWebhook, to_json
-from paygate.schemas.wallet_responses import OrderWebhook
 from paygate.services.ports import (
     ChangeDecoder,
     EventMeta,
