@@ -57,7 +57,8 @@ def create_refund(payment_id: params.PaymentId, idempotency_key: params.Idempote
     request = idempotent(merchant, idempotency_key, f"/v1/payments/{payment_id}/refunds", sent(body))
     c = get_container()
     done = refunds.create_refund(c.payments, c.refunds, merchant=merchant, payment_id=payment_id,
-                                 amount=body.amount if body else None, request=request, correlation_id=logger.get_correlation_id())
+                                 amount=body.amount if body else None, request=request,
+                                 correlation_id=logger.get_correlation_id())
     return accepted(202, Refund.of(done.refund), replayed=done.replayed, location=f"/v1/refunds/{done.refund.id}")
 
 

@@ -165,23 +165,28 @@ def _complete(operation: dict[str, Any]) -> None:
 
 
 # The webhooks, one per event type (paygate.domain.webhooks.EVENT_TYPES: a test keeps them equal).
-WEBHOOKS: dict[str, str] = {
-    "payment.created": "A payment was accepted: NEW.",
-    "payment.processing": "The charge started: the provider is being asked, or the wallet's amount is held.",
-    "payment.completed": "The money was taken. Final.",
-    "payment.failed": "Declined or impossible (`failure.code`: `card_declined`, `insufficient_funds`, "
-                      "`provider_unavailable`, `biller_declined`, ...). Final.",
-    "payment.cancel_requested": "A cancel was asked for (`cancel_requested: true`); `payment.canceled` follows, "
-                                "or `payment.completed` when the provider had already charged.",
-    "payment.canceled": "Canceled with no money taken (a pending charge voided, a hold released). Final.",
-    "payment.refunded": "A refund of the payment succeeded: `amount_refunded` grew.",
-    "refund.created": "A refund was accepted (PENDING); its amount is reserved.",
-    "refund.succeeded": "The refund was paid back. Final.",
-    "refund.failed": "The refund could not be made (`failure`); its amount is free again. Final.",
-    "order.created": "An order was accepted (NEW); its payment is on its way.",
-    "order.finished": "The order was paid from the customer's wallet (`payment_id`). Final.",
-    "order.canceled": "The order could not be paid (`failure.code`: `insufficient_funds`, `wallet_not_found`). Final.",
+WEBHOOKS: dict[str, tuple[str, str]] = {
+    "payment.created": ("A payment was accepted", "The payment is NEW: the charge is on its way."),
+    "payment.processing": ("A payment's charge started",
+                           "The provider is being asked, or the wallet's amount is held."),
+    "payment.completed": ("A payment succeeded", "The money was taken. Final."),
+    "payment.failed": ("A payment failed", "Declined or impossible (`failure.code`: `card_declined`, "
+                       "`insufficient_funds`, `provider_unavailable`, `biller_declined`, ...). Final."),
+    "payment.cancel_requested": ("A cancel was asked for", "`cancel_requested: true`; `payment.canceled` follows, "
+                                 "or `payment.completed` when the provider had already charged."),
+    "payment.canceled": ("A payment was canceled", "No money taken (a pending charge voided, a hold released). Final."),
+    "payment.refunded": ("A payment was refunded", "One of its refunds succeeded: `amount_refunded` grew."),
+    "refund.created": ("A refund was accepted", "PENDING; its amount is reserved."),
+    "refund.succeeded": ("A refund succeeded", "The money went back. Final."),
+    "refund.failed": ("A refund failed", "It could not be made (`failure`); its amount is free again. Final."),
+    "order.created": ("An order was accepted", "NEW; its payment is on its way."),
+    "order.finished": ("An order was paid", "Paid from the customer's wallet (`payment_id`). Final."),
+    "order.canceled": ("An order was canceled", "It could not be paid (`failure.code`: `insufficient_funds`, "
+                      "`wallet_not_found`). Final."),
 }
+WEBHOOK_RULES = ("Posted to each of your endpoints that receives this type, signed (Standard Webhooks): verify "
+                 "`webhook-signature`, answer 2xx within 10 s, and deduplicate on `webhook-id`: the same event "
+                 "may come twice, and events may come out of order (`data.object.version` orders them).")
 WEBHOOK_HEADERS = [
     ("webhook-id", "The event's id: the same on every attempt, so deduplicate on it."),
     ("webhook-timestamp", "Unix seconds of this attempt: refuse one more than 5 minutes off."),
@@ -196,11 +201,11 @@ def webhooks() -> dict[str, Any]:
     payloads = {"payment": ("PaymentWebhook", examples.PAYMENT), "refund": ("RefundWebhook", examples.REFUND),
                 "order": ("OrderWebhook", examples.ORDER)}
     hooks = {}
-    for event_type, text in WEBHOOKS.items():
+    for event_type, (summary, text) in WEBHOOKS.items():
         model, example = payloads[event_type.partition(".")[0]]
         hooks[event_type] = {"post": {
-            "summary": event_type, "description": text, "operationId": "webhook_" + event_type.replace(".", "_"),
-            "tags": ["Webhooks"],
+            "summary": summary, "operationId": "webhook_" + event_type.replace(".", "_"),
+            "description": f"{text}\n\n{WEBHOOK_RULES}", "security": [],
             "parameters": [{"name": name, "in": "header", "required": True, "description": about,
                             "schema": {"type": "string"}} for name, about in WEBHOOK_HEADERS],
             "requestBody": {"required": True, "content": {"application/json": {
@@ -237,9 +242,7 @@ def document(app: Any) -> dict[str, Any]:
 
     generated = json.loads(app.get_openapi_json_schema(
         title=TITLE, version=VERSION, description=DESCRIPTION,
-        tags=[Tag(name=name, description=text) for name, text in TAGS] + [Tag(name="Webhooks", description=(
-            "What paygate posts to your webhook endpoints, one per event type: verify the signature, "
-            "answer 2xx within 10 s, deduplicate on `webhook-id`."))],
+        tags=[Tag(name=name, description=text) for name, text in TAGS],
         security_schemes={"apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_test_...",
                                      "description": "Authorization: Bearer sk_test_... (the key, shown once)"}},
         security=[{"apiKey": []}]))
