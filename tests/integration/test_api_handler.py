@@ -323,3 +323,24 @@ def test_a_form_content_type_is_still_read_as_json(api, merchant):
     event["multiValueHeaders"]["Content-Type"] = ["application/x-www-form-urlencoded"]
     status, body, _ = unpack(api(event))
     assert status == 202 and body["status"] == "NEW"
+
+
+def test_an_answer_that_does_not_match_its_model_is_a_500_never_sent(api, merchant, monkeypatch):
+    """The answer's model is checked before it leaves: a mapping bug is paygate's 500, logged, and the
+    malformed object never reaches the merchant."""
+    import sys
+
+    routes = sys.modules["routes.payments"]
+    real = routes.Payment.of
+
+    def broken(payment):
+        answer = real(payment)
+        answer.status = "SOMETHING_ELSE"
+        return answer
+
+    _, created, _ = create(api, merchant["api_key"], idem="model-check")
+    monkeypatch.setattr(routes.Payment, "of", broken)
+    status, body, _ = call(api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=created["id"])
+    assert status == 500 and "error" in body, (status, body)
+    assert (body["error"]["type"], body["error"]["code"]) == ("api_error", "internal_error")
+    assert "SOMETHING_ELSE" not in json.dumps(body)

@@ -49,11 +49,12 @@ def describe(example: dict[str, Any] | None = None) -> Callable[[dict[str, Any],
 
 def model(example: dict[str, Any] | None = None) -> Callable[[type[T]], type[T]]:
     """A response model: a dataclass, documented (its fields' docstrings, ``example``), with no field
-    beside those it names (`additionalProperties: false`). No `__eq__`, `__repr__` or frozen fields: nothing
+    beside those it names (`additionalProperties: false`), and checked field by field each time it
+    answers (`revalidate_instances`: a mapping bug is a 500, never a malformed answer). No `__eq__`, `__repr__` or frozen fields: nothing
     compares, prints or mutates one, and those methods cost every cold start about half a millisecond a
     class. The config is pydantic's ``__pydantic_config__``, as a plain dict."""
     def make(cls: type[T]) -> type[T]:
-        config = {"extra": "forbid", "json_schema_extra": describe(example)}
+        config = {"extra": "forbid", "revalidate_instances": "always", "json_schema_extra": describe(example)}
         cls.__pydantic_config__ = config  # type: ignore[attr-defined]
         return dataclass(eq=False, repr=False)(cls)
     return make
