@@ -14,7 +14,7 @@ MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz bench bench-compare bench-restart run-metered lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ invoke: setup ## one function, one event, no Docker (like sam local invoke): mak
 
 fuzz: setup ## schemathesis against paygate dev from its /openapi.json: at least 1,000 requests, no 5xx, every answer as documented (FUZZ_ARGS="--requests N --seed S")
 	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
+
+docs-screenshot: setup ## the API reference (/docs) rendered by headless Chromium: docs/api-reference.png, groups checked (apt-get install chromium first)
+	$(BIN)/python -m tools.screenshot $(SCREENSHOT_ARGS)
 
 bench: setup ## paygate dev end to end: payments/s, webhook latency, AWS calls, WRU/RRU, $ per 1M payments, idle CPU, cold imports (BENCH_ARGS="--help")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

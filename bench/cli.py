@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from . import pricing, report
+from . import coldstart, pricing, report
 from .client import BenchError
 from .scenarios import Options, Run
 from .system import METER_MODES, THIS_TREE, Gateway, GatewayError, cold_imports, import_targets
@@ -118,7 +118,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             run = make_run(tree.name, gateway, Path(state_dir), options)
             run_all(run)
             interpreters = run.read()["interpreters"] if run.meter_dir else None
+            cold = coldstart.api_cold_start(import_targets(tree, interpreters), gateway.info, args.import_runs)
         summary = {"tree": str(tree), "metering": gateway.metering, **run.summary()}
+        if cold:
+            summary["cold_start"] = cold
     if args.import_runs > 0:
         summary["imports"] = cold_imports(import_targets(tree, interpreters), args.import_runs)
     summary["prices"] = {key: {"item": p.item, "dollars": p.dollars, "unit": p.unit, "source": p.source}
