@@ -14,7 +14,7 @@ MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz bench bench-compare bench-restart crash-campaign lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered crash-campaign lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ invoke: setup ## one function, one event, no Docker (like sam local invoke): mak
 fuzz: setup ## schemathesis against paygate dev from its /openapi.json: at least 1,000 requests, no 5xx, every answer as documented (FUZZ_ARGS="--requests N --seed S")
 	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
+docs-screenshot: setup ## the API reference (/docs) rendered by headless Chromium: docs/api-reference.png, groups checked (apt-get install chromium first)
+	$(BIN)/python -m tools.screenshot $(SCREENSHOT_ARGS)
+
 bench: setup ## paygate dev end to end: payments/s, webhook latency, AWS calls, WRU/RRU, $ per 1M payments, idle CPU, cold imports (BENCH_ARGS="--help")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
@@ -100,6 +103,9 @@ crash-campaign: setup ## SIGKILL paygate dev at random moments under load, resta
 
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)
+
+run-metered: setup ## make run with make bench's meters in it, for make bench BENCH_ARGS="--state-dir .paygate"
+	$(BIN)/python bench/inject/metered_dev.py dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
 
 lock: ## re-pin every dependency into requirements.lock (after changing pyproject.toml)
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -e '.[dev]'

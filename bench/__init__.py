@@ -7,4 +7,6 @@
 - ``bench.pricing``: public prices and the cost model.
 - ``bench.system``: gateways as processes (start, pause, stop), idle CPU, cold imports.
 - ``bench.report``: tables.
+- ``bench.meters``: the meters put into a gateway (capacity, botocore hook, CPU); ``bench/inject/``
+  puts them there (``metered_dev.py``, run with the gateway's tree's own Python).
 """

@@ -1,9 +1,15 @@
 """``make bench``: start this tree's ``paygate dev``, run every scenario metered, print the figures.
 
     python -m bench.cli [--payments 200] [--concurrency 8] [--sequential 30] [--idle-seconds 20]
-                        [--import-runs 5] [--meter auto|native|inject|off] [--tree DIR] [--json]
-    python -m bench.cli --state-dir .paygate    # a gateway already running (make run): no idle CPU,
-                                                # meter figures if it runs with PAYGATE_METER=1
+                        [--import-runs 5] [--meter auto|native|inject|inject-all|off] [--tree DIR] [--json]
+    python -m bench.cli --state-dir .paygate    # a gateway already running: no idle CPU; the meter
+                                                # figures if it was started metered (make run-metered)
+
+A gateway started by hand is metered when started through bench's injector, which sets
+PAYGATE_METER=1 and adds the meters the tree's runtime does not have (DynamoDB capacity, the
+workers' AWS calls): ``make run-metered``, i.e. ``.venv/bin/python bench/inject/metered_dev.py dev
+--state-dir .paygate [paygate dev's options]``. ``PAYGATE_METER=1 make run`` alone gives only the
+runtime's own counters (invocations, API and SQS requests), no AWS calls nor WRU/RRU.
 
 Scenarios, in order: a warm-up (2 payments, not counted); ``--sequential`` payments one at a time
 (POST one, wait for its ``payment.completed`` webhook, then the next); ``--payments`` payments from
@@ -27,10 +33,10 @@ from typing import Any
 
 import httpx
 
-from . import pricing, report
+from . import coldstart, pricing, report
 from .client import BenchError
 from .scenarios import Options, Run
-from .system import THIS_TREE, Gateway, GatewayError, cold_imports, import_targets
+from .system import METER_MODES, THIS_TREE, Gateway, GatewayError, cold_imports, import_targets
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +60,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                                  "AWS calls, capacity, price, idle CPU, cold imports.")
     add_common_arguments(parser)
     parser.add_argument("--tree", type=Path, default=THIS_TREE, help="the tree to run (default: this one)")
-    parser.add_argument("--meter", default="auto", choices=("auto", "native", "inject", "off"),
-                        help="how paygate dev is metered (default auto: its own PAYGATE_METER=1, else injected)")
+    parser.add_argument("--meter", default="auto", choices=METER_MODES,
+                        help="how paygate dev is metered: native (PAYGATE_METER=1 alone), inject (bench's meters "
+                             "for what the tree does not meter itself), inject-all, off; default auto: native "
+                             "for a tree that meters everything itself, else inject")
     parser.add_argument("--state-dir", type=Path, default=None,
-                        help="benchmark the gateway already running from this state dir instead of starting one")
+                        help="benchmark the gateway already running from this state dir instead of starting one; "
+                             "metered if started by `make run-metered` (.venv/bin/python bench/inject/metered_dev.py "
+                             "dev --state-dir DIR)")
     args = parser.parse_args(argv)
     if args.payments < 1 or args.concurrency < 1 or args.sequential < 0 or args.timeout <= 0:
         parser.error("--payments and --concurrency must be at least 1, --sequential >= 0, --timeout positive")
@@ -73,7 +83,7 @@ def make_run(label: str, gateway: Gateway | None, state_dir: Path, options: Opti
     info = gateway.info if gateway else json.loads((state_dir / "dev.json").read_text())
     if gateway is not None:
         meter_dir = gateway.meter_dir if gateway.metering != "off" else None
-    else:  # a gateway started by hand: metered if it was started with PAYGATE_METER=1
+    else:  # a gateway started by hand: metered if started through bench/inject/metered_dev.py
         meter_dir = state_dir / "meter" if (state_dir / "meter" / "runtime.json").exists() else None
     logs_dir = Path(info["logs_dir"]) if info.get("logs_dir") else None
     return Run(label, info["api_url"], info["api_key"], meter_dir, logs_dir, options, gateway)
@@ -99,7 +109,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         except (OSError, ValueError, KeyError) as err:
             raise BenchError(f"{args.state_dir}/dev.json: {err}") from None
         run_all(run)
-        return {"tree": str(args.state_dir), "metering": "native" if run.meter_dir else "off", **run.summary()}
+        return {"tree": str(args.state_dir), "metering": "as started" if run.meter_dir else "off", **run.summary()}
     tree = args.tree.resolve()
     with tempfile.TemporaryDirectory(prefix="paygate-bench-") as state_dir:
         with Gateway(tree, Path(state_dir), meter=args.meter) as gateway:
@@ -108,7 +118,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             run = make_run(tree.name, gateway, Path(state_dir), options)
             run_all(run)
             interpreters = run.read()["interpreters"] if run.meter_dir else None
+            cold = coldstart.api_cold_start(import_targets(tree, interpreters), gateway.info, args.import_runs)
         summary = {"tree": str(tree), "metering": gateway.metering, **run.summary()}
+        if cold:
+            summary["cold_start"] = cold
     if args.import_runs > 0:
         summary["imports"] = cold_imports(import_targets(tree, interpreters), args.import_runs)
     summary["prices"] = {key: {"item": p.item, "dollars": p.dollars, "unit": p.unit, "source": p.source}

@@ -8,7 +8,7 @@ client. They share the machine's noise by taking turns: scenario by scenario (wa
 time, at load, idle), one gateway runs while the other's whole process tree is frozen (SIGSTOP),
 so it takes no CPU; the order alternates from one scenario to the next. The cold imports are
 measured round-robin over both trees' functions. Meter figures come from each gateway's own
-metering when it has it, else from the meters injected into it (``--meter``).
+metering where it has it, and from bench's meters injected into it for the rest (``--meter``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from . import report
 from .cli import add_common_arguments, guarded, make_run, options_of
 from .scenarios import Run
-from .system import THIS_TREE, Gateway, ImportTarget, import_targets, probe_import, summarize_imports
+from .system import METER_MODES, THIS_TREE, Gateway, ImportTarget, import_targets, probe_import, summarize_imports
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -32,7 +32,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_common_arguments(parser)
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline tree (with its own .venv)")
     parser.add_argument("--tree", type=Path, default=THIS_TREE, help="the tree compared (default: this one)")
-    parser.add_argument("--meter", default="auto", choices=("auto", "native", "inject", "off"),
+    parser.add_argument("--meter", default="auto", choices=METER_MODES,
                         help="how each gateway is metered (default auto)")
     return parser.parse_args(argv)
 

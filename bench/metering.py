@@ -1,9 +1,9 @@
 """The meter files of a running gateway: read them, take differences, turn them into figures per payment.
 
-A gateway run with metering writes into ``<state-dir>/meter/`` (formats in paygate_local.metering.meter,
-paygate_local.metering.meter_hook and paygate_local.metering.capacity): ``runtime.json`` (invocations, API requests,
-the pollers' SQS requests), ``calls-<function>-<pid>.json`` per worker process and
-``capacity-<pid>.json``. ``read_meter_dir`` sums them into one snapshot; ``diff`` of two snapshots is
+A gateway run with metering writes into ``<state-dir>/meter/`` (formats in the runtime's
+paygate_local.observability.counters, and bench.meters.meter_hook and bench.meters.capacity):
+``runtime.json`` (invocations, API requests, the pollers' SQS requests), ``calls-<function>-<pid>.json``
+per worker process and ``capacity-<pid>.json``. ``read_meter_dir`` sums them into one snapshot; ``diff`` of two snapshots is
 what happened in between; ``usage`` divides it by the payments made.
 """
 

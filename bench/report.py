@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from . import pricing
+from .coldstart import cold_start_lines
 
 Row = tuple[str, ...]
 
@@ -151,6 +152,7 @@ def render(summary: dict[str, Any]) -> str:
         parts += ["", "DynamoDB per payment, one at a time",
                   table(capacity, ("table/index", "operation", "requests", "WRU", "RRU"))]
     parts += ["", *idle_lines(summary.get("idle")), *import_lines(summary.get("imports")),
+             *cold_start_lines(summary.get("cold_start"), summary.get("imports")),
               *(f"note: {note}" for note in summary.get("notes", [])),
               "", price_note(), "", "result: " + ("PASS" if summary.get("passed") else "FAIL")]
     return "\n".join(parts)

@@ -1,10 +1,14 @@
 """Gateways as processes: start a tree's ``paygate dev``, pause and resume it, its CPU; cold imports.
 
 A gateway is started from its own tree with its own venv (``<tree>/.venv/bin/python``), so two trees
-can be compared in one run. Metering: ``native`` sets ``PAYGATE_METER=1`` (the tree's runtime
-meters itself); ``inject`` runs ``bench/inject/metered_dev.py`` with the tree's Python (for trees
-without native metering, e.g. 5123448); ``auto`` tries native and falls back to inject when no
-``meter/runtime.json`` appears; ``off`` meters nothing.
+can be compared in one run. Metering (``--meter``): ``native`` sets ``PAYGATE_METER=1``, and the
+tree's runtime meters what it meters itself; ``inject`` runs ``bench/inject/metered_dev.py`` with
+the tree's Python, which adds bench's meters (``bench/meters/``) for what the tree does not meter
+itself (this tree: its runtime writes its own counters, bench adds DynamoDB capacity and the
+workers' AWS calls; 5123448: bench counts everything); ``inject-all`` injects every meter, the
+runtime's counters too; ``off`` meters nothing. ``auto`` chooses by the modules the tree has
+(``metered_dev.tree_metering``): ``native`` for a tree that meters everything itself (0e43839),
+``inject`` for any other; and ``inject-all`` when no ``meter/runtime.json`` appears.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import Any
 
 import psutil
 
+from .inject.metered_dev import tree_metering
+
 BENCH_DIR = Path(__file__).resolve().parent
 THIS_TREE = BENCH_DIR.parent
-METER_MODULES = THIS_TREE / "infra" / "paygate_local" / "metering"
+METER_MODES = ("auto", "native", "inject", "inject-all", "off")
 BASELINE_IMPORT = "import boto3; from aws_lambda_powertools import Logger"
 
 
@@ -53,7 +59,7 @@ class Gateway:
         self.python = tree_python(self.tree)
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
-        self.metering = "off"  # how it is metered once started: native | inject | off
+        self.metering = "off"  # how it is metered once started: native | inject | inject-all | off
         self.paused = False
 
     @property
@@ -65,20 +71,21 @@ class Gateway:
         return Path(self.info.get("logs_dir") or self.state_dir / "logs")
 
     def start(self) -> "Gateway":
-        modes = {"auto": ["native", "inject"], "native": ["native"], "inject": ["inject"], "off": ["off"]}
-        tried = modes.get(self.meter_mode)
-        if tried is None:
+        if self.meter_mode not in METER_MODES:
             raise GatewayError(f"unknown meter mode {self.meter_mode!r}")
+        tried = [self.meter_mode]
+        if self.meter_mode == "auto":
+            own = tree_metering(self.tree / "infra" / "paygate_local")
+            tried = ["native" if own == "native" else "inject"] + (["inject-all"] if own != "inject" else [])
         for mode in tried:
             self._launch(mode)
             if mode == "off" or self._wait_for_meter():
                 self.metering = mode
                 return self
             self.stop()
-        if self.meter_mode == "native":
-            print(f"bench: {self.label}: PAYGATE_METER=1 wrote no meter/runtime.json; meter figures n/a",
-                  file=sys.stderr)
-            self._launch("off")
+        print(f"bench: {self.label}: --meter {self.meter_mode} wrote no meter/runtime.json; meter figures n/a",
+              file=sys.stderr)
+        self._launch("off")
         return self
 
     def _launch(self, mode: str) -> None:
@@ -89,9 +96,9 @@ class Gateway:
         dev_args = ["dev", "--port", "0", "--state-dir", str(self.state_dir),
                     "--template", str(self.tree / "template.yaml")]
         env = {k: v for k, v in os.environ.items() if k not in ("PAYGATE_METER", "PAYGATE_METER_DIR")}
-        if mode == "inject":
+        if mode in ("inject", "inject-all"):  # metered_dev sets PAYGATE_METER itself, as the tree needs
             command = [str(self.python), str(BENCH_DIR / "inject" / "metered_dev.py"),
-                       "--meters", str(METER_MODULES), *dev_args]
+                       *(["--all"] if mode == "inject-all" else []), *dev_args]
         else:
             command = [str(self.python), "-m", "paygate_local.cli", *dev_args]
             if mode == "native":

@@ -14,6 +14,9 @@ from paygate.domain.callbacks import SIGNATURE_HEADER
 from paygate.ids import epoch_seconds
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import flush_spans
+from paygate.schemas.callbacks import CallbackReceived
+from paygate.schemas.errors import Error
+from paygate.schemas.events import to_json
 from paygate.services import callbacks
 from paygate.services.errors import NotFound, RequestError
 
@@ -35,13 +38,13 @@ def receive(provider: str) -> Response[dict]:
         provider, body=body, signature=event.headers.get(SIGNATURE_HEADER), secret=os.environ["PROVIDER_CALLBACK_SECRET"],
         now=epoch_seconds(), publisher=c.publisher, commands_queue_url=c.settings.commands_queue_url,
         traceparent=None, correlation_id=logger.get_correlation_id())
-    return _json(200, {"received": True, "id": received.event_id})
+    return _json(200, to_json(CallbackReceived(received=True, id=received.event_id)))
 
 
 @app.exception_handler(RequestError)
 def request_error(exc: RequestError) -> Response[dict]:
     count_error(exc.code)
-    return _json(edge.status_of(exc), exc.body())
+    return _json(edge.status_of(exc), to_json(Error.of(exc)))
 
 
 @app.not_found

@@ -23,7 +23,6 @@ from typing import Any
 
 from paygate_local.apigateway.server import ApiGateway
 from paygate_local.backends.backend import Backend
-from paygate_local.backends.moto import patches as moto_patches
 from paygate_local.backends.moto.state import MotoCheckpointer, Restored
 from paygate_local.backends.provision import provision
 from paygate_local.checkpoints import Checkpoints
@@ -33,8 +32,7 @@ from paygate_local.lambda_ import interpreters as lambda_envs
 from paygate_local.lambda_.environment import function_env
 from paygate_local.lambda_.pool import FunctionPool, LambdaService
 from paygate_local.lambda_.worker import InvocationResult
-from paygate_local.metering import capacity
-from paygate_local.metering.meter import RUNTIME_FILE, RuntimeMeter
+from paygate_local.observability.counters import RUNTIME_FILE, RuntimeMeter
 from paygate_local.observability.jsonlog import JsonFormatter
 from paygate_local.observability.shipper import LogShipper
 from paygate_local.statefile import StateFile
@@ -114,8 +112,8 @@ class LocalRuntime:
                                      account_id=account_id, parameter_overrides=parameter_overrides)
         self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir,
                                keep_state=state is not None)
-        # With a meter_dir (make bench, PAYGATE_METER=1) the counters are written there, beside each
-        # worker's calls file and the capacity meter's: see meter.py.
+        # With a meter_dir (make bench, PAYGATE_METER=1) the counters are written there (counters.py);
+        # bench's own meters, when it injects them, write beside them.
         self.meter_dir = Path(meter_dir).resolve() if meter_dir else None
         self.meter = RuntimeMeter(self.meter_dir / RUNTIME_FILE if self.meter_dir else None)
         self.lambda_service = LambdaService(self.meter)
@@ -198,9 +196,7 @@ class LocalRuntime:
             self.log_shipper.stop()  # what the last invocations wrote, before the backend goes
         self.backend.stop()
         self._stopped = True
-        if self.meter_dir is not None:
-            capacity.uninstall()
-            self.meter.flush()
+        self.meter.flush()
         if self._log_handler is not None:
             log.removeHandler(self._log_handler)
             self._log_handler.close()
@@ -277,7 +273,7 @@ class LocalRuntime:
         spec = self.functions.get(logical_id) or self.stack.function(logical_id)
         if self.backend.url is None:
             raise RuntimeError("start() the runtime first: the backend URL is not known yet")
-        return function_env(spec, self.backend.url, self.region, self.meter_dir, self.traces_file)
+        return function_env(spec, self.backend.url, self.region, traces_file=self.traces_file)
 
     def function_ids(self) -> list[str]:
         """Every function's logical id, in template order."""
@@ -293,7 +289,7 @@ class LocalRuntime:
         return self.lambda_service.invoke(logical_id, event)
 
     def counters(self) -> dict[str, Any]:
-        """What the runtime did for the stack so far, as meter.py's runtime.json lays it out: Lambda
+        """What the runtime did for the stack so far, as counters.py's runtime.json lays it out: Lambda
         invocations by logical id, API requests, the requests the event source mappings made to each
         queue and to the streams (as AWS bills them: one long poll is one ReceiveMessage)."""
         return self.meter.snapshot()
@@ -301,15 +297,13 @@ class LocalRuntime:
     # ---------------------------------------------------------------- internals
 
     def _start_metering(self) -> None:
-        """A fresh meter directory, the runtime's file in it before anything runs (the bench's sign
-        that this gateway meters itself), and DynamoDB capacity measured where moto runs."""
+        """A fresh meter directory, and the runtime's counters file in it before anything runs (the
+        bench's sign that this gateway writes its own counters)."""
         if self.meter_dir is None:
             return
         shutil.rmtree(self.meter_dir, ignore_errors=True)
-        self.meter_dir.mkdir(parents=True)
+        self.meter_dir.mkdir(parents=True, exist_ok=True)
         self.meter.flush()
-        if self.backend.started_here:
-            capacity.install(self.meter_dir, lock=moto_patches.dynamodb_lock)
 
     def _start_log_shipper(self) -> None:
         if not self.ship_logs:

@@ -55,7 +55,7 @@ class DevSession:
 
     def start(self) -> DevInfo:
         """Everything up and answering, then dev.json written; its content."""
-        from paygate_local.metering import meter
+        from paygate_local.observability import counters
         from paygate_local.runtime import TRACES_FILE, LocalRuntime
         from paygate_local.statefile import FILE_NAME, StateFile
 
@@ -68,7 +68,7 @@ class DevSession:
         self.sandbox = sandbox = start_sandbox(options.provider_port, state, state_dir / TRACES_FILE)
         overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **options.parameters}
         sizing = {"max_workers_per_function": options.max_workers} if options.max_workers else {}
-        metering = meter.meter_dir(state_dir) if meter.metering_requested() else None  # PAYGATE_METER=1
+        metering = counters.meter_dir(state_dir) if counters.metering_requested() else None  # PAYGATE_METER=1
         self.runtime = runtime = LocalRuntime(
             options.template.resolve(), state_dir, backend=options.backend, parameter_overrides=overrides,
             api_port=options.port, meter_dir=metering, state=state, **sizing)

@@ -1,5 +1,6 @@
 """A short `make fuzz`: schemathesis against this gateway from its own /openapi.json (tools/fuzz.py).
-No server error, and every answer's status, content type and body as the document says."""
+No server error, and every answer's status, content type and body as the document says. And /docs as
+a browser renders it (tools/screenshot.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tools import screenshot  # noqa: E402
 from tools.fuzz import fuzz  # noqa: E402
 
 
@@ -32,3 +34,17 @@ def test_a_short_fuzz_finds_no_server_error_and_nothing_off_the_document(dev, in
     assert sum(counts.values()) >= 150
     assert not [code for code in counts if code >= 500], out.getvalue()[-5000:]
     assert status == 0, out.getvalue()[-5000:]
+
+
+@pytest.mark.skipif(screenshot.find_browser() is None,
+                    reason="no Chromium to render /docs in: apt-get install chromium (Debian's package)")
+def test_the_docs_page_shows_every_group_in_a_real_browser(info, tmp_path):
+    """Swagger UI builds the page from the document in JavaScript: only a browser shows what a merchant
+    sees. Headless Chromium renders /docs; the groups are there, in order, and a screenshot is made."""
+    from paygate.schemas.openapi import TAGS
+
+    dom = screenshot.rendered_dom(f"{info['api_url']}/docs")
+    assert screenshot.groups_shown(dom, [name for name, _ in TAGS]) == [name for name, _ in TAGS], dom[-3000:]
+    assert "Create a payment" in dom and "payment.completed" in dom  # an operation's summary; a webhook
+    shot = screenshot.screenshot(f"{info['api_url']}/docs", tmp_path / "docs.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

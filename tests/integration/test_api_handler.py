@@ -262,3 +262,85 @@ def test_what_the_gateway_cannot_take_is_refused_at_once_not_failed_later(api, m
         assert "tok_success" in body["error"]["message"] and "tok_pending" in body["error"]["message"]
     _, listed, _ = call(api, "api/list_payments.json", merchant["api_key"])
     assert listed["data"] == []
+
+
+def list_payments(api, key, query):
+    event = load_event("api/list_payments.json")
+    event["headers"]["Authorization"] = f"Bearer {key}"
+    event["queryStringParameters"] = query
+    return unpack(api(event))
+
+
+def test_list_query_parses_strings_and_bounds_the_limit(api, merchant):
+    """(Moved from the unit tests of ListPaymentsQuery: the query is typed in the route's signature.)"""
+    assert list_payments(api, merchant["api_key"], {"limit": "5", "status": "COMPLETED"})[0] == 200
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"status": "DONE"}, {"sort": "asc"}):
+        status, body, _ = list_payments(api, merchant["api_key"], bad)
+        assert status == 400 and body["error"]["param"] == next(iter(bad)), (bad, body)
+
+
+def test_the_key_is_checked_before_anything_about_the_request_is_said(api):
+    """401 first: a caller without a valid key learns nothing of what the route would have refused."""
+    event = load_event("api/create_payment.json")
+    event["headers"]["Authorization"] = "Bearer sk_test_nope"
+    event["headers"].pop("Idempotency-Key")
+    event["body"] = "{not json"
+    event["queryStringParameters"] = {"expand": "x"}
+    status, body, _ = unpack(api(event))
+    assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+
+
+@pytest.mark.parametrize("content, code, param", [
+    ("{not json", "idempotency_key_missing", "Idempotency-Key"),  # the header's error before the body's
+    ('{"amount": 1, "amount": 2}', "idempotency_key_missing", "Idempotency-Key"),
+])
+def test_a_header_error_comes_before_a_body_that_cannot_be_read(api, merchant, content, code, param):
+    event = load_event("api/create_payment.json")
+    event["headers"]["Authorization"] = f"Bearer {merchant['api_key']}"
+    event["headers"].pop("Idempotency-Key")
+    event["body"] = content
+    status, body, _ = unpack(api(event))
+    assert (status, body["error"]["code"], body["error"]["param"]) == (400, code, param)
+
+
+@pytest.mark.parametrize("content, content_type", [
+    ('{"amount": 1, "amount": 2}', "application/json"), ("NaN", "application/json"),
+    ('{"amount": 100}'.encode("utf-16").decode("latin-1"), "application/json"), ("[1]", "text/plain"),
+])
+def test_a_body_is_read_by_paygates_rules_whatever_its_content_type(api, merchant, content, content_type):
+    event = load_event("api/create_payment.json")
+    event["headers"].update({"Authorization": f"Bearer {merchant['api_key']}", "Content-Type": content_type})
+    event["body"] = content
+    status, body, _ = unpack(api(event))
+    assert (status, body["error"]["code"]) == (400, "invalid_json")
+
+
+def test_a_form_content_type_is_still_read_as_json(api, merchant):
+    """curl -d sends application/x-www-form-urlencoded: the README's examples must work as they are."""
+    event = load_event("api/create_payment.json")
+    event["headers"].update({"Authorization": f"Bearer {merchant['api_key']}",
+                             "Content-Type": "application/x-www-form-urlencoded"})
+    event["multiValueHeaders"]["Content-Type"] = ["application/x-www-form-urlencoded"]
+    status, body, _ = unpack(api(event))
+    assert status == 202 and body["status"] == "NEW"
+
+
+def test_an_answer_that_does_not_match_its_model_is_a_500_never_sent(api, merchant, monkeypatch):
+    """The answer's model is checked before it leaves: a mapping bug is paygate's 500, logged, and the
+    malformed object never reaches the merchant."""
+    import sys
+
+    routes = sys.modules["routes.payments"]
+    real = routes.Payment.of
+
+    def broken(payment):
+        answer = real(payment)
+        answer.status = "SOMETHING_ELSE"
+        return answer
+
+    _, created, _ = create(api, merchant["api_key"], idem="model-check")
+    monkeypatch.setattr(routes.Payment, "of", broken)
+    status, body, _ = call(api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=created["id"])
+    assert status == 500 and "error" in body, (status, body)
+    assert (body["error"]["type"], body["error"]["code"]) == ("api_error", "internal_error")
+    assert "SOMETHING_ELSE" not in json.dumps(body)

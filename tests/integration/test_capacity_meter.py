@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -11,7 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from paygate_local.metering import capacity
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.meters import capacity, moto_capacity  # noqa: E402
 
 KB = 1024
 
@@ -41,7 +44,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         yield client
-    capacity.uninstall()
+    moto_capacity.uninstall()
 
 
 def units(meter: capacity.CapacityMeter) -> dict[str, Any]:
@@ -53,7 +56,7 @@ def item(pk: str, sk: str, **attrs: str) -> dict[str, Any]:
 
 
 def test_writes_count_the_larger_image_and_each_index_entry_that_changes(ddb: Any) -> None:
-    meter = capacity.install()
+    meter = moto_capacity.install()
 
     # Given a new item in both indexes: one WRU for the table and one per index
     ddb.put_item(TableName="agg", Item=item("p1", "STATE", gpk="m", gsk="1", status="NEW"))
@@ -83,7 +86,7 @@ def test_writes_count_the_larger_image_and_each_index_entry_that_changes(ddb: An
 
 def test_a_failed_conditional_write_costs_the_existing_item_and_no_index_write(ddb: Any) -> None:
     ddb.put_item(TableName="agg", Item=item("p1", "STATE", gpk="m", gsk="1", big="x" * (2 * KB)))
-    meter = capacity.install()
+    meter = moto_capacity.install()
 
     with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
         ddb.put_item(TableName="agg", Item=item("p1", "STATE"), ConditionExpression="attribute_not_exists(pk)")
@@ -94,7 +97,7 @@ def test_a_failed_conditional_write_costs_the_existing_item_and_no_index_write(d
 def test_reads_count_item_sizes_consistency_and_misses(ddb: Any) -> None:
     for n in range(3):
         ddb.put_item(TableName="agg", Item=item("p1", f"E{n}", gpk="m", gsk=f"{n}", body="x" * (2 * KB - 40)))
-    meter = capacity.install()
+    meter = moto_capacity.install()
     key = {"pk": {"S": "p1"}, "sk": {"S": "E0"}}
 
     ddb.get_item(TableName="agg", Key=key)  # eventually consistent: 0.5
@@ -121,7 +124,7 @@ def test_reads_count_item_sizes_consistency_and_misses(ddb: Any) -> None:
 
 def test_transactions_cost_twice_and_a_canceled_one_its_prepare_phase(ddb: Any) -> None:
     ddb.put_item(TableName="idem", Item={"pk": {"S": "key-1"}})
-    meter = capacity.install(lock=threading.RLock())
+    meter = moto_capacity.install(lock=threading.RLock())
 
     # Given a transaction that creates an indexed item and checks another: 2 WRU each, 1 for the index
     ddb.transact_write_items(TransactItems=[
@@ -145,7 +148,7 @@ def test_transactions_cost_twice_and_a_canceled_one_its_prepare_phase(ddb: Any) 
 
 
 def test_the_meter_writes_its_file_and_uninstall_stops_it(ddb: Any, tmp_path: Path) -> None:
-    meter = capacity.install(tmp_path)
+    meter = moto_capacity.install(tmp_path)
     ddb.put_item(TableName="idem", Item={"pk": {"S": "a"}})
     meter.flush()
 
@@ -153,6 +156,6 @@ def test_the_meter_writes_its_file_and_uninstall_stops_it(ddb: Any, tmp_path: Pa
     assert written["kind"] == "capacity" and written["version"] == 1
     assert written["tables"]["idem"][""]["PutItem"]["wru"] == 1
 
-    capacity.uninstall()
+    moto_capacity.uninstall()
     ddb.put_item(TableName="idem", Item={"pk": {"S": "b"}})
     assert meter.totals() == {"wru": 1, "rru": 0}

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
-HOOK = Path(__file__).resolve().parents[2] / "infra" / "paygate_local" / "metering" / "meter_hook.py"
+HOOK = Path(__file__).resolve().parents[2] / "bench" / "meters" / "meter_hook.py"
 
 SCRIPT = textwrap.dedent("""
     import importlib.util, os, sys

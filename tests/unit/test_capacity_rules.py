@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from paygate_local.metering.capacity import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.meters.capacity import (  # noqa: E402
     IndexSpec,
     attribute_value_size,
     batch_get_read_units,

@@ -1,12 +1,18 @@
-"""The dev process's own counters (paygate_local.metering.meter): what the runtime writes for the bench."""
+"""The dev process's own counters (paygate_local.observability.counters): what the runtime writes for the
+bench; and what bench counts from outside for a runtime that keeps none (bench.meters.dev_counters)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from paygate_local.metering import meter
-from paygate_local.metering.meter_hook import Meter, billed_requests, sqs_send_payload_bytes
+from paygate_local.observability import counters as meter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench is not an installed package
+
+from bench.meters.dev_counters import DevCounters  # noqa: E402
+from bench.meters.meter_hook import Meter, billed_requests, sqs_send_payload_bytes  # noqa: E402
 
 
 def test_invocations_are_counted_per_function_with_billed_milliseconds(tmp_path: Path) -> None:
@@ -44,7 +50,7 @@ def test_a_hook_on_the_dev_process_feeds_the_event_source_counts() -> None:
     hook.count("sqs", "ReceiveMessage", {"QueueUrl": "http://127.0.0.1:1/123456789012/q.fifo"})
     hook.count_received("q.fifo", 0)
     hook.count("dynamodbstreams", "GetRecords", {})
-    runtime = meter.RuntimeMeter(None, sources={"hook": hook.snapshot})
+    runtime = DevCounters(None, hook=hook)
 
     sources = runtime.snapshot()["event_sources"]
     assert sources["sqs"]["q.fifo"]["empty_receives"] == 1 and sources["sqs"]["q.fifo"]["requests"] == 1

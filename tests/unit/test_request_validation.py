@@ -6,11 +6,9 @@ import pytest
 
 from paygate import edge
 from paygate.edge import BodyTooLarge
-from paygate.schemas.requests import (
-    CreatePayment,
-    CreateWebhookEndpoint,
-    ListPaymentsQuery,
-)
+from paygate.schemas.errors import Error
+from paygate.schemas.events import to_json
+from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint
 from paygate.services.errors import InvalidRequest
 
 GOOD = {"amount": 1000, "currency": "usd", "payment_method": {"type": "card", "token": "tok_success"}}
@@ -46,7 +44,7 @@ def test_a_good_request_parses_and_the_currency_is_upper_cased():
 def test_invalid_payments_are_400_with_the_offending_param(body, param, code):
     with pytest.raises(InvalidRequest) as caught:
         edge.validate(CreatePayment, body)
-    error = caught.value.body()["error"]
+    error = to_json(Error.of(caught.value))["error"]
     assert edge.status_of(caught.value) == 400
     assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
     assert error["message"]
@@ -74,13 +72,6 @@ def test_webhook_endpoints_validate_event_types_and_default_to_all():
     assert caught.value.param == "enabled_events"
 
 
-def test_list_query_parses_strings_and_bounds_the_limit():
-    assert edge.validate(ListPaymentsQuery, {"limit": "5", "status": "COMPLETED"}).limit == 5
-    for bad in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"status": "DONE"}, {"sort": "asc"}):
-        with pytest.raises(InvalidRequest):
-            edge.validate(ListPaymentsQuery, bad)
-
-
 def test_each_named_error_has_the_documented_status():
     from paygate.services import errors
 
@@ -94,7 +85,7 @@ def test_a_param_echoing_what_the_caller_sent_is_cut() -> None:
     with pytest.raises(InvalidRequest) as caught:
         edge.validate(CreatePayment, {"amount": 100, "currency": "USD",
                                       "payment_method": {"type": "card", "token": "tok_success"}, "k" * 10_000: 1})
-    param = caught.value.body()["error"]["param"]
+    param = to_json(Error.of(caught.value))["error"]["param"]
     assert param.startswith("kkk") and len(param) <= 103
 
 

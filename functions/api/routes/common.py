@@ -1,54 +1,83 @@
-"""What every route shares: the JSON answer, the merchant behind the API key, the body, the key."""
+"""What every route shares: its router (one per resource, each route validated), the merchant, the
+parameters several routes take (`params.X`), and the answer of a request that created something."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+import inspect
+from typing import Annotated, Any, Callable
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.request import Request
 
 from paygate import edge
-from paygate.container import get_container
 from paygate.domain.accounts import Merchant
 from paygate.ids import epoch_seconds
-from paygate.observability import logger
-from paygate.schemas.requests import NoQuery
-from paygate.services import merchants
-from paygate.services.idempotency import IdempotentRequest, idempotent_request, require_key
+from paygate.services.idempotency import IdempotentRequest, idempotent_request
+
+JSON = "application/json"
 
 
-def respond(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[dict]:
-    return Response(status, "application/json", json.dumps(body, separators=(",", ":")), headers=dict(headers or {}))
+class ResourceRouter(Router):
+    """The routes of one resource: each is validated from its signature (`enable_validation=True`),
+    tagged with the resource (the group it is listed in at /docs), its handler's name is its
+    operationId, and its docstring its description (first line: the summary)."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__()
+        self.tag = tag
+
+    def route(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        # Router.get, .post ... pass every setting positionally: bind them to fill in the unset ones.
+        bound = _ROUTE.bind(self, *args, **kwargs)
+
+        def register(func: Callable) -> Callable:
+            summary, _, description = inspect.cleandoc(func.__doc__ or "").partition("\n\n")
+            for name, value in (("summary", summary.replace("\n", " ")), ("description", description),
+                                ("tags", [self.tag]), ("operation_id", func.__name__), ("enable_validation", True)):
+                if bound.arguments.get(name) is None and value:
+                    bound.arguments[name] = value
+            return Router.route(*bound.args, **bound.kwargs)(func)
+        return register
 
 
-def merchant_of(event: APIGatewayProxyEvent, query: type[BaseModel] = NoQuery) -> Merchant:
-    """The merchant behind the API key. One rule for query parameters on every route: those the
-    route declares (``query``), and nothing else: an unknown one is a 400, never silently ignored."""
-    merchant = merchants.authenticate(get_container().merchants, event.headers.get("authorization"))
-    logger.append_keys(merchant_id=merchant.id)
-    edge.validate(query, event.query_string_parameters or {})
-    return merchant
+_ROUTE = inspect.signature(Router.route)
 
 
-def body_of(event: APIGatewayProxyEvent, model: type[edge.M]) -> tuple[edge.M, dict[str, Any]]:
-    """The request body validated into `model`, and as parsed (what the idempotency fingerprint covers)."""
-    data = edge.raw_body(event.body, event.is_base64_encoded, get_container().settings.max_body_bytes)
-    parsed = edge.parse_json_object(data)
-    return edge.validate(model, parsed), parsed
+def current_merchant(request: Request) -> Merchant:
+    """The merchant behind the request's API key, authenticated before its parameters are validated
+    (functions/api/validation.py) for every route that takes it."""
+    return request.context["merchant"]
 
 
-def query_of(event: APIGatewayProxyEvent, model: type[BaseModel]) -> Any:
-    return edge.validate(model, event.query_string_parameters or {})
+# A route that takes the merchant requires the API key; one that does not is public.
+CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
 
 
-def creating_request(event: APIGatewayProxyEvent, model: type[edge.M],
-                     path: str) -> tuple[Merchant, edge.M, IdempotentRequest]:
-    """A POST that creates something: its merchant, its validated body, and its Idempotency-Key."""
-    merchant = merchant_of(event)
-    key = require_key(event.headers.get("idempotency-key"))
-    body, _ = body_of(event, model)
-    # The fingerprint covers the request as understood ("usd" and "USD" are the same request), not as spelled.
-    return merchant, body, idempotent_request(merchant_id=merchant.id, key=key, method="POST", path=path,
-                                              body=body.model_dump(mode="json"), now=epoch_seconds())
+class _Params:
+    """`params.X`: routes.params, imported when Powertools first reads a route's signature (on its first
+    call), not when the API is imported: it brings in Powertools' OpenAPI machinery and, with it, pydantic's
+    schema generation (about 20 ms of a cold start, paid by the first request instead)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from routes import params as module
+
+        return getattr(module, name)
+
+
+params = _Params()
+
+
+def idempotent(merchant: Merchant, key: str, path: str, body: Any) -> IdempotentRequest:
+    """A creating request and its key. The fingerprint covers the request as understood ("usd" and
+    "USD" are the same request), not as spelled."""
+    return idempotent_request(merchant_id=merchant.id, key=key, method="POST", path=path, body=body,
+                              now=epoch_seconds())
+
+
+def accepted(status: int, model: Any, *, replayed: bool, location: str | None = None) -> Response:
+    """The answer of a request that created (201) or started (202) something; the replay of the first
+    answer says so (`Idempotent-Replayed: true`)."""
+    headers = {"Location": location} if location else {}
+    return Response(status, JSON, model, headers={**headers, **edge.replay_headers(replayed)})

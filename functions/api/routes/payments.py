@@ -2,57 +2,78 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from paygate import edge
 from paygate.container import get_container
-from paygate.domain.accounts import Merchant
 from paygate.observability import logger
-from paygate.schemas.requests import CreatePayment, ListPaymentsQuery, NoQuery
-from paygate.schemas.responses import event_object, list_object, payment_object
+from paygate.schemas import examples
+from paygate.schemas.events import Payment
+from paygate.schemas.openapi import PAYMENTS, errors
+from paygate.schemas.requests import CreatePayment
+from paygate.schemas.responses import PaymentHistory, PaymentHistoryEvent, PaymentList, listing
 from paygate.services import payments
-from routes.common import creating_request, merchant_of, query_of, respond
+from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
-router = Router()
+router = ResourceRouter(PAYMENTS)
+
+PAYMENT_EXAMPLES = {
+    "card": {"summary": "A card payment", "value": examples.CREATE_PAYMENT},
+    "wallet": {"summary": "From a customer's wallet", "value": examples.WALLET_PAYMENT},
+    "bill": {"summary": "A bill payment, from a wallet", "value": examples.BILL_PAYMENT},
+}
 
 
-@router.post("/v1/payments")
-def create_payment() -> Response[dict]:
-    merchant, body, request = creating_request(router.current_event, CreatePayment, "/v1/payments")
+@router.post("/v1/payments", status_code=202, openapi_extensions=errors(
+    {400: ["invalid_token", "wallet_not_found", "currency_mismatch", "unknown_service",
+           "payment_method_unsupported"]}))
+def create_payment(body: Annotated[CreatePayment, params.Body(openapi_examples=PAYMENT_EXAMPLES)],
+                   idempotency_key: params.IdempotencyKey, merchant: CurrentMerchant) -> Response[Payment]:
+    """Create a payment
+
+    Accepted at once (202, status NEW, and `Location`); the charge runs asynchronously, and the
+    outcome reaches your webhook endpoints: `payment.processing`, then `payment.completed` or
+    `payment.failed`. A card payment is charged through the provider the routing picks; a wallet
+    payment holds the amount on the customer's wallet, then captures it; with `destination` it pays
+    a bill from the wallet. What the gateway cannot take (an unknown sandbox token, a wallet that is
+    not yours or holds another currency, an unknown biller) is refused here, not failed later."""
     c = get_container()
     payments.check_payment_method(body, sandbox=c.settings.dev, wallets=c.wallets, merchant=merchant)
-    accepted = payments.create_payment(get_container().payments, merchant=merchant, request=request, body=body,
-                                       correlation_id=logger.get_correlation_id())
-    return respond(202, payment_object(accepted.payment),
-                   {"Location": f"/v1/payments/{accepted.payment.id}", **edge.replay_headers(accepted.replayed)})
+    request = idempotent(merchant, idempotency_key, "/v1/payments", body.model_dump(mode="json"))
+    done = payments.create_payment(c.payments, merchant=merchant, request=request, body=body,
+                                   correlation_id=logger.get_correlation_id())
+    return accepted(202, Payment.of(done.payment), replayed=done.replayed, location=f"/v1/payments/{done.payment.id}")
 
 
-@router.get("/v1/payments")
-def list_payments() -> Response[dict]:
-    event = router.current_event
-    merchant = merchant_of(event, ListPaymentsQuery)
-    found, has_more = payments.list_payments(get_container().payments, merchant, query_of(event, ListPaymentsQuery))
-    return respond(200, list_object([payment_object(p) for p in found], has_more, "/v1/payments"))
+@router.get("/v1/payments", openapi_extensions=errors({400: ["invalid_request"]}))
+def list_payments(merchant: CurrentMerchant, limit: params.Limit = 10, starting_after: params.StartingAfter = None,
+                  status: params.PaymentStatusQuery = None) -> PaymentList:
+    """List payments
 
-
-def _reader_of(payment_id: str) -> Merchant:
-    """A GET of one payment: its id in the logs, the merchant asking, and no query parameters."""
-    logger.append_keys(payment_id=payment_id)
-    merchant = merchant_of(router.current_event)
-    query_of(router.current_event, NoQuery)
-    return merchant
+    Newest first. `starting_after` (a payment id of the previous page) pages on; an unknown one is a 400."""
+    found, has_more = payments.list_payments(get_container().payments, merchant, limit=limit,
+                                             starting_after=starting_after, status=status)
+    return listing(PaymentList, [Payment.of(p) for p in found], has_more, "/v1/payments")
 
 
 @router.get("/v1/payments/<payment_id>")
-def get_payment(payment_id: str) -> Response[dict]:
-    merchant = _reader_of(payment_id)
-    return respond(200, payment_object(payments.get_payment(get_container().payments, merchant, payment_id)))
+def get_payment(payment_id: params.PaymentId, merchant: CurrentMerchant) -> Payment:
+    """Retrieve a payment
+
+    Read strongly consistent: what the last webhook told, or newer. Another merchant's payment is a
+    404, as an unknown one."""
+    logger.append_keys(payment_id=payment_id)
+    return Payment.of(payments.get_payment(get_container().payments, merchant, payment_id))
 
 
 @router.get("/v1/payments/<payment_id>/events")
-def list_payment_events(payment_id: str) -> Response[dict]:
-    merchant = _reader_of(payment_id)
+def list_payment_events(payment_id: params.PaymentId, merchant: CurrentMerchant) -> PaymentHistory:
+    """A payment's history
+
+    Every event of the payment by `sequence` from 1, each with the payment as it was right after it:
+    the history rebuilds the payment."""
+    logger.append_keys(payment_id=payment_id)
     history = payments.payment_history(get_container().payments, merchant, payment_id)
-    return respond(200, list_object([event_object(e, after) for e, after in history], False,
-                                    f"/v1/payments/{payment_id}/events"))
+    return listing(PaymentHistory, [PaymentHistoryEvent.of(e, after) for e, after in history], False,
+                   f"/v1/payments/{payment_id}/events")

@@ -2,85 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from paygate import edge
 from paygate.container import get_container
-from paygate.domain.idempotency import valid_key
-from paygate.ids import epoch_seconds
 from paygate.observability import logger
-from paygate.schemas.requests import CancelPayment, CreateRefund, NoQuery
-from paygate.schemas.responses import list_object, payment_object, refund_object
+from paygate.schemas.events import Payment, Refund
+from paygate.schemas.openapi import REFUNDS, errors
+from paygate.schemas.requests import CancelPayment, CreateRefund
+from paygate.schemas.responses import RefundList, listing
 from paygate.services import cancellation, refunds
-from paygate.services.errors import InvalidRequest
-from paygate.services.idempotency import IdempotentRequest, idempotent_request, require_key
-from routes.common import merchant_of, query_of, respond
+from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
-router = Router()
+router = ResourceRouter(REFUNDS)
 
 
-def _optional_body(event: APIGatewayProxyEvent, model: type[edge.M]) -> tuple[edge.M, dict[str, Any]]:
-    """A body that may be left out: none (or only white space) is `{}`."""
-    data = edge.raw_body(event.body, event.is_base64_encoded, get_container().settings.max_body_bytes)
-    parsed = edge.parse_json_object(data) if data.strip() else {}
-    return edge.validate(model, parsed), parsed
+def sent(body: CancelPayment | CreateRefund | None) -> dict:
+    """What the fingerprint covers of an optional body: the fields as sent, {} when there is none."""
+    return body.model_dump(mode="json", exclude_unset=True) if body is not None else {}
 
 
-@router.post("/v1/payments/<payment_id>/cancel")
-def cancel_payment(payment_id: str) -> Response[dict]:
-    event = router.current_event
+@router.post("/v1/payments/<payment_id>/cancel", status_code=202, openapi_extensions=errors({409: ["invalid_state"]}))
+def cancel_payment(payment_id: params.PaymentId, merchant: CurrentMerchant,
+                   body: Annotated[CancelPayment | None, params.Body(description="None, or `{}`.")] = None,
+                   idempotency_key: params.OptionalIdempotencyKey = None) -> Response[Payment]:
+    """Cancel a payment
+
+    Accepted at once (202, `cancel_requested: true`); the payment becomes CANCELED asynchronously: a
+    NEW one at once, a PROCESSING one after its pending charge is voided at the provider. One the
+    provider had already charged ends COMPLETED instead (`payment.completed` answers the cancel: money
+    taken is never lost). A final payment is a 409 `invalid_state`. The Idempotency-Key is optional here."""
     logger.append_keys(payment_id=payment_id)
-    merchant = merchant_of(event)
-    query_of(event, NoQuery)
-    key = event.headers.get("idempotency-key")
-    request: IdempotentRequest | None = None
-    _, parsed = _optional_body(event, CancelPayment)
-    if key is not None:
-        if not valid_key(key):
-            raise InvalidRequest("the Idempotency-Key header must be 1 to 255 printable characters",
-                                 param="Idempotency-Key", code="idempotency_key_invalid")
-        request = idempotent_request(merchant_id=merchant.id, key=key, method="POST",
-                                     path=f"/v1/payments/{payment_id}/cancel", body=parsed, now=epoch_seconds())
-    accepted = cancellation.request_cancel(get_container().payments, merchant=merchant, payment_id=payment_id,
-                                           request=request, correlation_id=logger.get_correlation_id())
-    return respond(202, payment_object(accepted.payment), edge.replay_headers(accepted.replayed))
+    request = None if idempotency_key is None else idempotent(merchant, idempotency_key,
+                                                              f"/v1/payments/{payment_id}/cancel", sent(body))
+    done = cancellation.request_cancel(get_container().payments, merchant=merchant, payment_id=payment_id,
+                                       request=request, correlation_id=logger.get_correlation_id())
+    return accepted(202, Payment.of(done.payment), replayed=done.replayed)
 
 
-@router.post("/v1/payments/<payment_id>/refunds")
-def create_refund(payment_id: str) -> Response[dict]:
-    event = router.current_event
+@router.post("/v1/payments/<payment_id>/refunds", status_code=202,
+             openapi_extensions=errors({400: ["amount_too_large"], 409: ["invalid_state"]}))
+def create_refund(payment_id: params.PaymentId, idempotency_key: params.IdempotencyKey,
+                  merchant: CurrentMerchant,
+                  body: Annotated[CreateRefund | None, params.Body(description="None, or `{}`: all that is left.")]
+                  = None) -> Response[Refund]:
+    """Refund a payment
+
+    Only a COMPLETED payment (otherwise 409 `invalid_state`). Accepted at once (202, PENDING); then
+    SUCCEEDED or FAILED, by webhook. The amount is reserved when the refund is accepted, so refunds
+    never add up to more than was paid, even when sent at the same moment: one that would is a 400
+    `amount_too_large`. A card payment's refund goes back to its charge, a wallet payment's to the wallet."""
     logger.append_keys(payment_id=payment_id)
-    merchant = merchant_of(event)
-    query_of(event, NoQuery)
-    key = require_key(event.headers.get("idempotency-key"))
-    body, parsed = _optional_body(event, CreateRefund)
-    request = idempotent_request(merchant_id=merchant.id, key=key, method="POST",
-                                 path=f"/v1/payments/{payment_id}/refunds", body=parsed, now=epoch_seconds())
+    request = idempotent(merchant, idempotency_key, f"/v1/payments/{payment_id}/refunds", sent(body))
     c = get_container()
-    accepted = refunds.create_refund(c.payments, c.refunds, merchant=merchant, payment_id=payment_id,
-                                     amount=body.amount, request=request, correlation_id=logger.get_correlation_id())
-    return respond(202, refund_object(accepted.refund),
-                   {"Location": f"/v1/refunds/{accepted.refund.id}", **edge.replay_headers(accepted.replayed)})
+    done = refunds.create_refund(c.payments, c.refunds, merchant=merchant, payment_id=payment_id,
+                                 amount=body.amount if body else None, request=request,
+                                 correlation_id=logger.get_correlation_id())
+    return accepted(202, Refund.of(done.refund), replayed=done.replayed, location=f"/v1/refunds/{done.refund.id}")
 
 
 @router.get("/v1/payments/<payment_id>/refunds")
-def list_refunds(payment_id: str) -> Response[dict]:
-    event = router.current_event
+def list_refunds(payment_id: params.PaymentId, merchant: CurrentMerchant) -> RefundList:
+    """A payment's refunds
+
+    Newest first."""
     logger.append_keys(payment_id=payment_id)
-    merchant = merchant_of(event)
-    query_of(event, NoQuery)
     c = get_container()
     found = refunds.list_refunds(c.payments, c.refunds, merchant, payment_id)
-    return respond(200, list_object([refund_object(r) for r in found], False, f"/v1/payments/{payment_id}/refunds"))
+    return listing(RefundList, [Refund.of(r) for r in found], False, f"/v1/payments/{payment_id}/refunds")
 
 
 @router.get("/v1/refunds/<refund_id>")
-def get_refund(refund_id: str) -> Response[dict]:
-    event = router.current_event
-    merchant = merchant_of(event)
-    query_of(event, NoQuery)
-    return respond(200, refund_object(refunds.get_refund(get_container().refunds, merchant, refund_id)))
+def get_refund(refund_id: params.RefundId, merchant: CurrentMerchant) -> Refund:
+    """Retrieve a refund
+
+    PENDING until the provider (or the wallet's ledger) has paid it back: then SUCCEEDED or FAILED."""
+    return Refund.of(refunds.get_refund(get_container().refunds, merchant, refund_id))

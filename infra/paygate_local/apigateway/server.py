@@ -43,8 +43,8 @@ from paygate_local.httpserver import (
     read_body,
 )
 from paygate_local.lambda_.worker import InvocationResult
-from paygate_local.metering.meter import RuntimeMeter
 from paygate_local.observability import jsonlog
+from paygate_local.observability.counters import RuntimeMeter
 from paygate_local.template import ApiRoute
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from paygate_local.event_sources.transports import (
     TrimmedPosition,
     arn_parts,
 )
-from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.observability.counters import RuntimeMeter
 
 
 class BotoSqs:

@@ -28,7 +28,7 @@ from paygate_local.event_sources.sqs import (
 )
 from paygate_local.event_sources.streams import StreamPoller
 from paygate_local.event_sources.transports import LONG_POLL_SECONDS
-from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.observability.counters import RuntimeMeter
 from paygate_local.statefile import CHECKPOINT_AT, StateFile
 from paygate_local.template import FunctionSpec, Schedule, SqsMapping, StreamMapping, TemplateError
 

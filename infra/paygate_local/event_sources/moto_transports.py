@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from paygate_local.event_sources.transports import MAX_IDLE_WAIT, ShardInfo, arn_parts
-from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.observability.counters import RuntimeMeter
 
 
 class MotoSqs:

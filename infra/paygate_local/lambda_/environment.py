@@ -7,12 +7,10 @@ import time
 from pathlib import Path
 
 from paygate.observability.tracing import TRACES_FILE_ENV
-from paygate_local.metering.meter import METER_DIR_ENV
 from paygate_local.template import FunctionSpec
 
 
-def function_env(spec: FunctionSpec, backend_url: str, region: str, meter_dir: Path | None = None,
-                 traces_file: Path | None = None) -> dict[str, str]:
+def function_env(spec: FunctionSpec, backend_url: str, region: str, traces_file: Path | None = None) -> dict[str, str]:
     """The template's variables, the backend in use, and what the Lambda service sets.
 
     Deliberately not inherited from this process (a developer's AWS_PROFILE, proxies or session
@@ -42,8 +40,6 @@ def function_env(spec: FunctionSpec, backend_url: str, region: str, meter_dir: P
         "LAMBDA_TASK_ROOT": str(spec.code_dir),
         "_HANDLER": spec.handler,
     })
-    if meter_dir is not None:
-        env[METER_DIR_ENV] = str(meter_dir)  # each worker counts its AWS calls there (meter_hook)
     if traces_file is not None and not env.get(TRACES_FILE_ENV):
         env[TRACES_FILE_ENV] = str(traces_file)  # every span, one JSON line each (paygate trace reads it)
     return env

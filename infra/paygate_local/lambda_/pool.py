@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paygate_local.lambda_.worker import DEFAULT_INIT_TIMEOUT, InvocationResult, Worker, WorkerError
-from paygate_local.metering.meter import RuntimeMeter
+from paygate_local.observability.counters import RuntimeMeter
 from paygate_local.template import FunctionSpec
 
 log = logging.getLogger(__name__)

@@ -81,25 +81,10 @@ def _load_handler(spec: str, paths: list[str]):
     return handler
 
 
-def _install_meter() -> None:
-    """With PAYGATE_METER_DIR (make bench), count this worker's AWS calls (meter_hook.py, loaded from
-    its file: the function's interpreter has no paygate_local package). Before the handler's import,
-    so that every client the function makes is counted."""
-    directory = os.environ.get("PAYGATE_METER_DIR")
-    if not directory:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "paygate_meter_hook", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "metering", "meter_hook.py"))
-    hook = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(hook)  # type: ignore[union-attr]
-    hook.install(directory)
-
-
 def serve(sock: socket.socket) -> int:
     init = recv_message(sock)
     if init is None:
         return 0
-    _install_meter()
     try:
         handler = _load_handler(init["handler"], init.get("paths") or [])
     except Exception as exc:  # what Lambda calls Runtime.ImportModuleError / HandlerNotFound

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -106,15 +106,20 @@ def validate(model: type[M], data: Mapping[str, Any]) -> M:
 
 
 def request_error(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in first.get("loc", ()) if str(p) not in _UNION_TAGS]
-    param = ".".join(loc) or None
-    kind = first.get("type", "")
+    return invalid(exc.errors(include_url=False)[0])
+
+
+def invalid(error: Mapping[str, Any], loc: Sequence[Any] | None = None) -> InvalidRequest:
+    """A validation error (pydantic's shape, as Powertools reports it too) as the documented 400: `param`
+    is where it is (``loc``, by default the error's), `code` what is wrong."""
+    parts = [str(p) for p in (error.get("loc", ()) if loc is None else loc) if str(p) not in _UNION_TAGS]
+    param = ".".join(parts) or None
+    kind = error.get("type", "")
     if kind == "extra_forbidden":
         return InvalidRequest(f"unknown parameter: {param}", param=param, code="parameter_unknown")
     if kind == "missing":
         return InvalidRequest(f"missing required parameter: {param}", param=param, code="parameter_missing")
-    message = first.get("msg", "invalid value")
+    message = str(error.get("msg", "invalid value"))
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     return InvalidRequest(f"invalid {param}: {message}" if param else message, param=param,

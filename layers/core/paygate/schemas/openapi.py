@@ -1,459 +1,276 @@
-"""The OpenAPI document of the merchant API: its paths and operations come from the API's routes
-(Powertools generates them from the resolver), its request and response models from here.
+"""The API reference: the OpenAPI document Powertools generates from the API's typed routes, completed
+here, in one place, with what routes cannot say: the bearer scheme, the error answers of each operation
+(derived from what it takes, plus the codes its route declares with ``errors``), the headers of a
+creating answer, the provider callbacks (served by another function), the webhooks (OpenAPI 3.1
+``webhooks``, which Powertools does not emit), and the groups' descriptions.
 
-``OPERATIONS`` names, for each route, the model of its body, its answer and its errors; a test checks
-that every route has an entry and every entry a route, so the document cannot drift from the API.
-The response models describe what ``paygate.schemas.responses`` writes (a test validates real answers
-against them); the request models are the ones the API validates with.
+Importing this module is cheap (the routes take their tag and ``errors`` from it); ``document`` does the work.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
-
-from paygate.schemas.requests import (
-    CancelPayment,
-    CreateCustomer,
-    CreateOrder,
-    CreatePayment,
-    CreateRefund,
-    CreateTopup,
-    CreateWebhookEndpoint,
-    ListDeliveriesQuery,
-    ListEntriesQuery,
-    ListEventsQuery,
-    ListNotificationsQuery,
-    ListOrdersQuery,
-    ListPaymentsQuery,
-    Redeliver,
-)
+from http import HTTPStatus
+from typing import Any
 
 TITLE = "paygate"
 VERSION = "1"
 REF = "#/components/schemas/{model}"
 
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Failure(_Out):
-    code: str
-    message: str
-
-
-class Payment(_Out):
-    id: str
-    object: Literal["payment"]
-    status: Literal["NEW", "PROCESSING", "COMPLETED", "FAILED", "CANCELED"]
-    amount: int
-    currency: str
-    payment_method: dict[str, Any]
-    description: str | None
-    metadata: dict[str, str]
-    customer_id: str | None
-    destination: dict[str, str] | None
-    order_id: str | None
-    failure: Failure | None
-    amount_refunded: int
-    cancel_requested: bool
-    version: int
-    created_at: str
-    updated_at: str
-
-
-class EventData(_Out):
-    object: dict[str, Any]
-
-
-class Event(_Out):
-    id: str
-    object: Literal["event"]
-    type: str
-    sequence: int
-    created_at: str
-    data: EventData
-
-
-class Refund(_Out):
-    id: str
-    object: Literal["refund"]
-    payment_id: str
-    amount: int
-    currency: str
-    status: Literal["PENDING", "SUCCEEDED", "FAILED"]
-    failure: Failure | None
-    version: int
-    created_at: str
-    updated_at: str
-
-
-class WebhookEndpoint(_Out):
-    id: str
-    object: Literal["webhook_endpoint"]
-    url: str
-    enabled_events: list[str]
-    description: str | None
-    status: str
-    created_at: str
-    secret: str | None = None  # only in the answer that creates it
-
-
-class DeletedWebhookEndpoint(_Out):
-    id: str
-    object: Literal["webhook_endpoint"]
-    deleted: bool
-
-
-class WebhookEnvelope(_Out):
-    id: str
-    type: str
-    created_at: str
-    data: EventData
-
-
-class FailedDelivery(_Out):
-    object: Literal["webhook_delivery"]
-    status: Literal["failed"]
-    endpoint_id: str
-    attempts: int
-    failed_at: str
-    event: WebhookEnvelope
-
-
-class DeliveryAttempt(_Out):
-    id: str
-    object: Literal["delivery_attempt"]
-    endpoint_id: str
-    event_id: str
-    event_type: str
-    attempt: int
-    delivered: bool
-    status_code: int | None
-    error: str | None
-    at: str
-    next_attempt_at: str | None
-
-
-class Customer(_Out):
-    id: str
-    object: Literal["customer"]
-    name: str
-    email: str | None
-    wallet_id: str
-    currency: str
-    created_at: str
-
-
-class Wallet(_Out):
-    id: str
-    object: Literal["wallet"]
-    customer_id: str
-    currency: str
-    available: int
-    held: int
-    version: int
-    created_at: str
-
-
-class WalletEntry(_Out):
-    id: str
-    object: Literal["wallet_entry"]
-    wallet_id: str
-    sequence: int
-    type: Literal["topup", "hold", "capture", "release", "refund"]
-    amount: int  # signed, from the customer's side
-    currency: str
-    available_after: int
-    held_after: int
-    payment_id: str | None
-    order_id: str | None
-    created_at: str
-
-
-class Topup(_Out):
-    id: str
-    object: Literal["topup"]
-    wallet_id: str
-    amount: int
-    currency: str
-    status: Literal["SUCCEEDED"]
-    created_at: str
-
-
-class CurrencyAmount(_Out):
-    currency: str
-    amount: int
-
-
-class Balance(_Out):
-    object: Literal["balance"]
-    available: list[CurrencyAmount]  # captured wallet payments less their refunds
-    topped_up: list[CurrencyAmount]  # brought in by top-ups
-    paid_to_billers: list[CurrencyAmount]
-
-
-class Order(_Out):
-    id: str
-    object: Literal["order"]
-    status: Literal["NEW", "FINISHED", "CANCELED"]
-    customer_id: str
-    amount: int
-    currency: str
-    description: str | None
-    payment_id: str | None
-    failure: Failure | None
-    version: int
-    created_at: str
-    updated_at: str
-
-
-class Notification(_Out):
-    id: str
-    object: Literal["notification"]
-    type: Literal["order.finished", "order.canceled"]
-    customer_id: str
-    order_id: str
-    message: str
-    created_at: str
-
-
-class _List(_Out):
-    object: Literal["list"]
-    has_more: bool
-    url: str
-
-
-class PaymentList(_List):
-    data: list[Payment]
-
-
-class EventList(_List):
-    data: list[Event]
-
-
-class RefundList(_List):
-    data: list[Refund]
-
-
-class WebhookEndpointList(_List):
-    data: list[WebhookEndpoint]
-
-
-class FailedDeliveryList(_List):
-    data: list[FailedDelivery]
-
-
-class WebhookEnvelopeList(_List):
-    data: list[WebhookEnvelope]
-
-
-class DeliveryAttemptList(_List):
-    data: list[DeliveryAttempt]
-
-
-class WalletEntryList(_List):
-    data: list[WalletEntry]
-
-
-class OrderList(_List):
-    data: list[Order]
-
-
-class NotificationList(_List):
-    data: list[Notification]
-
-
-class CallbackData(BaseModel):
-    reference: str  # the payment id the charge was made for
-
-
-class ProviderCallback(BaseModel):
-    """What the sandbox provider posts (other providers: their own shape, under their own name)."""
-
-    id: str
-    type: str  # e.g. charge.succeeded; types other than charge.* are acknowledged and ignored
-    data: CallbackData
-
-
-class CallbackReceived(_Out):
-    received: Literal[True]
-    id: str
-
-
-class ErrorDetail(_Out):
-    type: str
-    code: str
-    message: str
-    param: str | None
-
-
-class Error(_Out):
-    error: ErrorDetail
-
-
-class Health(_Out):
-    status: Literal["ok"]
-
-
-# Every answer may also be one of these (bad input, bad key, unknown id or route, body too large).
-COMMON_ERRORS = (400, 401, 404, 405, 413)
-
-
-@dataclass(frozen=True)
-class Operation:
-    status: int
-    answer: type[BaseModel]
-    body: type[BaseModel] | None = None
-    body_required: bool = True
-    idempotency_key: Literal["required", "optional", None] = None
-    query: type[BaseModel] | None = None
-    errors: tuple[int, ...] = COMMON_ERRORS
-    public: bool = False  # no API key
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-CREATING_ERRORS = COMMON_ERRORS + (409, 422)
-
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("GET", "/health"): Operation(200, Health, errors=(), public=True),
-    ("POST", "/v1/payments"): Operation(202, Payment, CreatePayment, idempotency_key="required",
-                                        errors=CREATING_ERRORS),
-    ("GET", "/v1/payments"): Operation(200, PaymentList, query=ListPaymentsQuery),
-    ("GET", "/v1/payments/{payment_id}"): Operation(200, Payment),
-    ("GET", "/v1/payments/{payment_id}/events"): Operation(200, EventList),
-    ("POST", "/v1/payments/{payment_id}/cancel"): Operation(202, Payment, CancelPayment, body_required=False,
-                                                            idempotency_key="optional", errors=CREATING_ERRORS),
-    ("POST", "/v1/payments/{payment_id}/refunds"): Operation(202, Refund, CreateRefund, body_required=False,
-                                                             idempotency_key="required", errors=CREATING_ERRORS),
-    ("GET", "/v1/payments/{payment_id}/refunds"): Operation(200, RefundList),
-    ("GET", "/v1/refunds/{refund_id}"): Operation(200, Refund),
-    ("POST", "/v1/webhook_endpoints"): Operation(201, WebhookEndpoint, CreateWebhookEndpoint,
-                                                 idempotency_key="required", errors=CREATING_ERRORS),
-    ("GET", "/v1/webhook_endpoints"): Operation(200, WebhookEndpointList),
-    ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"): Operation(200, DeletedWebhookEndpoint),
-    ("GET", "/v1/webhook_endpoints/{endpoint_id}/failed_deliveries"): Operation(200, FailedDeliveryList),
-    ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): Operation(200, WebhookEndpoint),
-    ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"): Operation(200, DeliveryAttemptList,
-                                                                         query=ListDeliveriesQuery),
-    ("POST", "/v1/webhook_endpoints/{endpoint_id}/redeliver"): Operation(202, WebhookEnvelope, Redeliver),
-    ("GET", "/v1/events"): Operation(200, WebhookEnvelopeList, query=ListEventsQuery),
-    ("GET", "/v1/events/{event_id}"): Operation(200, WebhookEnvelope),
-    ("POST", "/v1/customers"): Operation(201, Customer, CreateCustomer, idempotency_key="required",
-                                         errors=CREATING_ERRORS),
-    ("GET", "/v1/customers/{customer_id}"): Operation(200, Customer),
-    ("GET", "/v1/customers/{customer_id}/notifications"): Operation(200, NotificationList,
-                                                                    query=ListNotificationsQuery),
-    ("GET", "/v1/wallets/{wallet_id}"): Operation(200, Wallet),
-    ("POST", "/v1/wallets/{wallet_id}/topups"): Operation(201, Topup, CreateTopup, idempotency_key="required",
-                                                          errors=CREATING_ERRORS),
-    ("GET", "/v1/wallets/{wallet_id}/entries"): Operation(200, WalletEntryList, query=ListEntriesQuery),
-    ("GET", "/v1/balance"): Operation(200, Balance),
-    ("POST", "/v1/orders"): Operation(202, Order, CreateOrder, idempotency_key="required", errors=CREATING_ERRORS),
-    ("GET", "/v1/orders"): Operation(200, OrderList, query=ListOrdersQuery),
-    ("GET", "/v1/orders/{order_id}"): Operation(200, Order),
+PAYMENTS, REFUNDS, ENDPOINTS, EVENTS = "Payments", "Refunds", "Webhook endpoints", "Events"
+CUSTOMERS, ORDERS, CALLBACKS, HEALTH = "Customers and wallets", "Orders", "Provider callbacks", "Health"
+TAGS = [
+    (PAYMENTS, "Take a payment by card or from a wallet, read it, list them, follow its history. A payment is "
+               "accepted at once (202) and settled asynchronously; the outcome comes by webhook."),
+    (REFUNDS, "Cancel a payment, refund a COMPLETED one (in parts or whole), read refunds."),
+    (ENDPOINTS, "Where your webhooks go, each with its signing secret; every delivery attempt; what never "
+                "arrived; a redelivery on request."),
+    (EVENTS, "Every event of your account, exactly as webhooks carry it, newest first, kept 30 days."),
+    (CUSTOMERS, "Customers, each with a wallet (double-entry ledger): top-ups, the balance, the ledger's "
+                "entries; your own balance."),
+    (ORDERS, "An order paid from its customer's wallet (outbox and inbox): NEW, then FINISHED or CANCELED, "
+             "and the customer notified."),
+    (CALLBACKS, "What payment providers post back: their signature checked, no API key."),
+    (HEALTH, "Is the API up."),
+]
+
+DESCRIPTION = """An asynchronous payment gateway: a request is accepted at once, the work runs
+asynchronously, and each outcome reaches you as a signed webhook
+([Standard Webhooks](https://www.standardwebhooks.com/)).
+
+**Authentication**: `Authorization: Bearer sk_test_...` on every route but `/health` and the provider callbacks.
+
+**Errors**: always `{"error": {"type", "code", "message", "param"}}`; each operation lists the codes it
+can answer. Bad input is a 4xx, never a 5xx.
+
+**Idempotency**: every POST that creates something takes an `Idempotency-Key` header (1 to 255
+characters, kept 24 hours): the same request again answers the first answer again with
+`Idempotent-Replayed: true`; the key with a different request is a 422.
+
+**Lists**: newest first, `limit` (1-100, default 10), `starting_after` (the last id of the previous
+page), `has_more`.
+
+**Webhooks**: see the *Webhooks* section at the end: one per event type, with its payload."""
+
+ERRORS_KEY = "x-paygate-errors"
+
+# Every error code an operation can answer: its status, what it means, and an example of its `param`.
+CODES: dict[str, tuple[int, str, str | None]] = {
+    "parameter_invalid": (400, "a field, query parameter or header has an invalid value", "amount"),
+    "parameter_missing": (400, "a required field or parameter is missing", "currency"),
+    "parameter_unknown": (400, "a field or query parameter this operation does not take", "expand"),
+    "invalid_json": (400, "the body is not one JSON object in UTF-8 (or names a key twice)", None),
+    "invalid_request": (400, "`starting_after` names nothing of yours", "starting_after"),
+    "idempotency_key_missing": (400, "this request needs an Idempotency-Key header", "Idempotency-Key"),
+    "idempotency_key_invalid": (400, "the Idempotency-Key is not 1 to 255 printable characters", "Idempotency-Key"),
+    "invalid_token": (400, "a card token the sandbox does not know (dev mode)", "payment_method.token"),
+    "payment_method_unsupported": (400, "a bill payment by card: bills are paid from a wallet", "destination"),
+    "wallet_not_found": (400, "no such wallet of yours", "payment_method.wallet_id"),
+    "currency_mismatch": (400, "the wallet holds another currency", "currency"),
+    "unknown_service": (400, "no such biller", "destination.service_id"),
+    "customer_not_found": (400, "no such customer of yours", "customer_id"),
+    "amount_too_large": (400, "more than is left to refund (refunds accepted so far included)", "amount"),
+    "url_invalid": (400, "not an https URL with a public address (dev mode: any http(s) URL)", "url"),
+    "event_not_enabled": (400, "this endpoint does not receive events of this type", "event_id"),
+    "signature_invalid": (400, "the Sandbox-Signature header is missing or malformed", "Sandbox-Signature"),
+    "invalid_callback": (400, "not the provider's callback shape", "data.reference"),
+    "invalid_api_key": (401, "no API key, a malformed one, or an unknown or revoked one", None),
+    "signature_mismatch": (401, "the signature does not match the body, or is older than 5 minutes", None),
+    "resource_missing": (404, "no such object, or another merchant's", "id"),
+    "provider_unknown": (404, "no such provider", None),
+    "method_not_allowed": (405, "this path does not take this method", None),
+    "invalid_state": (409, "the object's state does not allow it (e.g. a refund of a payment not COMPLETED)", "id"),
+    "idempotency_key_in_use": (409, "a request with this key is running right now: retry", "Idempotency-Key"),
+    "rotation_in_progress": (409, "the secret is being rotated by another request right now: retry", None),
+    "body_too_large": (413, "the body is larger than 64 KiB", None),
+    "idempotency_key_reused": (422, "the key was used with a different request", "Idempotency-Key"),
 }
+TYPES = {401: "authentication_error", 422: "idempotency_error", 405: "invalid_request_error"}
 
-# Served by another function (CallbacksFunction) behind the same API: described here by hand.
-CALLBACKS_PATH = "/callbacks/{provider}"
-CALLBACKS_ERRORS = (400, 401, 404, 405, 413)
 
-ERROR_DESCRIPTIONS = {
-    400: "Invalid request (malformed JSON, unknown or invalid field or query parameter, missing Idempotency-Key)",
-    401: "Missing or bad API key (on /callbacks: a signature that does not verify, or is too old)",
-    404: "Unknown id, another merchant's object, or no such route",
-    405: "Method not allowed on this path",
-    409: "invalid_state, or idempotency_key_in_use",
-    413: "Body larger than 64 KiB",
-    422: "idempotency_key_reused: the same key with a different request",
+def error_example(code: str) -> dict[str, Any]:
+    status, meaning, param = CODES[code]
+    kind = "idempotency_error" if code in ("idempotency_key_in_use", "rotation_in_progress") else \
+        TYPES.get(status, "invalid_request_error")
+    return {"error": {"type": kind, "code": code, "message": meaning[0].upper() + meaning[1:], "param": param}}
+
+
+def errors(codes: dict[int, list[str]]) -> dict[str, Any]:
+    """A route's own error codes by status, beyond those its parameters imply (``openapi_extensions``)."""
+    return {ERRORS_KEY: {status: tuple(names) for status, names in codes.items()}}
+
+
+def _implied(operation: dict[str, Any]) -> dict[int, list[str]]:
+    """The error codes what an operation takes implies: its key, its parameters, its body, its header."""
+    params = operation.get("parameters", [])
+    if operation.get("security") == []:  # public: no key, and nothing else to check
+        return {}
+    implied: dict[int, list[str]] = {400: ["parameter_invalid", "parameter_missing", "parameter_unknown"],
+                                     401: ["invalid_api_key"]}
+    if any(p["in"] == "path" for p in params):
+        implied[404] = ["resource_missing"]
+        implied[405] = ["method_not_allowed"]
+    if "requestBody" in operation:
+        implied[400].append("invalid_json")
+        implied[413] = ["body_too_large"]
+    key = next((p for p in params if p["in"] == "header" and p["name"].lower() == "idempotency-key"), None)
+    if key is not None:
+        implied[400] += ["idempotency_key_missing", "idempotency_key_invalid"] if key["required"] else \
+            ["idempotency_key_invalid"]
+        implied[409] = ["idempotency_key_in_use"]
+        implied[422] = ["idempotency_key_reused"]
+    return implied
+
+
+def _error_responses(codes: dict[int, list[str]]) -> dict[str, Any]:
+    answers = {}
+    for status in sorted(codes):
+        names = list(dict.fromkeys(codes[status]))
+        listed = "; ".join(f"`{name}`: {CODES[name][1]}" for name in names)
+        answers[str(status)] = {
+            "description": f"{HTTPStatus(status).phrase}. {listed}",
+            "content": {"application/json": {
+                "schema": {"$ref": REF.format(model="Error")},
+                "examples": {name: {"summary": CODES[name][1], "value": error_example(name)} for name in names},
+            }},
+        }
+    return answers
+
+
+CREATED_HEADERS = {
+    "Location": {"description": "The path of what was created.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the first answer to this Idempotency-Key again.",
+                            "schema": {"type": "string", "enum": ["true"]}},
 }
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": REF.format(model=model.__name__)}
+def _complete(operation: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    for status in ("422", "500"):  # Powertools' own validation answers: paygate answers with Error
+        responses.pop(status, None)
+    for status, response in responses.items():
+        response["description"] = HTTPStatus(int(status)).phrase
+        if status in ("201", "202"):
+            response["headers"] = CREATED_HEADERS
+    for param in operation.get("parameters", []):
+        if param["in"] == "header" and param["name"].lower() == "idempotency-key":
+            param["name"] = "Idempotency-Key"
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        refs = [s for s in media["schema"].get("anyOf", []) if s.get("type") != "null"]
+        if len(refs) == 1:  # an optional body (`X | None`) is left out, never sent as null
+            media["schema"] = refs[0]
+    codes = _implied(operation)
+    for status, names in operation.pop(ERRORS_KEY, {}).items():
+        codes.setdefault(int(status), []).extend(names)
+    responses.update(_error_responses(codes))
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+# The webhooks, one per event type (paygate.domain.webhooks.EVENT_TYPES: a test keeps them equal).
+WEBHOOKS: dict[str, tuple[str, str]] = {
+    "payment.created": ("A payment was accepted", "The payment is NEW: the charge is on its way."),
+    "payment.processing": ("A payment's charge started",
+                           "The provider is being asked, or the wallet's amount is held."),
+    "payment.completed": ("A payment succeeded", "The money was taken. Final."),
+    "payment.failed": ("A payment failed", "Declined or impossible (`failure.code`: `card_declined`, "
+                       "`insufficient_funds`, `provider_unavailable`, `biller_declined`, ...). Final."),
+    "payment.cancel_requested": ("A cancel was asked for", "`cancel_requested: true`; `payment.canceled` follows, "
+                                 "or `payment.completed` when the provider had already charged."),
+    "payment.canceled": ("A payment was canceled", "No money taken (a pending charge voided, a hold released). Final."),
+    "payment.refunded": ("A payment was refunded", "One of its refunds succeeded: `amount_refunded` grew."),
+    "refund.created": ("A refund was accepted", "PENDING; its amount is reserved."),
+    "refund.succeeded": ("A refund succeeded", "The money went back. Final."),
+    "refund.failed": ("A refund failed", "It could not be made (`failure`); its amount is free again. Final."),
+    "order.created": ("An order was accepted", "NEW; its payment is on its way."),
+    "order.finished": ("An order was paid", "Paid from the customer's wallet (`payment_id`). Final."),
+    "order.canceled": ("An order was canceled", "It could not be paid (`failure.code`: `insufficient_funds`, "
+                      "`wallet_not_found`). Final."),
+}
+WEBHOOK_RULES = ("Posted to each of your endpoints that receives this type, signed (Standard Webhooks): verify "
+                 "`webhook-signature`, answer 2xx within 10 s, and deduplicate on `webhook-id`: the same event "
+                 "may come twice, and events may come out of order (`data.object.version` orders them).")
+WEBHOOK_HEADERS = [
+    ("webhook-id", "The event's id: the same on every attempt, so deduplicate on it."),
+    ("webhook-timestamp", "Unix seconds of this attempt: refuse one more than 5 minutes off."),
+    ("webhook-signature", "`v1,` + base64 HMAC-SHA256 with the endpoint's secret over `id.timestamp.body`; "
+                          "after a secret rotation, two space-separated signatures for 24 hours."),
+]
 
 
-def _add_model(components: dict[str, Any], model: type[BaseModel], mode: Literal["validation", "serialization"]) -> None:
-    schema = model.model_json_schema(ref_template=REF, mode=mode)
-    for name, nested in schema.pop("$defs", {}).items():
-        components.setdefault(name, nested)
-    components[model.__name__] = schema
+def webhooks() -> dict[str, Any]:
+    from paygate.schemas import examples
+
+    payloads = {"payment": ("PaymentWebhook", examples.PAYMENT), "refund": ("RefundWebhook", examples.REFUND),
+                "order": ("OrderWebhook", examples.ORDER)}
+    hooks = {}
+    for event_type, (summary, text) in WEBHOOKS.items():
+        model, example = payloads[event_type.partition(".")[0]]
+        hooks[event_type] = {"post": {
+            "summary": summary, "operationId": "webhook_" + event_type.replace(".", "_"),
+            "description": f"{text}\n\n{WEBHOOK_RULES}", "security": [],
+            "parameters": [{"name": name, "in": "header", "required": True, "description": about,
+                            "schema": {"type": "string"}} for name, about in WEBHOOK_HEADERS],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": REF.format(model=model)},
+                "example": {**examples.WEBHOOK_EVENT, "type": event_type, "data": {"object": example}}}}},
+            "responses": {"200": {"description": (
+                "Any 2xx within 10 s acknowledges it. Anything else, or no answer, is retried after 5 s, 5 min, "
+                "30 min, 2 h, 5 h, 10 h and 10 h; then it is dead-lettered, and listed in the endpoint's "
+                "`failed_deliveries`.")}},
+        }}
+    return hooks
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=REF)
-    required = set(schema.get("required", []))
-    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
-            for name, prop in schema.get("properties", {}).items()]
+def _add_schemas(components: dict[str, Any], *models: Any) -> None:
+    """Models no route names (the webhooks', the callbacks', the error's), with those they nest."""
+    from pydantic import TypeAdapter
+
+    for model in models:
+        schema = TypeAdapter(model).json_schema(ref_template=REF, mode="serialization")
+        for name, nested in schema.pop("$defs", {}).items():
+            components.setdefault(name, nested)
+        components.setdefault(model.__name__, schema)
 
 
-def _add_callbacks(document: dict[str, Any], components: dict[str, Any]) -> None:
-    """`POST /callbacks/{provider}`: the provider's asynchronous result, signed by the provider, no API key."""
-    for model in (CallbackReceived, Error):
-        _add_model(components, model, "serialization")
-    _add_model(components, ProviderCallback, "validation")
-    responses = {"200": _json(_ref(CallbackReceived), "Accepted: the payment is settled from the provider's records")}
-    responses.update({str(s): _json(_ref(Error), ERROR_DESCRIPTIONS[s]) for s in CALLBACKS_ERRORS})
-    document.setdefault("paths", {})[CALLBACKS_PATH] = {"post": {
-        "summary": "A provider's callback",
-        "operationId": "provider_callback",
-        "security": [],
-        "parameters": [
-            {"name": "provider", "in": "path", "required": True, "schema": {"type": "string", "enum": ["sandbox"]}},
-            {"name": "Sandbox-Signature", "in": "header", "required": True,
-             "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.<body>')>",
-             "schema": {"type": "string"}},
-        ],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(ProviderCallback)}}},
-        "responses": responses,
-    }}
+def document(app: Any) -> dict[str, Any]:
+    """The whole document of ``app`` (a Powertools resolver whose routes are the API's)."""
+    import json
 
+    from aws_lambda_powertools.event_handler.openapi.models import Tag
 
-def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """Powertools' document of the routes, with the models, parameters and answers of ``OPERATIONS``."""
-    components: dict[str, Any] = {}
-    for (method, path), op in OPERATIONS.items():
-        operation = document.get("paths", {}).get(path, {}).get(method.lower())
-        if operation is None:
-            continue  # the route is gone: the drift test says so
-        _add_model(components, op.answer, "serialization")
-        responses = {str(op.status): _json(_ref(op.answer), "Success")}
-        if op.errors:
-            _add_model(components, Error, "serialization")
-        for status in op.errors:
-            responses[str(status)] = _json(_ref(Error), ERROR_DESCRIPTIONS[status])
-        operation["responses"] = responses
-        parameters = [p for p in operation.get("parameters", []) if p.get("in") == "path"]
-        for p in parameters:
-            p["schema"] = {"type": "string", "minLength": 1, "maxLength": 64}
-        if op.idempotency_key:
-            parameters.append({"name": "Idempotency-Key", "in": "header", "required": op.idempotency_key == "required",
-                               "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
-        if op.query is not None:
-            parameters += _query_parameters(op.query)
-        if parameters:
-            operation["parameters"] = parameters
-        else:
-            operation.pop("parameters", None)
-        if op.body is not None:
-            _add_model(components, op.body, "validation")
-            operation["requestBody"] = {"required": op.body_required,
-                                        "content": {"application/json": {"schema": _ref(op.body)}}}
-        if op.public:
-            operation["security"] = []
-    _add_callbacks(document, components)
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    from paygate.schemas import callbacks
+    from paygate.schemas.errors import Error
+    from paygate.schemas.events import OrderWebhook, PaymentWebhook, RefundWebhook
+
+    generated = json.loads(app.get_openapi_json_schema(
+        title=TITLE, version=VERSION, description=DESCRIPTION,
+        tags=[Tag(name=name, description=text) for name, text in TAGS],
+        security_schemes={"apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_test_...",
+                                     "description": "Authorization: Bearer sk_test_... (the key, shown once)"}},
+        security=[{"apiKey": []}]))
+    for item in generated["paths"].values():
+        for operation in item.values():
+            _complete(operation)
+    schemas = generated.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
-        schemas.pop(unused, None)  # Powertools' own validation answers: paygate answers with Error
-    schemas.update(components)
-    document["components"]["securitySchemes"] = {
-        "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer sk_test_..."}}
-    document["security"] = [{"apiKey": []}]
-    return document
+        schemas.pop(unused, None)
+    _add_schemas(schemas, Error, PaymentWebhook, RefundWebhook, OrderWebhook, callbacks.ProviderCallback,
+                 callbacks.CallbackReceived)
+    callback = callbacks.operation(REF, CALLBACKS)
+    callback["responses"].update(_error_responses(callbacks.ERRORS))
+    generated["paths"][callbacks.PATH] = {"post": callback}
+    order = {name: index for index, (name, _) in enumerate(TAGS)}
+    generated["paths"] = dict(sorted(generated["paths"].items(), key=lambda path: (
+        min(order.get(tag, len(order)) for op in path[1].values() for tag in op.get("tags", [])), path[0])))
+    generated["webhooks"] = webhooks()
+    return generated
+
+
+def swagger_html(document_json: str) -> str:
+    """Swagger UI for the document, its script and style inline from the Powertools package (no CDN)."""
+    from pathlib import Path
+
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = Path(generate_swagger_html.__code__.co_filename).parent
+    return generate_swagger_html(document_json.replace("</", "<\\/"),
+                                 (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+                                 (assets / "swagger-ui.min.css").read_text(encoding="utf-8"), "", None)

@@ -1,19 +1,29 @@
-"""HTTP request bodies. Strict: unknown fields, floats, strings or booleans as amounts are refused."""
+"""HTTP request bodies. Strict: unknown fields, floats, strings or booleans as amounts are refused.
+
+Each field's docstring is its description in the OpenAPI document, with the model's example
+(paygate.schemas.docs); the query parameters and headers are typed in the routes' signatures.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from paygate.domain.errors import UnknownCurrency
 from paygate.domain.money import MAX_AMOUNT, MIN_AMOUNT, Currency
 from paygate.domain.webhooks import ALL_EVENTS, EVENT_TYPES
+from paygate.schemas import examples
+from paygate.schemas.docs import describe
+
+
+def strict(example: dict[str, Any] | None = None) -> ConfigDict:
+    # defer_build: a model's validator is built when it first validates, not when the API imports it.
+    return ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True, json_schema_extra=describe(example))
 
 
 class Strict(BaseModel):
-    # defer_build: a model's validator is built when it first validates, not when the API imports it.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+    model_config = strict()
 
 
 def _no_control_characters(value: str) -> str:
@@ -22,19 +32,32 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-Printable = AfterValidator(_no_control_characters)
+def _known(value: str) -> str:
+    try:
+        return Currency.parse(value).code
+    except UnknownCurrency as exc:
+        raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code") from exc
 
+
+Printable = AfterValidator(_no_control_characters)
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
+CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3), AfterValidator(_known)]
+Description = Annotated[StrictStr, Field(max_length=1000), Printable]
 
 
 class CardMethod(Strict):
     type: Literal["card"]
     token: Annotated[StrictStr, Field(min_length=1, max_length=128), Printable]
+    """The card's token from your provider. Sandbox: `tok_success`, `tok_decline`,
+    `tok_insufficient_funds`, `tok_flaky`, `tok_provider_error`, `tok_timeout_after_success`, `tok_async`,
+    `tok_async_no_callback`, `tok_pending`; in dev mode any other is refused (`invalid_token`)."""
 
 
 class WalletMethod(Strict):
     type: Literal["wallet"]
     wallet_id: Id
+    """A wallet of one of your customers, in the payment's currency: the amount is held, then captured."""
 
 
 PaymentMethod = Annotated[Union[CardMethod, WalletMethod], Field(discriminator="type")]
@@ -42,7 +65,9 @@ PaymentMethod = Annotated[Union[CardMethod, WalletMethod], Field(discriminator="
 
 class Destination(Strict):
     service_id: Id
+    """The biller. Sandbox: `svc_electricity`, `svc_water`, `svc_phone` (others: `unknown_service`)."""
     client_number: Annotated[StrictStr, Field(min_length=1, max_length=64), Printable]
+    """Your customer's number at the biller (sandbox: `0000000000` is declined)."""
 
 
 MetadataKey = Annotated[str, Field(min_length=1, max_length=40), Printable]
@@ -50,27 +75,29 @@ MetadataValue = Annotated[StrictStr, Field(max_length=500), Printable]
 
 
 class CreatePayment(Strict):
-    amount: Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
-    currency: Annotated[StrictStr, Field(min_length=3, max_length=3)]
+    model_config = strict(examples.CREATE_PAYMENT)
+
+    amount: Amount
+    """In the currency's minor unit (1050 is 10.50 USD), 1 to 99,999,999; an integer, never a float or
+    a string."""
+    currency: CurrencyCode
+    """ISO 4217, any case (`usd` and `USD` are the same request); answered upper-case."""
     payment_method: PaymentMethod
-    description: Annotated[StrictStr, Field(max_length=1000), Printable] | None = None
+    description: Description | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] = Field(default_factory=dict)
+    """Up to 50 keys of 1-40 characters, string values up to 500: returned as given."""
     customer_id: Id | None = None
     destination: Destination | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        try:
-            return Currency.parse(value).code
-        except UnknownCurrency as exc:
-            raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code") from exc
+    """Makes it a bill payment (from a wallet only): the biller is paid through the provider."""
 
 
 class CreateRefund(Strict):
     """Every field optional: an empty body (or none) refunds all that is left."""
 
-    amount: Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)] | None = None
+    model_config = strict({"amount": 300})
+
+    amount: Amount | None = None
+    """What to refund, at most what is left of the payment; left out: all that is left."""
 
 
 class CancelPayment(Strict):
@@ -78,11 +105,18 @@ class CancelPayment(Strict):
 
 
 class CreateWebhookEndpoint(Strict):
+    model_config = strict({"url": "https://shop.example/hooks", "enabled_events": ["payment.completed",
+                                                                                  "payment.failed"]})
+
     url: Annotated[StrictStr, Field(min_length=1, max_length=2048), Printable]
+    """An https URL that resolves to public addresses only, with no credentials in it. In dev mode
+    (`Mode=dev`, as under `paygate dev`) http and private, loopback and link-local addresses are
+    allowed too."""
     enabled_events: Annotated[list[StrictStr], Field(min_length=1, max_length=32)] = Field(
         default_factory=lambda: [ALL_EVENTS]
     )
-    description: Annotated[StrictStr, Field(max_length=1000), Printable] | None = None
+    """The event types to receive (see the webhooks), or `["*"]` (the default) for all."""
+    description: Description | None = None
 
     @field_validator("enabled_events")
     @classmethod
@@ -93,83 +127,35 @@ class CreateWebhookEndpoint(Strict):
         return sorted(set(value))
 
 
-class NoQuery(Strict):
-    """Routes that take no query parameters say so, rather than ignore what the caller meant."""
-
-
-class ListPaymentsQuery(Strict):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
-
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    starting_after: Id | None = None
-    status: Literal["NEW", "PROCESSING", "COMPLETED", "FAILED", "CANCELED"] | None = None
-
-
-class ListEventsQuery(Strict):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
-
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    starting_after: Id | None = None
-    type: Literal[tuple(sorted(EVENT_TYPES))] | None = None  # type: ignore[valid-type]
-
-
-class ListDeliveriesQuery(Strict):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
-
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    starting_after: Id | None = None
-
-
 class Redeliver(Strict):
+    model_config = strict({"event_id": examples.EVENT_ID})
+
     event_id: Id
-
-
-def _known(value: str) -> str:
-    try:
-        return Currency.parse(value).code
-    except UnknownCurrency as exc:
-        raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code") from exc
-
-
-CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3), AfterValidator(_known)]
-Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT)]
+    """An event of yours (`GET /v1/events`) of a type this endpoint receives."""
 
 
 class CreateCustomer(Strict):
+    model_config = strict({"name": "Ana", "email": "ana@example.com", "currency": "USD"})
+
     name: Annotated[StrictStr, Field(min_length=1, max_length=200), Printable]
     email: Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     currency: CurrencyCode = "USD"
+    """The wallet's currency."""
 
 
 class CreateTopup(Strict):
+    model_config = strict({"amount": 1000})
+
     amount: Amount
+    """Minor units credited to the wallet at once, 1 to 99,999,999."""
 
 
 class CreateOrder(Strict):
+    model_config = strict({"customer_id": examples.CUSTOMER["id"], "amount": 200, "description": "Order #2001"})
+
     customer_id: Id
+    """The customer whose wallet pays."""
     amount: Amount
     currency: CurrencyCode | None = None
-    description: Annotated[StrictStr, Field(max_length=1000), Printable] | None = None
-
-
-class ListOrdersQuery(Strict):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
-
-    customer_id: Id
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    starting_after: Id | None = None
-
-
-class ListEntriesQuery(Strict):
-    """`starting_after`: the `sequence` of the last entry of the previous page."""
-
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
-
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    starting_after: Annotated[int, Field(ge=1)] | None = None
-
-
-class ListNotificationsQuery(Strict):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
-
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    """The wallet's currency (the default); another is refused."""
+    description: Description | None = None

@@ -1,176 +1,213 @@
-"""What merchants see. Database items never leak: each object is mapped here explicitly."""
+"""The API's other answers: events as listed, a payment's history, webhook endpoints and their
+deliveries, pages of lists, health. One model per object, as in paygate.schemas.events (dataclasses,
+no pydantic import), each mapped explicitly from the domain (`X.of(...)`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from paygate.domain.accounts import WebhookEndpoint
-from paygate.domain.ledger import Account, AccountKind, Wallet, WalletEntry
-from paygate.domain.order import Customer, Notification, Order, OrderEvent
-from paygate.domain.payment import Payment, PaymentEvent
-from paygate.domain.refund import Refund, RefundEvent
-from paygate.domain.webhooks import DeliveryAttempt, FailedDelivery, envelope
-
-
-def payment_object(p: Payment) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "object": "payment",
-        "status": str(p.status),
-        "amount": p.amount,
-        "currency": p.currency,
-        "payment_method": dict(p.payment_method),
-        "description": p.description,
-        "metadata": dict(p.metadata),
-        "customer_id": p.customer_id,
-        "destination": dict(p.destination) if p.destination else None,
-        "order_id": p.order_id,
-        "failure": {"code": p.failure.code, "message": p.failure.message} if p.failure else None,
-        "amount_refunded": p.amount_refunded,
-        "cancel_requested": p.cancel_requested,
-        "version": p.version,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-    }
+from paygate.domain.accounts import WebhookEndpoint as DomainEndpoint
+from paygate.domain.payment import Payment as DomainPayment
+from paygate.domain.payment import PaymentEvent
+from paygate.domain.webhooks import DeliveryAttempt as DomainAttempt
+from paygate.domain.webhooks import FailedDelivery as DomainFailedDelivery
+from paygate.schemas import examples
+from paygate.schemas.docs import model
+from paygate.schemas.events import Payment, PaymentEventData, Refund
 
 
-def event_object(event: PaymentEvent, after: Payment) -> dict[str, Any]:
-    """An event in the payment's history, with the payment as it was right after it."""
-    return {
-        "id": event.event_id,
-        "object": "event",
-        "type": str(event.type),
-        "sequence": event.sequence,
-        "created_at": event.occurred_at,
-        "data": {"object": payment_object(after)},
-    }
+@model()
+class EventData:
+    object: dict[str, Any]
+    """The payment, refund or order as it was right after the event (see the webhooks for each shape)."""
 
 
-def webhook_event(event: PaymentEvent, after: Payment) -> dict[str, Any]:
-    """The body merchants receive: the Standard Webhooks envelope around the payment after the event.
-    `data.object.version` is the event's sequence, so a receiver can order what arrives out of order."""
-    return envelope(event.event_id, str(event.type), event.occurred_at, payment_object(after))
+@model(examples.WEBHOOK_EVENT)
+class Event:
+    """An event exactly as webhooks carry it (Standard Webhooks body): `id` is the `webhook-id` header."""
+
+    id: str
+    """`evt_` and 24 characters, sorted by time; the same on every delivery attempt."""
+    type: str
+    """`payment.completed`, `refund.succeeded`, `order.finished`, ...: see the webhooks."""
+    created_at: str
+    data: EventData
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Event:
+        """An event as the event log keeps it: the body that was sent."""
+        return cls(stored["id"], stored["type"], stored["created_at"], EventData(stored["data"]["object"]))
 
 
-def refund_object(r: Refund) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "object": "refund",
-        "payment_id": r.payment_id,
-        "amount": r.amount,
-        "currency": r.currency,
-        "status": str(r.status),
-        "failure": {"code": r.failure.code, "message": r.failure.message} if r.failure else None,
-        "version": r.version,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    }
+@model(examples.PAYMENT_HISTORY_EVENT)
+class PaymentHistoryEvent:
+    """An event of a payment's history, with the payment as it was right after it."""
+
+    id: str
+    object: Literal["event"]
+    type: str
+    sequence: int
+    """1 for the first event of the payment, then 2, 3, ..."""
+    created_at: str
+    data: PaymentEventData
+
+    @classmethod
+    def of(cls, event: PaymentEvent, after: DomainPayment) -> PaymentHistoryEvent:
+        return cls(event.event_id, "event", str(event.type), event.sequence, event.occurred_at,
+                   PaymentEventData(Payment.of(after)))
 
 
-def refund_event_object(event: RefundEvent, after: Refund) -> dict[str, Any]:
-    """An event in the refund's history, with the refund as it was right after it."""
-    return {"id": event.event_id, "object": "event", "type": str(event.type), "sequence": event.sequence,
-            "created_at": event.occurred_at, "data": {"object": refund_object(after)}}
+@model(examples.ENDPOINT)
+class WebhookEndpoint:
+    """Where a merchant's webhooks go."""
+
+    id: str
+    """`we_` and 24 characters."""
+    object: Literal["webhook_endpoint"]
+    url: str
+    enabled_events: list[str]
+    """The event types it receives; `["*"]` for all."""
+    description: str | None
+    status: Literal["enabled"]
+    created_at: str
+
+    @classmethod
+    def of(cls, e: DomainEndpoint) -> WebhookEndpoint:
+        return cls(e.id, "webhook_endpoint", e.url, list(e.enabled_events), e.description, "enabled", e.created_at)
 
 
-def refund_webhook_event(event: RefundEvent, after: Refund) -> dict[str, Any]:
-    """As `webhook_event`: `data.object.version` is the refund's version after the event."""
-    return envelope(event.event_id, str(event.type), event.occurred_at, refund_object(after))
+@model(examples.ENDPOINT_WITH_SECRET)
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    """A webhook endpoint as created or rotated: with its signing secret, shown this once."""
+
+    secret: str
+    """`whsec_...`: verify each webhook's `webhook-signature` with it (Standard Webhooks)."""
+
+    @classmethod
+    def of(cls, e: DomainEndpoint) -> WebhookEndpointWithSecret:
+        return cls(e.id, "webhook_endpoint", e.url, list(e.enabled_events), e.description, "enabled", e.created_at,
+                   e.secret)
 
 
-def webhook_endpoint_object(endpoint: WebhookEndpoint, *, include_secret: bool = False) -> dict[str, Any]:
-    body = {
-        "id": endpoint.id,
-        "object": "webhook_endpoint",
-        "url": endpoint.url,
-        "enabled_events": list(endpoint.enabled_events),
-        "description": endpoint.description,
-        "status": "enabled",
-        "created_at": endpoint.created_at,
-    }
-    if include_secret:
-        body["secret"] = endpoint.secret
-    return body
+@model({"id": examples.ENDPOINT["id"], "object": "webhook_endpoint", "deleted": True})
+class DeletedWebhookEndpoint:
+    id: str
+    object: Literal["webhook_endpoint"]
+    deleted: Literal[True]
 
 
-def list_object(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
-    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+@model(examples.FAILED_DELIVERY)
+class FailedDelivery:
+    """A webhook this endpoint never acknowledged: its attempts ran out and it was dead-lettered."""
+
+    object: Literal["webhook_delivery"]
+    status: Literal["failed"]
+    endpoint_id: str
+    attempts: int
+    failed_at: str
+    event: Event
+    """The event as it was sent."""
+
+    @classmethod
+    def of(cls, f: DomainFailedDelivery) -> FailedDelivery:
+        event = Event(f.event_id, f.event_type, f.created_at, EventData(f.object))
+        return cls("webhook_delivery", "failed", f.endpoint_id, f.attempts, f.failed_at, event)
 
 
-def failed_delivery_object(f: FailedDelivery) -> dict[str, Any]:
-    return {
-        "object": "webhook_delivery",
-        "status": "failed",
-        "endpoint_id": f.endpoint_id,
-        "attempts": f.attempts,
-        "failed_at": f.failed_at,
-        "event": envelope(f.event_id, f.event_type, f.created_at, f.object),
-    }
+@model(examples.DELIVERY_ATTEMPT)
+class DeliveryAttempt:
+    """One POST of one event to one endpoint."""
+
+    id: str
+    """Sorts in the order the attempts were made (the list's cursor)."""
+    object: Literal["delivery_attempt"]
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    """1 for the first, then one more per retry; a redelivery starts again from 1."""
+    delivered: bool
+    """The endpoint answered 2xx within 10 s."""
+    status_code: int | None
+    """What the endpoint answered; null when there was no answer (see `error`)."""
+    error: str | None
+    """Why there was no answer: a timeout, a refused connection, a refused URL."""
+    at: str
+    next_attempt_at: str | None
+    """When the next attempt is due; null when delivered or no attempt is left."""
+
+    @classmethod
+    def of(cls, a: DomainAttempt) -> DeliveryAttempt:
+        return cls(a.id, "delivery_attempt", a.endpoint_id, a.event_id, a.event_type, a.attempt, a.delivered,
+                   a.status_code, a.error, a.at, a.next_attempt_at)
 
 
-def delivery_attempt_object(a: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "object": "delivery_attempt",
-        "endpoint_id": a.endpoint_id,
-        "event_id": a.event_id,
-        "event_type": a.event_type,
-        "attempt": a.attempt,
-        "delivered": a.delivered,
-        "status_code": a.status_code,
-        "error": a.error,
-        "at": a.at,
-        "next_attempt_at": a.next_attempt_at,
-    }
+@model({"status": "ok"})
+class Health:
+    status: Literal["ok"]
 
 
-def customer_object(c: Customer) -> dict[str, Any]:
-    return {"id": c.id, "object": "customer", "name": c.name, "email": c.email, "wallet_id": c.wallet_id,
-            "currency": c.currency, "created_at": c.created_at}
+def listing(model: type[Any], items: list[Any], has_more: bool, url: str) -> Any:
+    """A page of a list (`model` is one of the `...List` models)."""
+    return model(object="list", data=items, has_more=has_more, url=url)
 
 
-def wallet_object(w: Wallet) -> dict[str, Any]:
-    return {"id": w.id, "object": "wallet", "customer_id": w.customer_id, "currency": w.currency,
-            "available": w.available, "held": w.held, "version": w.version, "created_at": w.created_at}
+@model(examples.listing(examples.PAYMENT, "/v1/payments", True))
+class PaymentList:
+    """Newest first."""
+
+    object: Literal["list"]
+    data: list[Payment]
+    has_more: bool
+    """More follow: ask again with `starting_after` the last item's id."""
+    url: str
 
 
-def entry_object(e: WalletEntry) -> dict[str, Any]:
-    return {"id": e.transfer.id, "object": "wallet_entry", "wallet_id": e.wallet_id, "sequence": e.sequence,
-            "type": str(e.type), "amount": e.amount, "currency": e.transfer.currency,
-            "available_after": e.available_after, "held_after": e.held_after, "payment_id": e.payment_id,
-            "order_id": e.order_id, "created_at": e.created_at}
+@model()
+class PaymentHistory:
+    """The payment's events, by `sequence` from 1."""
+
+    object: Literal["list"]
+    data: list[PaymentHistoryEvent]
+    has_more: bool
+    url: str
 
 
-def topup_object(t: Any) -> dict[str, Any]:
-    return {"id": t.id, "object": "topup", "wallet_id": t.wallet_id, "amount": t.amount, "currency": t.currency,
-            "status": t.status, "created_at": t.created_at}
+@model()
+class RefundList:
+    object: Literal["list"]
+    data: list[Refund]
+    has_more: bool
+    url: str
 
 
-def balance_object(accounts: list[tuple[Account, int]]) -> dict[str, Any]:
-    """The merchant's balance by currency (captured wallet payments less their refunds); what top-ups
-    brought in from outside (funding) and what billers were paid are shown beside it."""
-    def of(kind: AccountKind, negate: bool = False) -> list[dict[str, Any]]:
-        totals: dict[str, int] = {}
-        for account, amount in accounts:
-            if account.kind == kind:
-                totals[account.currency] = totals.get(account.currency, 0) + (-amount if negate else amount)
-        return [{"currency": c, "amount": a} for c, a in sorted(totals.items())]
-    return {"object": "balance", "available": of(AccountKind.BALANCE), "topped_up": of(AccountKind.FUNDING, True),
-            "paid_to_billers": of(AccountKind.BILLER)}
+@model()
+class EventList:
+    object: Literal["list"]
+    data: list[Event]
+    has_more: bool
+    url: str
 
 
-def order_object(o: Order) -> dict[str, Any]:
-    return {"id": o.id, "object": "order", "status": str(o.status), "customer_id": o.customer_id,
-            "amount": o.amount, "currency": o.currency, "description": o.description,
-            "payment_id": o.payment_id,
-            "failure": {"code": o.failure.code, "message": o.failure.message} if o.failure else None,
-            "version": o.version, "created_at": o.created_at, "updated_at": o.updated_at}
+@model()
+class WebhookEndpointList:
+    object: Literal["list"]
+    data: list[WebhookEndpoint]
+    has_more: bool
+    url: str
 
 
-def order_webhook_event(event: OrderEvent, after: Order) -> dict[str, Any]:
-    return envelope(event.event_id, str(event.type), event.occurred_at, order_object(after))
+@model()
+class FailedDeliveryList:
+    object: Literal["list"]
+    data: list[FailedDelivery]
+    has_more: bool
+    url: str
 
 
-def notification_object(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "object": "notification", "type": n.type, "customer_id": n.customer_id,
-            "order_id": n.order_id, "message": n.message, "created_at": n.created_at}
+@model()
+class DeliveryAttemptList:
+    object: Literal["list"]
+    data: list[DeliveryAttempt]
+    has_more: bool
+    url: str

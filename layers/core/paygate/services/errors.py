@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 MAX_PARAM_LENGTH = 100  # a param echoes what the caller sent (a field name, a header): never all of it
 
 
@@ -20,12 +18,16 @@ class RequestError(Exception):
         if code:
             self.code = code
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"type": self.type, "code": self.code, "message": self.message, "param": self.param}}
-
 
 class InvalidRequest(RequestError):
     pass
+
+
+class InternalError(RequestError):
+    """paygate's own fault (an answer that did not match its model): never the caller's."""
+
+    type = "api_error"
+    code = "internal_error"
 
 
 class AuthenticationFailed(RequestError):

@@ -7,7 +7,6 @@ from typing import Any
 from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.webhooks import DeliveryAttempt, subscribes
 from paygate.schemas.messages import WebhookDelivery
-from paygate.schemas.requests import ListDeliveriesQuery, ListEventsQuery, Redeliver
 from paygate.services.errors import InvalidRequest, NotFound
 from paygate.services.ports import DeliveryQueue, EndpointRepository, EventLog
 
@@ -19,12 +18,13 @@ def _owned_endpoint(endpoints: EndpointRepository, merchant: Merchant, endpoint_
     return found
 
 
-def list_events(log: EventLog, merchant: Merchant, query: ListEventsQuery) -> tuple[list[dict[str, Any]], bool]:
+def list_events(log: EventLog, merchant: Merchant, *, event_type: str | None, limit: int,
+                starting_after: str | None) -> tuple[list[dict[str, Any]], bool]:
     """Newest first, as they were sent; `starting_after` is an event id of an earlier page (an
     unknown one is a 400, as for payments: a cursor that matches nothing is the caller's mistake)."""
-    if query.starting_after and log.event(merchant.id, query.starting_after) is None:
-        raise InvalidRequest(f"no such event: {query.starting_after!r}", param="starting_after")
-    return log.events(merchant.id, event_type=query.type, limit=query.limit, starting_after=query.starting_after)
+    if starting_after and log.event(merchant.id, starting_after) is None:
+        raise InvalidRequest(f"no such event: {starting_after!r}", param="starting_after")
+    return log.events(merchant.id, event_type=event_type, limit=limit, starting_after=starting_after)
 
 
 def get_event(log: EventLog, merchant: Merchant, event_id: str) -> dict[str, Any]:
@@ -34,22 +34,22 @@ def get_event(log: EventLog, merchant: Merchant, event_id: str) -> dict[str, Any
     return found
 
 
-def list_deliveries(endpoints: EndpointRepository, log: EventLog, merchant: Merchant, endpoint_id: str,
-                    query: ListDeliveriesQuery) -> tuple[list[DeliveryAttempt], bool]:
+def list_deliveries(endpoints: EndpointRepository, log: EventLog, merchant: Merchant, endpoint_id: str, *,
+                    limit: int, starting_after: str | None) -> tuple[list[DeliveryAttempt], bool]:
     """Every attempt to deliver to this endpoint, newest first."""
     _owned_endpoint(endpoints, merchant, endpoint_id)
-    return log.attempts(endpoint_id, limit=query.limit, starting_after=query.starting_after)
+    return log.attempts(endpoint_id, limit=limit, starting_after=starting_after)
 
 
 def redeliver(endpoints: EndpointRepository, log: EventLog, queue: DeliveryQueue, merchant: Merchant,
-              endpoint_id: str, body: Redeliver) -> dict[str, Any]:
+              endpoint_id: str, event_id: str) -> dict[str, Any]:
     """The event, as it was sent, delivered to this endpoint again: the same body and `webhook-id`,
     signed afresh, with a new series of attempts on the usual schedule. Nothing is written here: the
     delivery is one message on the webhooks queue, and its attempts are recorded as any other's."""
     endpoint = _owned_endpoint(endpoints, merchant, endpoint_id)
-    event = log.event(merchant.id, body.event_id)
+    event = log.event(merchant.id, event_id)
     if event is None:
-        raise NotFound(f"no such event: {body.event_id!r}", param="event_id")
+        raise NotFound(f"no such event: {event_id!r}", param="event_id")
     if not subscribes(endpoint.enabled_events, event["type"]):
         raise InvalidRequest(f"this endpoint does not receive {event['type']} events (enabled_events)",
                              param="event_id", code="event_not_enabled")

@@ -13,7 +13,7 @@ from paygate.domain.money import Money
 from paygate.ids import new_event_id, new_id, utc_now
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import span
-from paygate.schemas.requests import CreatePayment, ListPaymentsQuery
+from paygate.schemas.requests import CreatePayment
 from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
 from paygate.services.idempotency import IdempotentRequest
 from paygate.services.ports import KeyAlreadyUsed, KeyBusy, PaymentRecord, PaymentRepository, WalletStore
@@ -113,15 +113,15 @@ def get_payment(payments: PaymentRepository, merchant: Merchant, payment_id: str
     return get_owned(payments, merchant, payment_id).payment
 
 
-def list_payments(payments: PaymentRepository, merchant: Merchant,
-                  query: ListPaymentsQuery) -> tuple[list[domain.Payment], bool]:
+def list_payments(payments: PaymentRepository, merchant: Merchant, *, limit: int, starting_after: str | None,
+                  status: str | None) -> tuple[list[domain.Payment], bool]:
     cursor = None
-    if query.starting_after:
-        found = payments.get(query.starting_after, consistent=False)
+    if starting_after:
+        found = payments.get(starting_after, consistent=False)
         if found is None or found.payment.merchant_id != merchant.id:
-            raise InvalidRequest(f"no such payment: {query.starting_after!r}", param="starting_after")
+            raise InvalidRequest(f"no such payment: {starting_after!r}", param="starting_after")
         cursor = found.payment
-    return payments.list(merchant.id, limit=query.limit, starting_after=cursor, status=query.status)
+    return payments.list(merchant.id, limit=limit, starting_after=cursor, status=status)
 
 
 def payment_history(payments: PaymentRepository, merchant: Merchant,

@@ -19,8 +19,8 @@ from paygate.domain.refund import RefundEvent
 from paygate.domain.workflow import ORDER_COMMANDS, next_step
 from paygate.observability import count_error, logger
 from paygate.observability.tracing import span
+from paygate.schemas.events import OrderWebhook, PaymentWebhook, RefundWebhook, to_json
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.schemas.responses import order_webhook_event, refund_webhook_event, webhook_event
 from paygate.services.ports import (
     ChangeDecoder,
     EventMeta,
@@ -71,13 +71,14 @@ def _published(record: PaymentRecord | RefundRecord | OrderRecord) -> tuple[str,
     if isinstance(record, OrderRecord):
         order_states = orders.snapshots(record.events)
         return (record.order.id, record.order.merchant_id,
-                lambda e: order_webhook_event(e, order_states[e.sequence - 1]))
+                lambda e: to_json(OrderWebhook.of(e, order_states[e.sequence - 1])))
     if isinstance(record, RefundRecord):
         refund_states = refunds.snapshots(record.events)
         return (record.refund.id, record.refund.merchant_id,
-                lambda e: refund_webhook_event(e, refund_states[e.sequence - 1]))
+                lambda e: to_json(RefundWebhook.of(e, refund_states[e.sequence - 1])))
     states = snapshots(record.events)
-    return record.payment.id, record.payment.merchant_id, lambda e: webhook_event(e, states[e.sequence - 1])
+    return (record.payment.id, record.payment.merchant_id,
+            lambda e: to_json(PaymentWebhook.of(e, states[e.sequence - 1])))
 
 
 def _payment_of(record: PaymentRecord | RefundRecord | OrderRecord) -> str | None:

@@ -1,12 +1,15 @@
 """Counts every AWS call a process makes, by service and operation, for ``make bench``.
 
 Runs inside function workers, whose interpreter has only the Lambda layer's packages and boto3:
-stdlib and botocore only, and no import of the rest of ``paygate_local``.
+stdlib and botocore only, and no import of anything else (of this folder neither: it can be loaded
+from its file alone).
 
 ``install(directory)`` registers a botocore event handler on every botocore session created
 afterwards (boto3's default session included, which ``boto3.client(...)`` uses) and on boto3's
-default session if it exists already. Clients made before ``install`` are not counted, so the
-runtime calls it first thing in a worker, before the handler module is imported.
+default session if it exists already. Clients made before ``install`` are not counted, so bench
+calls it first thing in a worker, before the handler module is imported: ``bench/inject/``
+puts a ``sitecustomize`` on the workers' ``PYTHONPATH`` that installs it when
+``PAYGATE_METER_DIR`` is set (``METER_DIR_ENV``).
 
 Counted per call (once per API call, retries not included): ``calls[service][operation]``. For
 SQS, per queue: requests, billed requests (each 64 KB chunk of a send's payload is one request, as
@@ -36,6 +39,7 @@ import time
 from typing import Any
 
 FILE_VERSION = 1
+METER_DIR_ENV = "PAYGATE_METER_DIR"  # where a worker writes its calls file (set by bench for the workers)
 FLUSH_INTERVAL = 0.2  # seconds: at most this often, and at most this late after a change
 SQS_CHUNK = 64 * 1024  # SQS bills each 64 KB chunk of a request's payload as one request
 _SQS_SENDS = ("SendMessage", "SendMessageBatch")

@@ -1,7 +1,7 @@
 """How much CPU a process and everything it started use: for "idle paygate dev uses at most 1% of
 a core", and for the benchmark's CPU time per payment.
 
-    python -m paygate_local.metering.cpu PID [--seconds 30]    # prints the percent of one core
+    python -m bench.meters.cpu PID [--seconds 30]    # from the tree's root; prints the percent of one core
 
 The process tree is read again at the end, so workers started meanwhile count too (their whole
 CPU time, since they did not exist at the start); a process that ended meanwhile is left out.
@@ -46,7 +46,7 @@ def measure_idle_cpu(pid: int, seconds: float = 30.0) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paygate_local.metering.cpu",
+    parser = argparse.ArgumentParser(prog="python -m bench.meters.cpu",
                                      description="percent of one core used by a process tree")
     parser.add_argument("pid", type=int)
     parser.add_argument("--seconds", type=float, default=30.0)

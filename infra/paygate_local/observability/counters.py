@@ -1,10 +1,11 @@
-"""What ``paygate dev`` itself counts for ``make bench``, written to ``<state-dir>/meter/runtime.json``.
+"""The runtime's own counters: what it invoked and what its event sources requested, for ``make bench``.
 
-Metering is on when ``PAYGATE_METER=1``. Everything metered lands in one directory (``meter_dir``):
-``runtime.json`` from the dev process (this module), ``calls-<function>-<pid>.json`` from each
-function worker (``meter_hook``) and ``capacity-<pid>.json`` from wherever moto's DynamoDB runs
-(``capacity``). The bench reads the directory before and after a run and divides the difference by
-the payments made.
+Only the runtime sees these (the requests the pollers make through the in-process moto transports
+call no botocore at all), so the runtime keeps them. Counting always happens; the counters are
+written to ``<meter_dir>/runtime.json`` only when asked: ``PAYGATE_METER=1`` for ``paygate dev``, a
+``meter_dir`` for a ``LocalRuntime``. The other meters of ``make bench`` (DynamoDB capacity, every
+AWS call of the function workers) patch moto and botocore: they are bench's (``bench/meters/``),
+injected by bench when it starts a gateway, and write their files into the same directory.
 
 ``runtime.json`` (``version`` 1)::
 
@@ -22,27 +23,25 @@ invocations carried (an API invocation carries none). ``event_sources.sqs`` coun
 event source mappings (the pollers) make to each queue, as AWS bills them to the account:
 ``empty_receives`` are the receives that returned nothing, billed too, but by the hour rather than
 per payment; ``event_sources.streams`` counts the mappings' DynamoDB Streams requests (free on AWS).
-Stdlib only.
+``event_sources.calls`` stays empty here (bench fills it for a runtime that keeps no counters).
 """
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-try:
-    from paygate_local.metering.meter_hook import Flusher, write_json_atomically
-except ImportError:  # pragma: no cover - loaded from its file, next to meter_hook.py
-    from meter_hook import Flusher, write_json_atomically  # type: ignore[no-redef]
+from paygate_local.foreground import write_json_atomically
 
 FILE_VERSION = 1
-METER_ENV = "PAYGATE_METER"  # "1": paygate dev meters itself
-METER_DIR_ENV = "PAYGATE_METER_DIR"  # set by the runtime for the workers: where their calls files go
+METER_ENV = "PAYGATE_METER"  # "1": paygate dev writes its counters
 RUNTIME_FILE = "runtime.json"
+FLUSH_INTERVAL = 0.2  # seconds: written at most this often, and at most this late after a change
 
 
 def metering_requested(environ: dict[str, str] | None = None) -> bool:
@@ -55,27 +54,27 @@ def meter_dir(state_dir: str | os.PathLike[str]) -> Path:
 
 def write_runtime_meter(path: str | os.PathLike[str], counters: dict[str, Any]) -> None:
     """Write ``counters`` (the ``lambda``, ``api``, ``event_sources`` sections) as runtime.json, atomically."""
-    data = {"version": FILE_VERSION, "kind": "runtime", "pid": os.getpid(), "updated": time.time(), **counters}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(os.fspath(path), data)
+    write_json_atomically(Path(path), {"version": FILE_VERSION, "kind": "runtime", "pid": os.getpid(),
+                                       "updated": time.time(), **counters})
 
 
 class RuntimeMeter:
-    """The dev process's counters, written to ``path`` within 200 ms of each change (never when idle).
+    """The dev process's counters, written to ``path`` (if any) within 200 ms of each change.
 
-    The runtime calls ``invoked`` after each invocation and ``sqs_request`` for each request its
-    pollers make to a queue; ``sources`` are extra callables whose dicts are merged into the file
-    (``event_sources.calls``: e.g. a meter_hook counting the dev process's own boto3 calls).
+    The runtime calls ``invoked`` after each invocation, ``api_request`` for each request to the API,
+    and ``sqs_request`` / ``stream_request`` for each request its pollers make.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None, sources: dict[str, Callable[[], Any]] | None = None):
+    def __init__(self, path: str | os.PathLike[str] | None):
         self._lock = threading.Lock()
         self._lambda: dict[str, dict[str, Any]] = {}
         self._api_requests = 0
         self._sqs: dict[str, dict[str, Any]] = {}
         self._streams: dict[str, int] = {}
-        self.sources = dict(sources or {})
-        self._flusher = Flusher(os.fspath(path), self.snapshot) if path is not None else None
+        self.path = Path(path) if path is not None else None
+        self._dirty = threading.Event()
+        self._write_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
 
     def invoked(self, logical_id: str, *, duration_ms: float, name: str | None = None, memory_mb: int | None = None,
                 records: int = 0, error: bool = False) -> None:
@@ -117,31 +116,46 @@ class RuntimeMeter:
             self._streams[operation] = self._streams.get(operation, 0) + 1
         self.touch()
 
-    def touch(self) -> None:
-        if self._flusher is not None:
-            self._flusher.touch()
-
-    def flush(self) -> None:
-        if self._flusher is not None:
-            self._flusher.flush()
-
-    def snapshot(self) -> dict[str, Any]:
+    def _counters(self) -> dict[str, Any]:
         with self._lock:
-            data: dict[str, Any] = {
-                "version": FILE_VERSION, "kind": "runtime", "pid": os.getpid(), "updated": time.time(),
+            return {
                 "lambda": {lid: dict(entry) for lid, entry in self._lambda.items()},
                 "api": {"requests": self._api_requests},
                 "event_sources": {"sqs": {q: {**e, "operations": dict(e["operations"])} for q, e in self._sqs.items()},
                                   "streams": dict(self._streams), "calls": {}},
             }
-        for key, source in self.sources.items():
-            extra = source() or {}
-            if key == "hook":  # a meter_hook.Meter's snapshot: its SQS queues and its other calls
-                for queue, counts in (extra.get("sqs") or {}).items():
-                    merged = data["event_sources"]["sqs"].setdefault(queue, {})
-                    for name, value in counts.items():
-                        merged[name] = merged.get(name, 0) + value
-                data["event_sources"]["calls"] = extra.get("calls") or {}
-            else:
-                data[key] = extra
-        return data
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": FILE_VERSION, "kind": "runtime", "pid": os.getpid(), "updated": time.time(),
+                **self._counters()}
+
+    # ------------------------------------------------------------------ the file
+
+    def touch(self) -> None:
+        """Something changed: the writer thread (started on the first change) writes within 200 ms."""
+        if self.path is None:
+            return
+        if self._writer is None:
+            with self._write_lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_loop, name="paygate-counters", daemon=True)
+                    self._writer.start()
+                    atexit.register(self.flush)
+        self._dirty.set()
+
+    def flush(self) -> None:
+        """Write the file now (nothing without a path)."""
+        if self.path is None:
+            return
+        with self._write_lock:
+            self._dirty.clear()
+            try:
+                write_runtime_meter(self.path, self._counters())
+            except OSError:
+                pass  # the state directory went away (the gateway is stopping)
+
+    def _write_loop(self) -> None:
+        while True:
+            self._dirty.wait()  # no timeout: an idle runtime does not wake up at all
+            self.flush()
+            time.sleep(FLUSH_INTERVAL)
