@@ -74,7 +74,7 @@ def test_the_local_runtime_serves_every_event_in_the_template():
     served = sum(len(f.api_routes) + len(f.sqs_mappings) + len(f.stream_mappings) + len(f.schedules)
                  for f in functions)
     declared = sum(len((r.get("Properties") or {}).get("Events") or {})
-                   for r in _stack().resources.values() if r["Type"] == "AWS::Serverless::Function")
+                   for r in _stack().template["Resources"].values() if r["Type"] == "AWS::Serverless::Function")
     assert served == declared
 
 
