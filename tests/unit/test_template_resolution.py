@@ -353,22 +353,36 @@ def _counting_transforms(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_the_transform_is_cached_by_the_template_and_the_parameters(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_transform_is_cached_by_the_template_and_the_parameters_it_looks_at(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _counting_transforms(monkeypatch)
-    first = sam_stack(RICH, tmp_path)
+    text = RICH.replace("CodeDir: {Type: String, Default: code}",
+                        "CodeDir: {Type: String, Default: code}\n  Alias: {Type: String, Default: live}\n"
+                        "  Other: {Type: String, Default: x}").replace("AutoPublishAlias: live",
+                                                                       "AutoPublishAlias: !Ref Alias")
+    first = sam_stack(text, tmp_path)
     assert len(calls) == 1 and len(list((tmp_path / "cache").glob("*.json"))) == 1
-    second = sam_stack(RICH, tmp_path)
+    second = sam_stack(text, tmp_path)
     assert len(calls) == 1, "the second load must not transform again"
     assert second.cloudformation == first.cloudformation
     assert second.functions() == first.functions()
-    # Another template, or other parameter values: another transform.
-    sam_stack(RICH.replace("BatchSize: 7", "BatchSize: 8"), tmp_path)
+    # A parameter the transform does not look up (the runtime resolves it): the same result serves.
+    assert sam_stack(text, tmp_path, parameter_overrides={"Other": "y"}).functions() == first.functions()
+    assert len(calls) == 1
+    # One it does (the alias's name makes the alias's logical id): another transform, kept beside.
+    other = sam_stack(text, tmp_path, parameter_overrides={"Alias": "blue"})
+    assert len(calls) == 2 and "WorkerAliasblue" in other.resources and "WorkerAliaslive" in first.resources
+    assert other.functions()[0].sqs_mappings == first.functions()[0].sqs_mappings
+    sam_stack(text, tmp_path)
+    sam_stack(text, tmp_path, parameter_overrides={"Alias": "blue"})
     assert len(calls) == 2
-    (tmp_path / "code2").mkdir()
-    assert sam_stack(RICH, tmp_path, parameter_overrides={"CodeDir": "code2"}).functions()[0].code_dir == \
-        tmp_path / "code2"
+    # Another template, or a code path the parameters change: another transform.
+    sam_stack(text.replace("BatchSize: 7", "BatchSize: 8"), tmp_path)
     assert len(calls) == 3
+    (tmp_path / "code2").mkdir()
+    assert sam_stack(text, tmp_path, parameter_overrides={"CodeDir": "code2"}).functions()[0].code_dir == \
+        tmp_path / "code2"
+    assert len(calls) == 4
 
 
 @pytest.mark.parametrize("garbage", ["", "{not json", "[]", '{"format": 1, "key": "other", "cloudformation": {}}'])

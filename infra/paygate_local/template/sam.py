@@ -93,15 +93,19 @@ def samtranslator_version() -> str:
 def transform(template: dict, parameters: dict[str, Any], region: str, *, source: str,
               cache_dir: str | Path | None = None) -> dict:
     """The CloudFormation the SAM transform makes of ``template`` (packaged), from the cache when it
-    has it. Its resources come in the template's order, each generated one after its origin."""
+    has it. Its resources come in the template's order, each generated one after its origin.
+
+    The cache is keyed by the template, the region and samtranslator's version; an entry holds a
+    result per values of the parameters the transform looked at (for template.yaml: none of them,
+    so ``paygate dev``'s ProviderUrl, a new port each time, does not make a new transform)."""
     cache = TransformCache(cache_dir)
-    key = cache_key(samtranslator_version(), region, parameters, template)
-    cloudformation = cache.get(key)
+    key = cache_key(samtranslator_version(), region, template)
+    cloudformation = cache.get(key, parameters)
     if cloudformation is None:
-        cloudformation = translate(template, parameters, region, source=source)
+        cloudformation, consulted = translate(template, parameters, region, source=source)
         cloudformation["Resources"] = _in_declared_order(cloudformation["Resources"], list(template["Resources"]))
         cloudformation = json.loads(json.dumps(cloudformation, default=str))  # what a cache hit returns
-        cache.put(key, cloudformation)
+        cache.put(key, consulted, cloudformation)
     return cloudformation
 
 
@@ -112,8 +116,10 @@ class _Region:
         self.region_name = region_name
 
 
-def translate(template: dict, parameters: dict[str, Any], region: str, *, source: str) -> dict:
-    """samtranslator's ``transform`` (samtranslator.translator.transform), offline."""
+def translate(template: dict, parameters: dict[str, Any], region: str, *,
+              source: str) -> tuple[dict, dict[str, Any]]:
+    """samtranslator's ``transform`` (samtranslator.translator.transform), offline. Returns the
+    CloudFormation and the parameters the transform looked up while translating, with their values."""
     try:
         from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
         from samtranslator.model.exceptions import ExceptionWithMessage, InvalidDocumentException
@@ -125,8 +131,18 @@ def translate(template: dict, parameters: dict[str, Any], region: str, *, source
 
     fragment, values = copy.deepcopy(template), copy.deepcopy(parameters)
     to_py27_compatible_template(fragment, values)
+    values, consulted, arm = _noting_lookups(values)
+
+    class ArmingParser(Parser):
+        """Parsing starts once the translator has added defaults and pseudo parameters (which asks
+        about every parameter): from there on, a look-up is the transform's."""
+
+        def parse(self, *args: Any, **kwargs: Any) -> None:
+            arm()
+            super().parse(*args, **kwargs)
+
     metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
-    translator = Translator(None, Parser(), boto_session=_Region(region), metrics=metrics)
+    translator = Translator(None, ArmingParser(), boto_session=_Region(region), metrics=metrics)
     try:
         out = translator.translate(fragment, parameter_values=values, get_managed_policy_map=dict)
     except InvalidDocumentException as exc:
@@ -138,7 +154,54 @@ def translate(template: dict, parameters: dict[str, Any], region: str, *, source
         raise TemplateError(f"{source}: the SAM transform failed: {exc!r}") from exc
     finally:
         metrics.publish()  # else it warns, when collected, of metrics nobody published
-    return undo_mark_unicode_str_in_template(out)
+    looked_at = {name: parameters[name] for name in sorted(consulted) if name in parameters}
+    return undo_mark_unicode_str_in_template(out), looked_at
+
+
+def _noting_lookups(values: dict[str, Any]) -> tuple[dict[str, Any], set[str], Callable[[], None]]:
+    """``values`` as a dict that notes, once armed, the names looked up in it (a copy of it too: the
+    translator deep-copies it). Going through all of it notes every name."""
+    consulted: set[str] = set()
+    armed = False
+
+    def note(*names: str) -> None:
+        if armed:
+            consulted.update(names)
+
+    class Noting(dict):
+        def __getitem__(self, name: str) -> Any:
+            note(name)
+            return dict.__getitem__(self, name)
+
+        def get(self, name: str, default: Any = None) -> Any:
+            note(name)
+            return dict.get(self, name, default)
+
+        def __contains__(self, name: object) -> bool:
+            note(str(name))
+            return dict.__contains__(self, name)
+
+        def __iter__(self):
+            note(*dict.keys(self))
+            return dict.__iter__(self)
+
+        def keys(self):
+            note(*dict.keys(self))
+            return dict.keys(self)
+
+        def values(self):
+            note(*dict.keys(self))
+            return dict.values(self)
+
+        def items(self):
+            note(*dict.keys(self))
+            return dict.items(self)
+
+    def arm() -> None:
+        nonlocal armed
+        armed = True
+
+    return Noting(values), consulted, arm
 
 
 def _in_declared_order(resources: dict[str, dict], declared: list[str]) -> dict[str, dict]:
