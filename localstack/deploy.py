@@ -46,11 +46,10 @@ DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 
 def expected_resources(template: Path) -> dict[str, str]:
     """Logical id -> type of every function, layer, table and queue the template declares."""
-    from paygate_local.template import FUNCTION_TYPE, LAYER_TYPES, QUEUE_TYPE, TABLE_TYPES, Stack
+    from paygate_local.template import LAYER_TYPES, QUEUE_TYPE, SAM_FUNCTION_TYPE, TABLE_TYPES, Stack
 
     stack = Stack.from_file(template, parameter_overrides=DEFAULT_PARAMETERS)
-    wanted = (FUNCTION_TYPE, QUEUE_TYPE, *TABLE_TYPES, *LAYER_TYPES)
-    return {lid: stack.resource_type(lid) for lid in stack.logical_ids(*wanted)}
+    return stack.declared(SAM_FUNCTION_TYPE, QUEUE_TYPE, *TABLE_TYPES, *LAYER_TYPES)
 
 
 def api_url(public_endpoint: str, rest_api_id: str, stage: str = "Prod") -> str:

@@ -62,7 +62,7 @@ def test_the_queue_panels_name_every_queue_of_the_stack(body: dict, stack: Stack
 
 def test_every_paygate_line_names_a_service_of_the_template(body: dict, stack: Stack):
     services = {stack.resolve(stack.properties(f)).get("Environment", {}).get("Variables", {}).get(
-        "POWERTOOLS_SERVICE_NAME") for f in stack.logical_ids("AWS::Serverless::Function")}
+        "POWERTOOLS_SERVICE_NAME") for f in stack.logical_ids("AWS::Lambda::Function")}
     for lines in lines_by_title(body).values():
         for line in lines:
             if isinstance(line, dash.MetricLine) and line.namespace == "paygate":

@@ -74,7 +74,7 @@ def test_the_local_runtime_serves_every_event_in_the_template():
     served = sum(len(f.api_routes) + len(f.sqs_mappings) + len(f.stream_mappings) + len(f.schedules)
                  for f in functions)
     declared = sum(len((r.get("Properties") or {}).get("Events") or {})
-                   for r in _stack().resources.values() if r["Type"] == "AWS::Serverless::Function")
+                   for r in _stack().template["Resources"].values() if r["Type"] == "AWS::Serverless::Function")
     assert served == declared
 
 
@@ -99,3 +99,63 @@ def test_every_sample_event_is_valid_json_and_named_for_a_function():
     for path in files:
         assert path.parent.name in names, path
         json.loads(path.read_text())
+
+
+FIXTURE = ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
+
+
+def _declared_id(value) -> str | None:
+    """The logical id behind !GetAtt X.Arn as template.yaml writes it."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return target.split(".", 1)[0] if isinstance(target, str) else target[0]
+    return None
+
+
+@pytest.mark.parametrize("path, overrides", [(TEMPLATE, {"Mode": "dev"}),
+                                             (FIXTURE, {"Mode": "dev", "RecordDir": "/r"})],
+                         ids=["template.yaml", "fixture"])
+def test_routes_mappings_and_schedules_read_from_the_transform_are_what_the_template_declares(path, overrides):
+    """Every Api, SQS, DynamoDB and Schedule event of the template as written, with its properties,
+    is exactly what the runtime reads from the CloudFormation aws-sam-translator makes of it."""
+    from paygate_local.template import ApiRoute, Schedule, SqsMapping, Stack, StreamMapping
+
+    stack = Stack.from_file(path, parameter_overrides=overrides)
+    routes, sqs, streams, schedules = [], [], [], []
+    for lid, resource in stack.template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for name, event in (resource["Properties"].get("Events") or {}).items():
+            props = event.get("Properties") or {}
+            report = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+            if event["Type"] == "Api":
+                routes.append(ApiRoute(lid, name, "/" + props["Path"].strip("/"), props["Method"].upper()))
+            elif event["Type"] == "SQS":
+                sqs.append(SqsMapping(
+                    lid, name, stack.resolve(props["Queue"]), _declared_id(props["Queue"]),
+                    batch_size=props.get("BatchSize", 10),
+                    batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
+                    report_batch_item_failures=report, enabled=props.get("Enabled", True),
+                    maximum_concurrency=(props.get("ScalingConfig") or {}).get("MaximumConcurrency")))
+            elif event["Type"] == "DynamoDB":
+                streams.append(StreamMapping(
+                    lid, name, stack.resolve(props["Stream"]), _declared_id(props["Stream"]),
+                    starting_position=props["StartingPosition"], batch_size=props.get("BatchSize", 100),
+                    batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
+                    maximum_retry_attempts=props.get("MaximumRetryAttempts", -1),
+                    bisect_on_error=props.get("BisectBatchOnFunctionError", False),
+                    report_batch_item_failures=report,
+                    on_failure_arn=stack.resolve(((props.get("DestinationConfig") or {}).get("OnFailure") or {})
+                                                 .get("Destination")),
+                    enabled=props.get("Enabled", True)))
+            elif event["Type"] == "Schedule":
+                schedules.append(Schedule(lid, name, props["Schedule"], enabled=props.get("Enabled", True)))
+            else:
+                pytest.fail(f"{lid}.{name}: an event type this test does not know: {event['Type']}")
+    functions = stack.functions()
+    assert routes and (sqs or streams)
+    assert sorted(map(repr, (r for f in functions for r in f.api_routes))) == sorted(map(repr, routes))
+    assert [m for f in functions for m in f.sqs_mappings] == sqs
+    assert [m for f in functions for m in f.stream_mappings] == streams
+    assert [s for f in functions for s in f.schedules] == schedules
+    assert {f.logical_id: f.other_events for f in functions if f.other_events} == {}

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from paygate_local.template import Stack, TemplateError, load_template, merge_globals
+from paygate_local.template import (
+    ApiRoute,
+    Schedule,
+    SqsMapping,
+    Stack,
+    StreamMapping,
+    TemplateError,
+    load_template,
+    merge_globals,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "runtime" / "template.yaml"
@@ -224,3 +233,183 @@ def test_real_template_resolves_every_function_and_event() -> None:
         if policy:
             assert policy["deadLetterTargetArn"] in queue_arns
             assert int(policy["maxReceiveCount"]) >= 1
+
+
+# ------------------------------------------------------------------ the SAM transform (aws-sam-translator)
+
+RICH = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  CodeDir: {Type: String, Default: code}
+Globals:
+  Function:
+    Runtime: python3.12
+    CodeUri: !Sub "${CodeDir}/"
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: v1-beta}
+  Queue:
+    Type: AWS::SQS::Queue
+  Simple:
+    Type: AWS::Serverless::SimpleTable
+    Properties: {PrimaryKey: {Name: id, Type: Number}}
+  Changes:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      AutoPublishAlias: live
+      Events:
+        Root: {Type: Api, Properties: {Path: /, Method: get, RestApiId: !Ref Api}}
+        Anything: {Type: Api, Properties: {Path: "/x/{proxy+}", Method: any, RestApiId: !Ref Api}}
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
+            BatchSize: 7
+            MaximumBatchingWindowInSeconds: 2
+            Enabled: false
+            ScalingConfig: {MaximumConcurrency: 3}
+        Feed:
+          Type: DynamoDB
+          Properties: {Stream: !GetAtt Changes.StreamArn, StartingPosition: LATEST, MaximumRetryAttempts: 4}
+        Nightly: {Type: Schedule, Properties: {Schedule: "cron(0 3 * * ? *)", Enabled: false}}
+        Often: {Type: ScheduleV2, Properties: {ScheduleExpression: rate(2 minutes)}}
+        Kin:
+          Type: Kinesis
+          Properties: {Stream: "arn:aws:kinesis:us-east-1:123456789012:stream/s", StartingPosition: LATEST}
+"""
+
+
+def sam_stack(text: str, tmp_path: Path, **kwargs) -> Stack:
+    return stack_from(text, tmp_path, cache_dir=tmp_path / "cache", **kwargs)
+
+
+def test_routes_mappings_and_schedules_come_from_the_transformed_cloudformation(tmp_path: Path) -> None:
+    stack = sam_stack(RICH, tmp_path)
+    types = {r["Type"] for r in stack.resources.values()}
+    assert {"AWS::Lambda::Function", "AWS::Lambda::Alias", "AWS::ApiGateway::RestApi",
+            "AWS::Events::Rule", "AWS::Scheduler::Schedule"} <= types
+    assert not any(t.startswith("AWS::Serverless::") for t in types)
+    (worker,) = stack.functions()
+    assert worker.code_dir == tmp_path / "code"  # Globals' CodeUri, its !Sub resolved
+    assert (worker.runtime, worker.timeout, worker.memory_size) == ("python3.12", 3.0, 128)
+    # The explicit API's stage is not alphanumeric (its permissions' ids are hashed): names still found.
+    assert set(worker.api_routes) == {ApiRoute("Worker", "Root", "/", "GET"),
+                                      ApiRoute("Worker", "Anything", "/x/{proxy+}", "ANY")}
+    # The mappings name the function through its alias (AutoPublishAlias).
+    assert worker.sqs_mappings == [SqsMapping(
+        "Worker", "Jobs", "arn:aws:sqs:us-east-1:123456789012:paygate-Queue", "Queue", batch_size=7,
+        batching_window=2.0, report_batch_item_failures=False, enabled=False, maximum_concurrency=3)]
+    assert worker.stream_mappings == [StreamMapping(
+        "Worker", "Feed", stack.get_att("Changes", "StreamArn"), "Changes", starting_position="LATEST",
+        maximum_retry_attempts=4)]
+    assert set(worker.schedules) == {Schedule("Worker", "Nightly", "cron(0 3 * * ? *)", enabled=False),
+                                     Schedule("Worker", "Often", "rate(2 minutes)", enabled=True)}
+    assert worker.other_events == {"Kin": "Kinesis"}
+    (simple,) = [t for t in stack.tables() if t.logical_id == "Simple"]
+    assert simple.properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert simple.properties["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "N"}]
+    # What a deployer checks the deployed stack against: the template as written.
+    assert stack.declared("AWS::Serverless::Function", "AWS::Serverless::SimpleTable") == {
+        "Simple": "AWS::Serverless::SimpleTable", "Worker": "AWS::Serverless::Function"}
+
+
+def test_a_template_samtranslator_rejects_is_a_template_error_with_its_message(tmp_path: Path) -> None:
+    text = RICH.replace("Queue: !GetAtt Queue.Arn", "BatchSize: 1")
+    with pytest.raises(TemplateError, match=r"template\.yaml.*Missing required property 'Queue'"):
+        sam_stack(text, tmp_path)
+
+
+def test_inline_code_cannot_run_locally(tmp_path: Path) -> None:
+    stack = sam_stack("""
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Inline:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: index.handler, Runtime: python3.12, InlineCode: "def handler(e, c): pass"}
+    """, tmp_path)
+    with pytest.raises(TemplateError, match="Inline: CodeUri must be a local directory, got inline code"):
+        stack.functions()
+
+
+def _counting_transforms(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from paygate_local.template import sam
+
+    calls: list[str] = []
+    real = sam.translate
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["source"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sam, "translate", counted)
+    return calls
+
+
+def test_the_transform_is_cached_by_the_template_and_the_parameters_it_looks_at(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _counting_transforms(monkeypatch)
+    text = RICH.replace("CodeDir: {Type: String, Default: code}",
+                        "CodeDir: {Type: String, Default: code}\n  Alias: {Type: String, Default: live}\n"
+                        "  Other: {Type: String, Default: x}").replace("AutoPublishAlias: live",
+                                                                       "AutoPublishAlias: !Ref Alias")
+    first = sam_stack(text, tmp_path)
+    assert len(calls) == 1 and len(list((tmp_path / "cache").glob("*.json"))) == 1
+    second = sam_stack(text, tmp_path)
+    assert len(calls) == 1, "the second load must not transform again"
+    assert second.cloudformation == first.cloudformation
+    assert second.functions() == first.functions()
+    # A parameter the transform does not look up (the runtime resolves it): the same result serves.
+    assert sam_stack(text, tmp_path, parameter_overrides={"Other": "y"}).functions() == first.functions()
+    assert len(calls) == 1
+    # One it does (the alias's name makes the alias's logical id): another transform, kept beside.
+    other = sam_stack(text, tmp_path, parameter_overrides={"Alias": "blue"})
+    assert len(calls) == 2 and "WorkerAliasblue" in other.resources and "WorkerAliaslive" in first.resources
+    assert other.functions()[0].sqs_mappings == first.functions()[0].sqs_mappings
+    sam_stack(text, tmp_path)
+    sam_stack(text, tmp_path, parameter_overrides={"Alias": "blue"})
+    assert len(calls) == 2
+    # Another template, or a code path the parameters change: another transform.
+    sam_stack(text.replace("BatchSize: 7", "BatchSize: 8"), tmp_path)
+    assert len(calls) == 3
+    (tmp_path / "code2").mkdir()
+    assert sam_stack(text, tmp_path, parameter_overrides={"CodeDir": "code2"}).functions()[0].code_dir == \
+        tmp_path / "code2"
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("garbage", ["", "{not json", "[]", '{"format": 1, "key": "other", "cloudformation": {}}'])
+def test_a_corrupt_cache_entry_is_ignored_and_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       garbage: str) -> None:
+    calls = _counting_transforms(monkeypatch)
+    expected = sam_stack(RICH, tmp_path).functions()
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    entry.write_text(garbage)
+    assert sam_stack(RICH, tmp_path).functions() == expected
+    assert len(calls) == 2
+    assert sam_stack(RICH, tmp_path).functions() == expected  # the entry was written again
+    assert len(calls) == 2
+
+
+def test_an_unwritable_cache_only_costs_the_transform(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    stack = stack_from(RICH, tmp_path, cache_dir=blocked / "cache")
+    assert [f.logical_id for f in stack.functions()] == ["Worker"]
+
+
+def test_the_cache_lives_in_the_users_cache_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from paygate_local.template.cache import default_cache_dir
+
+    monkeypatch.delenv("PAYGATE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "paygate" / "sam-transform"
+    monkeypatch.setenv("PAYGATE_CACHE_DIR", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine" / "sam-transform"
