@@ -195,7 +195,8 @@ class MotoCheckpointer:
             for name, ids in changes.removed.items():
                 tx.delete_messages(name, ids)
             for name, seq in changes.next_seqs.items():
-                tx.set(f"stream.next.{name}", seq)
+                if seq != self._saved_through.get(name):
+                    tx.set(f"stream.next.{name}", seq)
             tx.set(CHECKPOINT_AT, time.time())  # what a restart resumes from (tests wait for it)
         self._saved_through.update(changes.next_seqs)
         self._trimmed.update(trims)
