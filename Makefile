@@ -14,7 +14,7 @@ MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered crash-campaign lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -96,6 +96,10 @@ bench: setup ## paygate dev end to end: payments/s, webhook latency, AWS calls, 
 bench-compare: setup ## the same, side by side with another tree in one run (BASELINE=/path/to/tree with its own .venv)
 	@test -n "$(BASELINE)" || { echo "usage: make bench-compare BASELINE=/path/to/tree"; exit 2; }
 	$(BIN)/python -m bench.compare --baseline $(BASELINE) $(BENCH_ARGS)
+
+crash-campaign: setup ## SIGKILL paygate dev at random moments under load, restart, check nothing answered is lost (KILLS=20 PAYMENTS=500)
+	PAYGATE_CAMPAIGN_KILLS=$(or $(KILLS),20) PAYGATE_CAMPAIGN_PAYMENTS=$(or $(PAYMENTS),500) \
+		$(BIN)/python -m pytest tests/e2e/test_crash.py -k random -s $(PYTEST_ARGS)
 
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)

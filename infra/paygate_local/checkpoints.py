@@ -2,11 +2,11 @@
 crash, resumes where the gateway was.
 
 With the embedded moto, its state is restored into the freshly provisioned tables and queues at
-start and saved while it runs (``backends/moto/state.py``), up to where every stream mapping is
-done; with any other backend (which keeps its own state) where each stream mapping has got to is
-saved (``event_sources/mappings.py``). A checkpoint follows the first change after the last one by
-``CHECKPOINT_INTERVAL``: a crash loses at most the work of about this long, and an idle gateway
-writes nothing and does not wake up.
+start, and every change is durable before it is answered (``backends/moto/state.py``): a crash
+loses nothing anyone was told of. A checkpoint follows the first change after the last one by
+``CHECKPOINT_INTERVAL`` and compacts: it drops the stream records every mapping is done with. With
+any other backend (which keeps its own state) the checkpoint saves where each stream mapping has
+got to (``event_sources/mappings.py``). An idle gateway writes nothing and does not wake up.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Checkpoints:
             tables=[t.name for t in stack.tables()], queues=[q.name for q in stack.queues()],
             changed=self.changed)
         self.restored = self.checkpointer.restore()
+        self.checkpointer.install()
         log.info("state restored in %.2f s: %d items, %d stream records, %d messages", self.restored.seconds,
                  self.restored.items, self.restored.stream_records, self.restored.messages)
 

@@ -3,13 +3,15 @@
 SQLite (standard library) in WAL mode: a write is committed atomically, a reader never sees half of
 one, and a commit survives the process being killed (``synchronous=NORMAL``: only an operating
 system crash can lose the last commits). Several parts of ``paygate dev`` write to it from several
-threads through one connection and one lock.
+threads through one connection and one lock; the embedded backend commits each acknowledged change
+before it is answered (``backends/moto/state.py``).
 
 Tables:
   meta      small facts by name: the file's format, the sandbox merchant and its key, the ports
   items     DynamoDB items of the embedded backend, by table and key (DynamoDB JSON)
   stream    the stream records the event source mappings have not finished with, by table
-  queues    each SQS queue's messages (a pickle of moto's message state, per queue)
+  messages  each SQS message (a pickle of moto's message state), by queue and id, in the queue's order
+            (``pos``); format 1 kept a queue's messages as one blob, migrated at open
   sandbox   the sandbox provider's records (charges, idempotency keys, refunds...), by kind and id
 """
 
@@ -21,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-FORMAT = 1
+FORMAT = 2
 FILE_NAME = "state.db"
 CHECKPOINT_AT = "checkpoint.at"  # meta: when the last checkpoint was saved (a restart resumes from it)
 SEQ_DIGITS = 40  # stream sequence numbers outgrow SQLite's integers: kept as text of this width
@@ -36,7 +38,8 @@ CREATE TABLE IF NOT EXISTS items (tbl TEXT NOT NULL, key TEXT NOT NULL, item TEX
                                   PRIMARY KEY (tbl, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stream (tbl TEXT NOT NULL, seq TEXT NOT NULL, record TEXT NOT NULL,
                                    PRIMARY KEY (tbl, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY, messages BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (queue TEXT NOT NULL, id TEXT NOT NULL, pos INTEGER NOT NULL,
+                                     message BLOB NOT NULL, PRIMARY KEY (queue, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sandbox (kind TEXT NOT NULL, id TEXT NOT NULL, record TEXT NOT NULL,
                                     PRIMARY KEY (kind, id)) WITHOUT ROWID;
 """
@@ -58,9 +61,33 @@ class StateFile:
         found = self.get("format")
         if found is None:
             self.set("format", FORMAT)
+        elif found == 1:
+            self._from_format_1()
         elif found != FORMAT:
             raise StateFileError(f"{self.path} has state of format {found}, this paygate writes {FORMAT}: "
                                  f"start with --reset to begin again")
+
+    def _from_format_1(self) -> None:
+        """Format 1 kept each queue's messages as one pickled list: one row per message now."""
+        import pickle
+
+        with self.transaction() as tx:
+            tables = {row[0] for row in self.db_rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "queues" in tables:
+                for name, blob in self.db_rows("SELECT name, messages FROM queues"):
+                    tx.put_messages(name, [(fields["id"], self.next_position() + n, pickle.dumps(fields))
+                                           for n, fields in enumerate(pickle.loads(blob))])
+                tx.db.execute("DROP TABLE queues")
+            tx.set("format", FORMAT)
+
+    def next_position(self) -> int:
+        """A position behind every saved message's."""
+        with self._lock:
+            return (self._db.execute("SELECT max(pos) FROM messages").fetchone()[0] or 0) + 1
+
+    def db_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql).fetchall()
 
     def close(self) -> None:
         with self._lock:
@@ -97,9 +124,14 @@ class StateFile:
         for table, seq, record in rows:
             yield table, int(seq), json.loads(record)
 
-    def queues(self) -> dict[str, bytes]:
+    def messages(self) -> dict[str, list[bytes]]:
+        """Each queue's saved messages, in the queue's order."""
         with self._lock:
-            return dict(self._db.execute("SELECT name, messages FROM queues").fetchall())
+            rows = self._db.execute("SELECT queue, message FROM messages ORDER BY queue, pos").fetchall()
+        found: dict[str, list[bytes]] = {}
+        for queue, message in rows:
+            found.setdefault(queue, []).append(message)
+        return found
 
     def sandbox_records(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         with self._lock:
@@ -117,7 +149,7 @@ class StateFile:
     def counts(self) -> dict[str, int]:
         with self._lock:
             return {table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-                    for table in ("items", "stream", "queues", "sandbox")}
+                    for table in ("items", "stream", "messages", "sandbox")}
 
 
 class _Transaction:
@@ -154,8 +186,16 @@ class _Transaction:
         """The records up to ``through`` are done with (every mapping of the stream processed them)."""
         self.db.execute("DELETE FROM stream WHERE tbl = ? AND seq <= ?", (table, _seq(through)))
 
-    def put_queue(self, name: str, messages: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO queues (name, messages) VALUES (?, ?)", (name, messages))
+    def put_messages(self, queue: str, messages: Iterable[tuple[str, int, bytes]]) -> None:
+        """(id, position, pickled message): a message as it is now. The position orders a queue's
+        messages and is kept from the message's first save (a later one updates the message only)."""
+        self.db.executemany(
+            "INSERT INTO messages (queue, id, pos, message) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (queue, id) DO UPDATE SET message = excluded.message",
+            [(queue, message_id, pos, message) for message_id, pos, message in messages])
+
+    def delete_messages(self, queue: str, ids: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM messages WHERE queue = ? AND id = ?", [(queue, i) for i in ids])
 
     def set(self, name: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, json.dumps(value)))

@@ -122,6 +122,21 @@ def test_a_terminal_payment_cannot_be_canceled_and_a_key_replays_the_first_answe
     assert other[0] == 422
 
 
+def test_a_second_cancel_with_its_own_key_replays_its_answer_after_the_payment_is_canceled(pipe, merchant):
+    """Found by the crash campaign: a cancel of a payment whose cancel was already requested wrote no
+    key, so its retry, once the payment was CANCELED, was a 409 instead of its first answer."""
+    payment = pay(pipe, merchant, "tok_pending")
+    drive(pipe)
+    path = f"/v1/payments/{payment['id']}/cancel"
+    first = call(pipe, merchant, "POST", path, idem="c1")
+    second = call(pipe, merchant, "POST", path, idem="c2")  # the cancel is requested already
+    assert first[0] == second[0] == 202 and second[1] == first[1] and "Idempotent-Replayed" not in second[2]
+    run_commands(pipe)
+    assert get(pipe, merchant, payment["id"])["status"] == "CANCELED"
+    again = call(pipe, merchant, "POST", path, idem="c2")
+    assert (again[0], again[1], again[2].get("Idempotent-Replayed")) == (202, second[1], "true")
+
+
 def test_an_unknown_payment_cannot_be_canceled_or_refunded(pipe, merchant):
     assert call(pipe, merchant, "POST", "/v1/payments/pay_nope/cancel")[0] == 404
     assert call(pipe, merchant, "POST", "/v1/payments/pay_nope/refunds", {}, idem="r")[0] == 404
@@ -149,6 +164,22 @@ def test_partial_then_the_rest_then_nothing_left(pipe, merchant, sandbox):  # no
     assert call(pipe, merchant, "GET", f"/v1/refunds/{partial['id']}")[1]["status"] == "SUCCEEDED"
     assert len(sandbox.refunds_for(payment["id"])) == 2
     check_invariants(pipe)
+
+
+def test_a_replay_answers_the_first_refund_even_once_nothing_is_left_to_refund(pipe, merchant, sandbox):  # noqa: F811
+    """Found by the crash campaign: the amount was checked before the key, so a merchant's retry of an
+    accepted refund, after others used up the payment, was a 400 instead of its refund."""
+    payment = completed(pipe, merchant)
+    path = f"/v1/payments/{payment['id']}/refunds"
+    status, first, _ = call(pipe, merchant, "POST", path, {"amount": 400}, idem="r1")
+    assert status == 202
+    assert call(pipe, merchant, "POST", path, None, idem="r2")[0] == 202  # the rest: nothing left
+    status, again, headers = call(pipe, merchant, "POST", path, {"amount": 400}, idem="r1")
+    assert (status, again, headers["Idempotent-Replayed"]) == (202, first, "true")
+    status, error, _ = call(pipe, merchant, "POST", path, {"amount": 400}, idem="r3")  # a new request is refused
+    assert status == 400 and error["error"]["code"] == "amount_too_large"
+    status, error, _ = call(pipe, merchant, "POST", path, {"amount": 500}, idem="r1")  # the key, another body
+    assert status == 422 and error["error"]["code"] == "idempotency_key_reused"
 
 
 def test_only_completed_payments_are_refunded(pipe, merchant):

@@ -7,11 +7,17 @@ malformed answer is a 502, as on API Gateway. Every request is a line of the acc
 
 Built on the standard library's ThreadingHTTPServer rather than WSGI: WSGI folds repeated headers
 into one, and the proxy event needs them apart (multiValueHeaders).
+
+For the crash tests only: with ``PAYGATE_TEST_CRASH_AFTER`` naming a file, a 2xx answer to a route
+that the file lists (lines such as ``POST /v1/payments/{id}/refunds``) is followed at once by a
+SIGKILL of this whole process, right after the answer is sent (``CrashHook``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import threading
 import time
@@ -114,6 +120,8 @@ class _Handler(KeepAliveHandler):
                 account_id=gateway.account_id, request_id=request_id)
             result = gateway.invoke(route.function, event)
             status = self._send_result(result, request_id)
+            if 200 <= status < 300:
+                gateway.crash_hook.after(f"{self.command} {route.path}")
         except (socket.timeout, TimeoutError, ConnectionError, IncompleteBody):
             self.close_connection = True  # the client went away or stalled; nothing to answer
         except Exception:  # a bug here must not leave the client waiting for an answer
@@ -202,6 +210,7 @@ class ApiGateway:
         self._requests = threading.Condition()
         self._in_flight = 0
         self._draining = False
+        self.crash_hook = CrashHook(os.environ.get(CRASH_AFTER_ENV))
 
     @property
     def port(self) -> int:
@@ -257,3 +266,25 @@ class ApiGateway:
         if self._access_log is not None:
             self._access_log.write({"timestamp": jsonlog.timestamp(), "method": method, "path": path,
                                     "status": status, "requestId": request_id, "durationMs": round(ms, 1)})
+
+
+CRASH_AFTER_ENV = "PAYGATE_TEST_CRASH_AFTER"
+
+
+class CrashHook:
+    """A test's way to crash ``paygate dev`` in the instant after it answered: the file (read at each
+    2xx while the variable is set) lists the routes, ``METHOD /path/{template}``, one a line."""
+
+    def __init__(self, path: str | None):
+        self.path = Path(path) if path else None
+
+    def after(self, route: str) -> None:
+        if self.path is None:
+            return
+        try:
+            armed = {line.strip() for line in self.path.read_text().splitlines()}
+        except OSError:
+            return
+        if route in armed:
+            log.warning("crash hook: SIGKILL after answering %s", route)
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -1,7 +1,10 @@
 """The in-process transports: the queues and streams of the moto backend running in this process,
 read without HTTP. When there is nothing to take they wait on the notifications ``moto_patches``
 hooks into moto (a message sent, deleted or made visible; a stream record appended), or until the
-next delayed or invisible message is due: an idle gateway does no work at all."""
+next delayed or invisible message is due: an idle gateway does no work at all.
+
+Like the moto server, they pass the barrier (``moto_patches.barrier``) after each call: what they
+changed is durable before they go on, and what they read is durable before a function sees it."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class MotoSqs:
 
         if not moto_patches.active():
             raise RuntimeError("the in-process SQS transport needs moto_patches.patched()")
+        self._barrier = moto_patches.barrier
         region, account, name = arn_parts(queue_arn)
         self.backend = sqs_backends[account][region]
         self.name, self.queue_arn, self.meter = name, queue_arn, meter
@@ -39,6 +43,8 @@ class MotoSqs:
         """One ReceiveMessage, long-polled: it waits on the queue's hooks, never on a timer."""
         messages = self._receive(count, wait_seconds, stop)
         self.meter.sqs_request(self.name, "ReceiveMessage", messages_received=len(messages))
+        if messages:
+            self._barrier()  # the messages and their receive counts, before a function sees them
         return messages
 
     def _receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
@@ -73,6 +79,7 @@ class MotoSqs:
             _, errors = self.backend.delete_message_batch(self.name, [
                 {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles[start:start + 10])])
             failures.extend(errors)
+        self._barrier()
         return failures
 
     def change_visibility(self, entries: list[tuple[str, int]]) -> list[dict]:
@@ -83,6 +90,7 @@ class MotoSqs:
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": s}
                 for i, (h, s) in enumerate(entries[start:start + 10])])
             failures.extend(errors)
+        self._barrier()
         return failures
 
     def wake(self) -> None:
@@ -91,7 +99,10 @@ class MotoSqs:
 
 class MotoSender:
     def __init__(self, meter: RuntimeMeter):
+        from paygate_local.backends.moto import patches as moto_patches
+
         self.meter = meter
+        self._barrier = moto_patches.barrier
 
     def send(self, queue_arn: str, body: str, group_id: str | None = None,
              deduplication_id: str | None = None) -> None:
@@ -105,6 +116,7 @@ class MotoSender:
                                                        deduplication_id=deduplication_id)
         except QueueDoesNotExist:
             raise LookupError(f"no queue {queue_arn} in the backend") from None
+        self._barrier()
 
 
 def _message_dict(message: Any) -> dict:
@@ -150,6 +162,7 @@ class MotoStreams:
         self.backend = dynamodb_backends[account][region]
         self.stream_arn, self.meter = stream_arn, meter
         self.channel = moto_patches.changes.channel(("stream", self.table.table_arn))
+        self._barrier, self._lock = moto_patches.barrier, moto_patches.dynamodb_lock
         self._listed = False
 
     @property
@@ -182,10 +195,12 @@ class MotoStreams:
     def read(self, iterator: Any, limit: int) -> tuple[list[dict], Any]:
         self.meter.stream_request("GetRecords")
         shard = self._shard()
-        start = int(iterator) - shard.starting_sequence_number
-        # The records are never changed once appended (a transaction rolled back truncates the
-        # list, under the DynamoDB lock): a slice read without that lock is consistent.
-        records = [_json_ready(r.to_json()) for r in shard.items[start:start + limit]]
+        with self._lock:  # never half a transaction; every record's change already heard
+            start = int(iterator) - shard.starting_sequence_number
+            items = shard.items[start:start + limit]
+        if items:
+            self._barrier()  # the writes these records tell of are durable before a function sees them
+        records = [_json_ready(r.to_json()) for r in items]
         return records, int(iterator) + len(records)
 
     def version(self) -> int:

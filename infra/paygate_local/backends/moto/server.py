@@ -8,7 +8,9 @@ the service is found from the request's host, target and signature, as in moto's
 each client's connection open, as AWS endpoints do, with one thread per connection.
 
 Only the request and response plumbing is ours: requests are read whole (Content-Length or
-chunked), answers are sent in one write with a Content-Length.
+chunked), answers are sent in one write with a Content-Length. Between the two, the barrier
+(``moto_patches.barrier``): with a state file, no answer leaves before every change it could tell
+of (its own, or one it read) is durable.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from paygate_local.backends.moto import patches as moto_patches
 from paygate_local.httpserver import (
     HOP_BY_HOP,
     BadLength,
@@ -48,6 +51,7 @@ class _Handler(KeepAliveHandler):
             self.close_connection = True
             return
         status, headers, answer = self._call_app(body)
+        moto_patches.barrier()
         if (self.headers.get("Connection") or "").lower() == "close":
             self.close_connection = True
         self._write(status, headers, answer)

@@ -110,14 +110,25 @@ class IdempotencyKeys:
                 raise
             raise KeyAlreadyUsed(self._existing(exc, key)) from exc
 
+    def create(self, key: IdempotencyRecord, now: int) -> None:
+        """The key alone (a request that wrote nothing else); KeyAlreadyUsed says who used it first."""
+        try:
+            transact(self.client, [self.put(key, now)])
+        except ClientError as exc:
+            if conflicted(exc):
+                raise KeyBusy(key.scope_key) from exc
+            if not condition_failed(exc):
+                raise
+            raise KeyAlreadyUsed(self._existing(exc, key, index=0)) from exc
+
     def get(self, scope_key: str) -> IdempotencyRecord | None:
         found = self.client.get_item(TableName=self.table, Key=it.dump({"pk": scope_key}),
                                      ConsistentRead=True).get("Item")
         return it.idempotency_from_item(it.load(found)) if found else None
 
-    def _existing(self, exc: ClientError, key: IdempotencyRecord) -> IdempotencyRecord:
+    def _existing(self, exc: ClientError, key: IdempotencyRecord, index: int = 1) -> IdempotencyRecord:
         reasons = _reasons(exc)
-        old = reasons[1].get("Item") if len(reasons) > 1 else None
+        old = reasons[index].get("Item") if len(reasons) > index else None
         if old is None:  # a backend that does not return ALL_OLD for transactions
             old = self.client.get_item(TableName=self.table, Key=it.dump({"pk": key.scope_key}),
                                        ConsistentRead=True).get("Item")
@@ -262,6 +273,9 @@ class PaymentsTable:
 
     def find_key(self, scope_key: str) -> IdempotencyRecord | None:
         return self.keys.get(scope_key)
+
+    def record_key(self, key: IdempotencyRecord, now: int) -> None:
+        self.keys.create(key, now)
 
     def get(self, payment_id: str, *, consistent: bool = True) -> PaymentRecord | None:
         found = self.client.get_item(TableName=self.table, Key=it.dump(it.payment_key(payment_id)),

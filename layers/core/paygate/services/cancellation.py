@@ -49,9 +49,10 @@ from paygate.services.processing import WRITE_TRIES, CommandContext, backoff
 
 def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_id: str,
                    request: IdempotentRequest | None, correlation_id: str | None) -> Accepted:
-    """Record the merchant's cancel (202 with the payment). Terminal: InvalidState. A cancel already
-    requested is answered with the payment as it is. With an Idempotency-Key, the key is written with
-    the cancel and the same request again replays the first answer."""
+    """Record the merchant's cancel (202 with the payment right after its cancel was recorded).
+    Terminal: InvalidState. A cancel already requested is answered the same way. With an
+    Idempotency-Key, the key is written with the cancel (or alone, when the cancel was requested
+    already) and the same request again replays the first answer, whatever the payment became."""
     if request is not None:
         used = payments.find_key(request.scope_key)
         if used is not None and used.expires_at >= request.now:
@@ -62,7 +63,17 @@ def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_i
         if payment.is_terminal:
             raise InvalidState(f"the payment is {payment.status} already and cannot be canceled", param="id")
         if payment.cancel_requested:
-            return Accepted(payment)
+            replayed = False
+            if request is not None:
+                try:
+                    payments.record_key(request.record(payment.id), request.now)
+                except KeyAlreadyUsed as used_now:
+                    request.replay_of(used_now.existing)  # this request's first use, or a 422
+                    replayed = True
+                except KeyBusy:
+                    raise IdempotencyKeyInUse("a request with this Idempotency-Key is being processed right now; "
+                                              "retry", param="Idempotency-Key") from None
+            return Accepted(_as_canceled(record), replayed=replayed)
         # In the payment's trace: the cancel continues from the last span that wrote the payment.
         with span("payment.cancel_requested", record.trace_of(len(record.traces)),
                   {"payment.id": payment.id}) as traceparent:
@@ -86,13 +97,17 @@ def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_i
 
 
 def _replay(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> Accepted:
-    """The first answer to a cancel: the payment right after its cancel was recorded."""
-    record = get_owned(payments, merchant, payment_id)
+    """The first answer to a cancel, again."""
+    return Accepted(_as_canceled(get_owned(payments, merchant, payment_id)), replayed=True)
+
+
+def _as_canceled(record: PaymentRecord) -> Payment:
+    """What a cancel is answered with: the payment right after its cancel was recorded."""
     states = domain.snapshots(record.events)
     for event, state in zip(record.events, states, strict=True):
         if event.type == EventType.CANCEL_REQUESTED:
-            return Accepted(state, replayed=True)
-    return Accepted(record.payment, replayed=True)
+            return state
+    return record.payment
 
 
 # ------------------------------------------------------------------------------ the command

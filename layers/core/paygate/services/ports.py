@@ -160,6 +160,8 @@ class PaymentRepository(Protocol):
         """`append` and an idempotency key in one transaction; KeyAlreadyUsed when the key is taken."""
     def find_key(self, scope_key: str) -> IdempotencyRecord | None:
         """An idempotency key's record, if it was used (strongly consistent)."""
+    def record_key(self, key: IdempotencyRecord, now: int) -> None:
+        """An idempotency key alone, for a request that wrote nothing else; KeyAlreadyUsed when taken."""
 
 
 class ReservationRefused(Exception):

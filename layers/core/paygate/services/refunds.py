@@ -63,17 +63,26 @@ class AcceptedRefund:
 def create_refund(payments: PaymentRepository, refunds: RefundRepository, *, merchant: Merchant,
                   payment_id: str, amount: int | None, request: IdempotentRequest,
                   correlation_id: str | None) -> AcceptedRefund:
-    """Accept a refund of `amount` (None: all that is left) of a COMPLETED payment."""
+    """Accept a refund of `amount` (None: all that is left) of a COMPLETED payment. A replay of the
+    request that created a refund answers that refund, even once the payment has no room left."""
     for _ in range(ACCEPT_TRIES):
         owned = get_owned(payments, merchant, payment_id)
         payment = owned.payment
-        if payment.status != PaymentStatus.COMPLETED:
-            raise InvalidState(f"only a COMPLETED payment can be refunded; this one is {payment.status}",
-                               param="id")
         try:
-            to_refund = domain.refund_amount(payment.amount, refunds.reserved(payment.id), amount)
-        except AmountTooLarge as exc:
-            raise InvalidRequest(str(exc), param="amount", code="amount_too_large") from None
+            if payment.status != PaymentStatus.COMPLETED:
+                raise InvalidState(f"only a COMPLETED payment can be refunded; this one is {payment.status}",
+                                   param="id")
+            try:
+                to_refund = domain.refund_amount(payment.amount, refunds.reserved(payment.id), amount)
+            except AmountTooLarge as exc:
+                raise InvalidRequest(str(exc), param="amount", code="amount_too_large") from None
+        except (InvalidState, InvalidRequest):
+            # Refused now; but if this very request was accepted before (the refund it created used
+            # up the room), the key answers it. Looked up only here: an accepted refund costs no read.
+            used = payments.find_key(request.scope_key)
+            if used is not None and used.expires_at >= request.now:
+                return AcceptedRefund(_as_first_answered(refunds, request.replay_of(used)), replayed=True)
+            raise
         with span("refund.create", owned.trace_of(len(owned.traces)), {"payment.id": payment.id}) as traceparent:
             refund, event = domain.open_refund(refund_id=new_id("re"), event_id=new_event_id(), payment=payment,
                                                amount=to_refund, now=utc_now())

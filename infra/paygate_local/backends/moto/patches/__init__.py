@@ -7,7 +7,8 @@ pollers and checkpoints wait on: all applied by one context manager, ``patched()
 - ``speedups``: what moto recomputes on every request, remembered;
 - ``transactions``: ``TransactWriteItems`` all or nothing, undone item by item on failure;
 - ``notifications``: the channels (``changes``) the in-process pollers wait on;
-- ``checkpoints``: the observers (``observe``) the checkpoints of ``backends.moto.state`` hear;
+- ``checkpoints``: the observers (``observe``) the state file of ``backends.moto.state`` hears, and
+  the barrier (``barrier``) that makes each change durable before it is answered;
 - ``version``: every patch reaches into moto's internals, so ``patched()`` refuses a moto version it
   was not written for (``UnsupportedMotoVersion``) rather than misbehave quietly.
 """
@@ -19,7 +20,7 @@ import threading
 from typing import Iterator
 
 from paygate_local.backends.moto.patches import checkpoints, locking, notifications, speedups, transactions
-from paygate_local.backends.moto.patches.checkpoints import observe
+from paygate_local.backends.moto.patches.checkpoints import barrier, observe, set_barrier
 from paygate_local.backends.moto.patches.locking import dynamodb_lock, sqs_lock
 from paygate_local.backends.moto.patches.notifications import Channel, Notifier, changes
 from paygate_local.backends.moto.patches.patching import Patches
@@ -30,8 +31,8 @@ from paygate_local.backends.moto.patches.version import (
 )
 
 __all__ = [
-    "SUPPORTED_MOTO_VERSIONS", "Channel", "Notifier", "UnsupportedMotoVersion", "active", "changes",
-    "check_moto_version", "dynamodb_lock", "observe", "patched", "sqs_lock",
+    "SUPPORTED_MOTO_VERSIONS", "Channel", "Notifier", "UnsupportedMotoVersion", "active", "barrier", "changes",
+    "check_moto_version", "dynamodb_lock", "observe", "patched", "set_barrier", "sqs_lock",
 ]
 
 _state_lock = threading.Lock()

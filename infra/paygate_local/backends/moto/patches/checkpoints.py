@@ -1,7 +1,12 @@
-"""What the checkpoints (``backends.moto.state``) hear: observers (``observe``) hear of every item
-written or deleted and every queue whose messages changed (received too), so that a checkpoint saves
-only what changed. A message whose visibility a consumer set itself (a retry's backoff) is marked,
-so that a restore can tell it from one that was merely received by a consumer that is gone."""
+"""What the state file (``backends.moto.state``) hears: observers (``observe``) hear of every item
+written or deleted, every queue whose messages changed and every message received or whose
+visibility was set, so that a commit saves only what changed. A message whose visibility a consumer
+set itself (a retry's backoff) is marked, so that a restore can tell it from one that was merely
+received by a consumer that is gone.
+
+The barrier (``barrier``): what the moto server calls after each request, before its answer is sent,
+and the in-process transports after each call; the state file installs itself there
+(``set_barrier``) to make every change durable before anyone is told of it."""
 
 from __future__ import annotations
 
@@ -10,9 +15,23 @@ from typing import Any, Callable
 
 from paygate_local.backends.moto.patches.patching import Patch, queue_by_name, queue_itself
 
-# Called with ("item", table name, hash DynamoType, range DynamoType or None) or ("queue", queue
-# name), under the backend's lock, after each change: keep them cheap.
+# Called with ("item", table name, hash DynamoType, range DynamoType or None), ("queue", queue name)
+# or ("message", message id), after each change (the items' under the DynamoDB lock): keep them cheap.
 _observers: list[Callable[..., None]] = []
+_barrier: Callable[[], None] | None = None
+
+
+def set_barrier(callback: Callable[[], None] | None) -> None:
+    """What ``barrier()`` runs from now on (None: nothing)."""
+    global _barrier
+    _barrier = callback
+
+
+def barrier() -> None:
+    """Return once every change made so far is durable (at once where no state file is kept)."""
+    callback = _barrier
+    if callback is not None:
+        callback()
 
 
 def observe(callback: Callable[..., None]) -> Callable[[], None]:
@@ -80,11 +99,13 @@ def install_queues(patch: Patch) -> None:
     def received(self: Any, *args: Any, **kwargs: Any) -> None:
         mark_received(self, *args, **kwargs)
         self.paygate_visibility_set = False
+        changed("message", self.id)
 
     @functools.wraps(change_visibility)
     def visibility_set(self: Any, *args: Any, **kwargs: Any) -> None:
         change_visibility(self, *args, **kwargs)
         self.paygate_visibility_set = True
+        changed("message", self.id)
 
     patch(Message, "mark_received", received)
     patch(Message, "change_visibility", visibility_set)
