@@ -155,3 +155,22 @@ def test_a_format_1_file_is_migrated_with_its_messages(tmp_path: Path) -> None:
     assert [pickle.loads(m)["body"] for m in state.messages()[FIFO]] == ["first", "second"]
     state.close()
     assert "queues" not in {name for (name,) in on_disk(path, "SELECT name FROM sqlite_master")}
+
+
+def test_an_empty_receive_commits_nothing_and_a_redrive_is_saved(tmp_path: Path, lives) -> None:
+    life = Life(tmp_path / "state.db")
+    lives.append(life)
+    life.checkpointer.changed.clear()  # set by every change heard (what a commit would save)
+    for _ in range(5):  # the pollers' idle loop
+        assert not life.sqs.receive_message(QueueUrl=life.urls[PLAIN]).get("Messages")
+    assert not life.checkpointer.changed.is_set()
+    # A receive that answers nothing but moves a message to its DLQ is a change (the source loses it).
+    dlq = life.sqs.create_queue(QueueName="plain-dlq")["QueueUrl"]
+    arn = life.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    life.sqs.set_queue_attributes(QueueUrl=life.urls[PLAIN], Attributes={
+        "RedrivePolicy": f'{{"deadLetterTargetArn": "{arn}", "maxReceiveCount": "1"}}'})
+    sent = life.sqs.send_message(QueueUrl=life.urls[PLAIN], MessageBody="poison")["MessageId"]
+    [first] = life.sqs.receive_message(QueueUrl=life.urls[PLAIN], VisibilityTimeout=0)["Messages"]
+    assert first["MessageId"] == sent
+    assert not life.sqs.receive_message(QueueUrl=life.urls[PLAIN]).get("Messages")  # redriven, not answered
+    assert on_disk(tmp_path / "state.db", "SELECT id FROM messages WHERE queue = ?", PLAIN) == []

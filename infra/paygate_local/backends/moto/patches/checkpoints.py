@@ -86,10 +86,16 @@ def install_queues(patch: Patch) -> None:
 
     @functools.wraps(receive)
     def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        before = _depth(self, queue_name)
+        received: Any = None
         try:
-            return receive(self, queue_name, *args, **kwargs)
-        finally:  # receive counts and visibility moved (and a redrive may have taken messages away)
-            changed("queue", queue_name)
+            received = receive(self, queue_name, *args, **kwargs)
+            return received
+        finally:
+            # Receive counts and visibility moved, or a redrive took messages away. An empty receive
+            # that left the queue as it was (the pollers' idle loop) changed nothing to save.
+            if received or before is None or _depth(self, queue_name) != before:
+                changed("queue", queue_name)
     patch(SQSBackend, "receive_message", receive_message)
 
     # Received: its consumer holds it. Visibility set by the consumer itself: a backoff, kept as such.
@@ -113,6 +119,12 @@ def install_queues(patch: Patch) -> None:
     patch(Queue, "add_message", _observed(Queue.add_message, queue_itself))
     patch(Queue, "delete_message", _observed(Queue.delete_message, queue_itself))
     patch(SQSBackend, "change_message_visibility", _observed(SQSBackend.change_message_visibility, queue_by_name))
+
+
+def _depth(backend: Any, queue_name: str) -> int | None:
+    """How many messages a queue holds (None: no such queue)."""
+    queue = backend.queues.get(queue_name)
+    return None if queue is None else len(queue._messages)
 
 
 def _observed(method: Callable[..., Any], queue_of: Callable[..., Any]) -> Callable[..., Any]:
