@@ -15,12 +15,11 @@ def client_kwargs(endpoint: str, region: str) -> dict[str, Any]:
 
 
 def merchants_repository(*, merchants_table: str, endpoint: str, region: str) -> Any:
-    from paygate.container import Container
-    from paygate.settings import Settings
+    import boto3
 
-    settings = Settings.from_env({"MERCHANTS_TABLE": merchants_table, "AGGREGATES_TABLE": "-",
-                                  "IDEMPOTENCY_TABLE": "-"})
-    return Container(settings, client_kwargs(endpoint, region)).merchants
+    from paygate.adapters.dynamodb.merchants import MerchantsTable
+
+    return MerchantsTable(boto3.client("dynamodb", **client_kwargs(endpoint, region)), merchants_table)
 
 
 def create_merchant(name: str, *, merchants_table: str, endpoint: str, region: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ import secrets
 from paygate.domain.accounts import Merchant, hash_api_key
 from paygate.ids import new_id, utc_now
 from paygate.services.errors import AuthenticationFailed
-from paygate.services.ports import MerchantRepository
+from paygate.services.ports.merchants import MerchantRepository
 
 KEY_PREFIX = "sk_test_"
 
