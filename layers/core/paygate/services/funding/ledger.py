@@ -87,7 +87,7 @@ class LedgerFunding:
                 return Done(str(record.state.status))
             payment = record.state
         if payment.destination is None:
-            return self._capture(record, meta, ledger.merchant_balance(payment.merchant_id, payment.currency), wallet)
+            return self._capture(record, meta, wallet)
         # A bill payment: pay the biller through the provider (the payment id is its idempotency key).
         if not self.ctx.time_for_provider():
             return RetryLater(0, "no time left in this invocation for a provider call")
@@ -128,10 +128,8 @@ class LedgerFunding:
         return record.then([event], started, meta.traceparent), move.after
 
     def _bill_outcome(self, record: PaymentRecord, meta: EventMeta, status: str) -> Outcome:
-        payment = record.state
-        if status == "succeeded" and payment.destination is not None:
-            return self._capture(record, meta, ledger.biller_account(payment.merchant_id, payment.destination.service_id,
-                                                                     payment.currency))
+        if status == "succeeded":
+            return self._capture(record, meta)
         return self._release(record, meta, ("biller_declined", "the biller declined the payment; the hold was released"))
 
     def _settle_bill(self, record: PaymentRecord, meta: EventMeta, failure: tuple[str, str]) -> Outcome:
@@ -145,11 +143,12 @@ class LedgerFunding:
             return self._bill_outcome(record, meta, found.status)
         return self._release(record, meta, failure)
 
-    def _capture(self, record: PaymentRecord, meta: EventMeta, destination: Account,
-                 wallet: Wallet | None = None) -> Outcome:
-        """held -> `destination` with COMPLETED. `wallet`: as last written by this command (its version is
-        the condition: if anything moved it since, the write fails and the command decides again)."""
+    def _capture(self, record: PaymentRecord, meta: EventMeta, wallet: Wallet | None = None) -> Outcome:
+        """held -> where the payment's money goes, with COMPLETED. `wallet`: as last written by this command
+        (its version is the condition: if anything moved it since, the write fails and the command decides
+        again)."""
         payment = record.state
+        destination = _captured_to(payment)
         wallet = wallet or self._wallet()
         now = utc_now()
         move = ledger.capture(wallet, payment.id, destination, transfer_id=new_sorted_id("txn"), now=now,
@@ -249,7 +248,8 @@ class LedgerFunding:
 
 
 def _captured_to(payment: Payment) -> Account:
-    """Where a wallet payment's money went: the biller's account for a bill, else the merchant's balance."""
+    """Where a wallet payment's money goes: the biller's account for a bill, else the merchant's balance
+    (and where its refunds come back from)."""
     if payment.destination is not None:
         return ledger.biller_account(payment.merchant_id, payment.destination.service_id, payment.currency)
     return ledger.merchant_balance(payment.merchant_id, payment.currency)
