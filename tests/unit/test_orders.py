@@ -6,7 +6,7 @@ import pytest
 from world import World
 
 from paygate.domain.methods import WalletMethod
-from paygate.services import orders
+from paygate.services import cancellation, orders
 from paygate.services.commands.outcomes import Done
 from paygate.services.errors import InvalidRequest
 
@@ -84,6 +84,24 @@ def test_an_order_its_wallet_cannot_pay_is_canceled_with_the_payments_failure():
     [note] = world.orders.notifications(ana.id, limit=10)
     assert note.type == "order.canceled" and "declined" in note.message
     assert world.available(ana) == (100, 0)
+
+
+def test_an_order_whose_payment_the_merchant_canceled_is_canceled_and_its_customer_told():
+    # Given an order's payment canceled by the merchant before its command ran
+    world = World()
+    ana = world.customer(1000)
+    o = order(world, ana).order
+    pay(world, o)
+    cancellation.request_cancel(world.payments, merchant=world.merchant, payment_id=o.task_payment_id,
+                                request=None, correlation_id="corr")
+    assert world.run("payment.process", o.task_payment_id, 2) == Done("cancel requested")
+    assert world.run("payment.cancel", o.task_payment_id, 2) == Done("CANCELED")
+    # When the order is settled, then it is CANCELED too (never FINISHED), and nothing left the wallet
+    assert settle(world, o) == Done("CANCELED")
+    canceled = world.orders.order(o.id)
+    assert (canceled.status, canceled.failure.code) == ("CANCELED", "payment_canceled")
+    [note] = world.orders.notifications(ana.id, limit=10)
+    assert note.type == "order.canceled" and world.available(ana) == (1000, 0) and world.merchant_balance() == 0
 
 
 def test_an_order_is_not_settled_before_its_payment_ends():
