@@ -23,6 +23,9 @@ MAX_LINES = 400
 MAX_MODULES = 12  # .py files directly in one folder; a package's __init__.py and __main__.py (entry points) not counted
 # Where an import inside a function can only be a cycle dodged: nothing there is deferred for a cold start.
 NO_LOCAL_IMPORTS = ("layers/core/paygate/domain", "layers/core/paygate/services")
+# The environment is read once, into paygate.settings (and by the telemetry's setup, which reads the
+# variables Lambda and OpenTelemetry define): nothing else in the core or the functions reads it.
+ENVIRONMENT_READERS = ("layers/core/paygate/settings.py", "layers/core/paygate/observability")
 
 
 def import_roots() -> dict[str, Path]:
@@ -183,6 +186,34 @@ def test_the_core_imports_nothing_inside_a_function() -> None:
              for path in sorted((ROOT / folder).rglob("*.py"))
              for node in local_imports(ast.parse(path.read_text(encoding="utf-8")))]
     assert not found, f"imports inside functions: {found}"
+
+
+def environment_reads(tree: ast.AST) -> list[int]:
+    """Lines that read the process environment: ``os.environ``, ``os.getenv``, ``os.putenv``, or those
+    names imported from ``os``."""
+    names = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+    return [node.lineno for node in ast.walk(tree)
+            if (isinstance(node, ast.Attribute) and node.attr in names
+                and isinstance(node.value, ast.Name) and node.value.id == "os")
+            or (isinstance(node, ast.ImportFrom) and node.module == "os"
+                and any(alias.name in names for alias in node.names))]
+
+
+def test_nothing_but_the_settings_reads_the_environment() -> None:
+    """No handler (functions/) and nothing in the core (services, domain, adapters, the container)
+    reads os.environ: the settings model does, once."""
+    allowed = [ROOT / entry for entry in ENVIRONMENT_READERS]
+    modules = [p for folder in ("functions", "layers/core/paygate") for p in sorted((ROOT / folder).rglob("*.py"))
+               if "__pycache__" not in p.parts and not any(p == a or a in p.parents for a in allowed)]
+    assert any("services" in p.parts for p in modules) and any("functions" in p.parts for p in modules)
+    found = [f"{path.relative_to(ROOT)}:{line}" for path in modules
+             for line in environment_reads(ast.parse(path.read_text(encoding="utf-8")))]
+    assert not found, f"the environment read outside paygate.settings: {found}"
+
+
+def test_the_environment_finder_finds_reads() -> None:
+    tree = ast.parse("import os\nfrom os import getenv\nos.environ['A']\nos.getenv('B')\nx.environ\n")
+    assert environment_reads(tree) == [2, 3, 4]
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
