@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from paygate.services.commands.context import CommandContext
 from paygate.services.ports.provider import DEFAULT_PROVIDER, PaymentProvider
 from paygate.settings import Settings, get_settings
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from paygate.adapters.http import HttpxTransport
     from paygate.adapters.sqs import SqsDeliveryQueue, SqsPublisher, SqsQueueControl
     from paygate.adapters.url_guard import UrlGuard
+    from paygate.services.commands.context import CommandContext
 
 
 class Connectors(Mapping[str, PaymentProvider]):
@@ -63,7 +63,11 @@ class Container:
 
     def command_context(self, *, attempt: int = 1, time_left: Callable[[], float] | None = None) -> CommandContext:
         """What a command (or the API's check of a payment method) runs with: the repositories, the
-        connectors, the limits the settings give, and the command's delivery."""
+        connectors, the limits the settings give, and the command's delivery. Imported here: the relay
+        and the webhooks functions never run a command, and the command's ports and domain cost them
+        ~100 ms of cold import (`make bench`)."""
+        from paygate.services.commands.context import CommandContext
+
         s = self.settings
         return CommandContext(
             payments=self.payments, refunds=self.refunds, wallets=self.wallets, orders=self.orders,
