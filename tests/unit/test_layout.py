@@ -226,3 +226,12 @@ def test_an_import_inside_a_function_is_an_edge_of_the_graph() -> None:
     tree = ast.parse("import a\ndef f():\n    from b import c\n")
     assert [n.module for n in local_imports(tree)] == ["b"]
     assert {getattr(n, "module", None) or n.names[0].name for n in _imports(tree)} == {"a", "b"}
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """pytest imports test modules by their basename (no packages under tests/): two of one name stop
+    `make test` at collection, whichever folders they are in."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}
