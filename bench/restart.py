@@ -27,10 +27,10 @@ sys.path[:0] = [str(ROOT / "layers" / "core"), str(ROOT / "infra")]
 
 from paygate.adapters.dynamodb.idempotency import idempotency_item  # noqa: E402
 from paygate.adapters.dynamodb.items import dump  # noqa: E402
-from paygate.adapters.dynamodb.merchants import api_key_item, merchant_item  # noqa: E402
+from paygate.adapters.dynamodb.merchants import api_key_item, listed_key_item, merchant_item  # noqa: E402
 from paygate.adapters.dynamodb.payments import payment_item  # noqa: E402
 from paygate.domain import payment as d  # noqa: E402
-from paygate.domain.accounts import Merchant, hash_api_key  # noqa: E402
+from paygate.domain.accounts import ApiKey, Merchant, hash_api_key  # noqa: E402
 from paygate.domain.methods import CardMethod  # noqa: E402
 from paygate.domain.money import Money  # noqa: E402
 from paygate.services.ports.idempotency import IdempotencyRecord  # noqa: E402
@@ -54,9 +54,11 @@ def seed(state_dir: Path, payments: int) -> str:
     names = {t.logical_id: t.name for t in stack.tables()}
     merchant = Merchant("mer_benchrestart00000000000", "sandbox", "2026-01-01T00:00:00.000Z")
     api_key = "sk_test_bench_restart"
+    key = ApiKey("key_benchrestart0000000000", merchant.id, api_key[:12], merchant.created_at)
     state = StateFile(state_dir / FILE_NAME)
     rows = [_row(names["MerchantsTable"], merchant_item(merchant), "pk", "sk"),
-            _row(names["MerchantsTable"], api_key_item(hash_api_key(api_key), merchant), "pk", "sk")]
+            _row(names["MerchantsTable"], api_key_item(hash_api_key(api_key), merchant, key), "pk", "sk"),
+            _row(names["MerchantsTable"], listed_key_item(hash_api_key(api_key), key), "pk", "sk")]
     first = ""
     for n in range(payments):
         at = f"2026-01-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000Z"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from paygate.domain.accounts import Merchant, WebhookEndpoint
+from paygate.domain.accounts import ApiKey, Merchant, WebhookEndpoint
 from paygate.domain.ledger import Account, Book, Movement, Wallet, WalletEntry
 from paygate.domain.order import Customer, Notification, Order, OrderEvent
 from paygate.domain.payment import Payment, PaymentEvent, PaymentStatus
@@ -14,6 +14,7 @@ from paygate.domain.refund import Refund, RefundEvent
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.commands.context import CommandContext
 from paygate.services.ports.idempotency import IdempotencyRecord, KeyAlreadyUsed
+from paygate.services.ports.merchants import KeyOwner, LastKey
 from paygate.services.ports.messaging import OutboundMessage
 from paygate.services.ports.orders import OrderRecord
 from paygate.services.ports.payments import PaymentRecord
@@ -42,14 +43,50 @@ class FakeKeys:
 
 
 class FakeMerchants:
-    def __init__(self) -> None:
-        self.by_hash: dict[str, Merchant] = {}
+    """Merchants and their keys, as the merchants table keeps them: a key by its hash, listed under its
+    merchant, the last one never revoked; `touches` counts the writes of `last_used_at`."""
 
-    def create(self, merchant: Merchant, key_hash: str) -> None:
-        self.by_hash[key_hash] = merchant
+    def __init__(self) -> None:
+        self.by_hash: dict[str, KeyOwner] = {}
+        self.listed: dict[tuple[str, str], tuple[str, ApiKey]] = {}
+        self.touches: list[tuple[str, str]] = []
+
+    def create(self, merchant: Merchant, key: ApiKey, key_hash: str) -> None:
+        self.add_key(merchant, key, key_hash)
+
+    def add_key(self, merchant: Merchant, key: ApiKey, key_hash: str) -> None:
+        self.by_hash[key_hash] = KeyOwner(merchant, key_hash, key.id, None)
+        self.listed[(merchant.id, key.id)] = (key_hash, key)
+
+    def merchant(self, merchant_id: str) -> Merchant | None:
+        return next((o.merchant for o in self.by_hash.values() if o.merchant.id == merchant_id), None)
 
     def by_key_hash(self, key_hash: str) -> Merchant | None:
+        found = self.by_hash.get(key_hash)
+        return found.merchant if found else None
+
+    def owner(self, key_hash: str) -> KeyOwner | None:
         return self.by_hash.get(key_hash)
+
+    def keys(self, merchant_id: str) -> list[ApiKey]:
+        return [replace(key, last_used_at=self.by_hash[h].last_used_at)
+                for (m, _), (h, key) in sorted(self.listed.items()) if m == merchant_id]
+
+    def revoke_key(self, merchant_id: str, key_id: str) -> bool:
+        if (merchant_id, key_id) not in self.listed:
+            return False
+        if sum(1 for m, _ in self.listed if m == merchant_id) == 1:
+            raise LastKey(key_id)
+        key_hash, _ = self.listed.pop((merchant_id, key_id))
+        del self.by_hash[key_hash]
+        return True
+
+    def touch_key(self, key_hash: str, at: str, unless_since: str) -> None:
+        found = self.by_hash.get(key_hash)
+        if found is None or (found.last_used_at is not None and found.last_used_at > unless_since):
+            return
+        self.touches.append((key_hash, at))
+        self.by_hash[key_hash] = replace(found, last_used_at=at)
 
 
 class FakeEndpoints:

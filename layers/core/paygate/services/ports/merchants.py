@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
-from paygate.domain.accounts import Merchant, WebhookEndpoint
+from paygate.domain.accounts import ApiKey, Merchant, WebhookEndpoint
 from paygate.domain.webhooks import FailedDelivery
 from paygate.services.ports.idempotency import IdempotencyRecord
 
 
+@dataclass(frozen=True)
+class KeyOwner:
+    """What a request's API key says: its merchant, and the key (its id, when it was last used)."""
+
+    merchant: Merchant
+    key_hash: str
+    key_id: str | None
+    last_used_at: str | None
+
+
+class LastKey(Exception):
+    """The merchant's last API key: it cannot be revoked."""
+
+
 class MerchantRepository(Protocol):
-    def create(self, merchant: Merchant, key_hash: str) -> None: ...
+    def create(self, merchant: Merchant, key: ApiKey, key_hash: str) -> None: ...
+    def merchant(self, merchant_id: str) -> Merchant | None: ...
     def by_key_hash(self, key_hash: str) -> Merchant | None: ...
+    def owner(self, key_hash: str) -> KeyOwner | None: ...
+    def add_key(self, merchant: Merchant, key: ApiKey, key_hash: str) -> None: ...
+    def keys(self, merchant_id: str) -> list[ApiKey]: ...
+    def revoke_key(self, merchant_id: str, key_id: str) -> bool:
+        """False: no such key. LastKey: it is the merchant's last."""
+    def touch_key(self, key_hash: str, at: str, unless_since: str) -> None:
+        """Record a use at `at`, unless one was recorded after `unless_since`."""
 
 
 class EndpointRepository(Protocol):
