@@ -25,11 +25,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "core"), str(ROOT / "infra")]
 
-from paygate.adapters import items as it  # noqa: E402
+from paygate.adapters.dynamodb.idempotency import idempotency_item  # noqa: E402
+from paygate.adapters.dynamodb.items import dump  # noqa: E402
+from paygate.adapters.dynamodb.merchants import api_key_item, listed_key_item, merchant_item  # noqa: E402
+from paygate.adapters.dynamodb.payments import payment_item  # noqa: E402
 from paygate.domain import payment as d  # noqa: E402
-from paygate.domain.accounts import Merchant, hash_api_key  # noqa: E402
+from paygate.domain.accounts import ApiKey, Merchant, hash_api_key  # noqa: E402
+from paygate.domain.methods import CardMethod  # noqa: E402
 from paygate.domain.money import Money  # noqa: E402
-from paygate.services.ports import IdempotencyRecord, PaymentRecord  # noqa: E402
+from paygate.services.ports.idempotency import IdempotencyRecord  # noqa: E402
+from paygate.services.ports.payments import PaymentRecord  # noqa: E402
 from paygate_local.backends.moto.state import item_key  # noqa: E402
 from paygate_local.devprocess import DevProcess  # noqa: E402
 from paygate_local.statefile import FILE_NAME, StateFile  # noqa: E402
@@ -39,7 +44,7 @@ TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def _row(table: str, item: dict[str, Any], hash_attr: str, range_attr: str | None) -> tuple[str, str, dict]:
-    dumped = it.dump(item)
+    dumped = dump(item)
     return table, item_key(dumped[hash_attr], dumped[range_attr] if range_attr else None), dumped
 
 
@@ -49,21 +54,23 @@ def seed(state_dir: Path, payments: int) -> str:
     names = {t.logical_id: t.name for t in stack.tables()}
     merchant = Merchant("mer_benchrestart00000000000", "sandbox", "2026-01-01T00:00:00.000Z")
     api_key = "sk_test_bench_restart"
+    key = ApiKey("key_benchrestart0000000000", merchant.id, api_key[:12], merchant.created_at)
     state = StateFile(state_dir / FILE_NAME)
-    rows = [_row(names["MerchantsTable"], it.merchant_item(merchant), "pk", "sk"),
-            _row(names["MerchantsTable"], it.api_key_item(hash_api_key(api_key), merchant), "pk", "sk")]
+    rows = [_row(names["MerchantsTable"], merchant_item(merchant), "pk", "sk"),
+            _row(names["MerchantsTable"], api_key_item(hash_api_key(api_key), merchant, key), "pk", "sk"),
+            _row(names["MerchantsTable"], listed_key_item(hash_api_key(api_key), key), "pk", "sk")]
     first = ""
     for n in range(payments):
         at = f"2026-01-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000Z"
         payment, created = d.open_payment(
             payment_id=f"pay_bench{n:019d}", event_id=f"evt_bench{n:019d}a", merchant_id=merchant.id,
-            money=Money.of(1000 + n % 1000, "USD"), payment_method={"type": "card", "token": "tok_success"},
+            money=Money.of(1000 + n % 1000, "USD"), payment_method=CardMethod("tok_success"),
             now=at, description=f"Order #{n}", metadata={"order_id": str(n)})
         started, processing = d.start_processing(payment, event_id=f"evt_bench{n:019d}b", now=at)
         done, completed = d.complete(started, event_id=f"evt_bench{n:019d}c", now=at, charge_id=f"ch_{n}")
         record = PaymentRecord(done, (created, processing, completed), (TRACE,) * 3, "bench")
-        rows.append(_row(names["AggregatesTable"], it.payment_item(record), "pk", "sk"))
-        rows.append(_row(names["IdempotencyTable"], it.idempotency_item(
+        rows.append(_row(names["AggregatesTable"], payment_item(record), "pk", "sk"))
+        rows.append(_row(names["IdempotencyTable"], idempotency_item(
             IdempotencyRecord(f"{merchant.id}#order-{n}", "f" * 64, payment.id, 4_000_000_000)), "pk", None))
         first = first or payment.id
     with state.transaction() as tx:

@@ -12,7 +12,7 @@
 3. checks that every function, table, queue and layer of the template is in the stack and complete,
    matching them by type (the SAM transform turns an ``AWS::Serverless::Function`` into an
    ``AWS::Lambda::Function`` and renames a LayerVersion ``CoreLayer`` to ``CoreLayer<hash>``);
-4. creates a merchant named "sandbox" (``paygate merchants create`` does the same: its two items
+4. creates a merchant named "sandbox" (``paygate merchants create`` does the same: its items
    in the merchants table, the key stored as a hash) and prints the API's URL and the key, also
    written to ``--out`` as JSON (the fields of ``paygate dev``'s dev.json).
 

@@ -40,11 +40,6 @@ def measure_cpu(pid: int, seconds: float) -> float:
     return 100.0 * used / elapsed
 
 
-def measure_idle_cpu(pid: int, seconds: float = 30.0) -> float:
-    """The same, named for what it is used for: call it on a gateway that is given no work."""
-    return measure_cpu(pid, seconds)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.meters.cpu",
                                      description="percent of one core used by a process tree")

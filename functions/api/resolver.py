@@ -16,20 +16,11 @@ from typing import Any, Mapping, Sequence
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from routes.common import current_merchant
+from routes.common import UNREADABLE
 
 from paygate import edge
 from paygate.services.errors import InvalidRequest, RequestError
 from paygate.services.idempotency import require_key
-
-# A body that could not be read is handed on as {UNREADABLE: its error}: every body model forbids
-# unknown fields, so it fails validation after the route's other parameters, and its error is answered.
-UNREADABLE = "\x00unreadable body"
-
-
-def takes_merchant(route: Any) -> bool:
-    """A route that takes the merchant requires the API key; one that does not is public."""
-    return any(dependency.depends.dependency is current_merchant for dependency in route.dependant.dependencies)
 
 
 class SingleValueEvent(APIGatewayProxyEvent):

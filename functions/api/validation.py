@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
-from resolver import UNREADABLE, takes_merchant
+from routes.common import UNREADABLE, takes_merchant
 
 from paygate import edge
 from paygate.container import get_container

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -17,8 +16,8 @@ from paygate.observability.tracing import flush_spans
 from paygate.schemas.callbacks import CallbackReceived
 from paygate.schemas.errors import Error
 from paygate.schemas.events import to_json
-from paygate.services import callbacks
 from paygate.services.errors import NotFound, RequestError
+from paygate.services.triggered import callbacks
 
 app = APIGatewayRestResolver()
 
@@ -35,7 +34,7 @@ def receive(provider: str) -> Response[dict]:
     c = get_container()
     body = edge.raw_body(event.body, event.is_base64_encoded, c.settings.max_body_bytes)
     received = callbacks.receive(
-        provider, body=body, signature=event.headers.get(SIGNATURE_HEADER), secret=os.environ["PROVIDER_CALLBACK_SECRET"],
+        provider, body=body, signature=event.headers.get(SIGNATURE_HEADER), secret=c.settings.callback_secret(),
         now=epoch_seconds(), publisher=c.publisher, commands_queue_url=c.settings.commands_queue_url,
         traceparent=None, correlation_id=logger.get_correlation_id())
     return _json(200, to_json(CallbackReceived(received=True, id=received.event_id)))

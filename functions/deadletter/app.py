@@ -12,8 +12,7 @@ from paygate.container import get_container
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import Command
-from paygate.services.commands import run_dead_command
-from paygate.services.processing import CommandContext
+from paygate.services.commands.runner import run_dead_command
 
 processor = fifo_processor()
 
@@ -25,10 +24,7 @@ def record_handler(record: SQSRecord) -> None:
     bind_log_keys(record, command.correlation_id)
     logger.error("command dead-lettered", extra={"command": command.type})
     count_error("command_dead_lettered")
-    c = get_container()
-    run_dead_command(command, CommandContext(payments=c.payments, provider=c.provider,
-                                             provider_timeout=c.settings.provider_timeout, refunds=c.refunds,
-                                             wallets=c.wallets, orders=c.orders))
+    run_dead_command(command, get_container().command_context())
 
 
 @flush_spans

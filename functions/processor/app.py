@@ -12,8 +12,7 @@ from paygate.container import get_container
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import Command
-from paygate.services.commands import run_command
-from paygate.services.processing import CommandContext
+from paygate.services.commands.runner import run_command
 
 # One payment's commands are one FIFO group: stop that group at its first failure, go on with others.
 processor = fifo_processor()
@@ -25,14 +24,8 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
         return
     bind_log_keys(record, command.correlation_id)
     c = get_container()
-    s = c.settings
-    outcome = run_command(command, CommandContext(
-        payments=c.payments, provider=c.provider, attempt=attempt_of(record), max_attempts=s.command_max_attempts,
-        backoff_base=s.command_backoff_base, provider_timeout=s.provider_timeout,
-        time_left=lambda: seconds_left(lambda_context), refunds=c.refunds,
-        wallets=c.wallets, orders=c.orders,
-    ))
-    settle(outcome, record, c.queues, s.commands_queue_url)
+    ctx = c.command_context(attempt=attempt_of(record), time_left=lambda: seconds_left(lambda_context))
+    settle(run_command(command, ctx), record, c.queues, c.settings.commands_queue_url)
 
 
 @flush_spans

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Any
 
 from paygate.container import get_container
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import flush_spans
-from paygate.services.reconciliation import reconcile
+from paygate.services.triggered.reconciliation import reconcile
 
 
 @flush_spans
@@ -18,7 +17,7 @@ from paygate.services.reconciliation import reconcile
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     c = get_container()
     run = reconcile(c.payments, c.publisher, commands_queue_url=c.settings.commands_queue_url,
-                    now=datetime.now(timezone.utc), older_than_seconds=int(os.environ["RECONCILE_AFTER_SECONDS"]))
+                    now=datetime.now(timezone.utc), older_than_seconds=c.settings.reconcile_after_seconds)
     if run.checked:
         metrics.add_metric(name="PaymentsReconciled", unit="Count", value=len(run.checked))
     return {"checked": len(run.checked)}

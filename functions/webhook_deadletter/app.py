@@ -13,7 +13,7 @@ from paygate.ids import utc_now
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import WebhookDelivery
-from paygate.services.delivery import record_dead_letter
+from paygate.services.webhooks.delivery import record_dead_letter
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

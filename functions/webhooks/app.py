@@ -1,4 +1,4 @@
-"""Webhook delivery from the webhooks queue: a batch delivered concurrently (services.delivery);
+"""Webhook delivery from the webhooks queue: a batch delivered concurrently (services.webhooks.delivery);
 what stays on the queue is reported as the batch's item failures."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from paygate.ids import epoch_seconds
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import flush_spans
 from paygate.schemas.messages import WebhookDelivery
-from paygate.services.delivery import DeliveryPolicy, Received, deliver_batch
+from paygate.services.webhooks.delivery import DeliveryPolicy, Received, deliver_batch
 
 
 @flush_spans

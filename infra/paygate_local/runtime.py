@@ -275,10 +275,6 @@ class LocalRuntime:
             raise RuntimeError("start() the runtime first: the backend URL is not known yet")
         return function_env(spec, self.backend.url, self.region, traces_file=self.traces_file)
 
-    def function_ids(self) -> list[str]:
-        """Every function's logical id, in template order."""
-        return list(self.functions) if self.functions else [f.logical_id for f in self.stack.functions()]
-
     def api_function_ids(self) -> list[str]:
         """The functions that serve at least one Api event, in template order."""
         specs = self.functions.values() if self.functions else self.stack.functions()

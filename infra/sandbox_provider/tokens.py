@@ -45,5 +45,5 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "tok_pending": Behaviour("pending"),
 }
 
-# The gateway's API accepts exactly these (paygate.services.payments.SANDBOX_TOKENS; a test keeps them equal).
+# The gateway's API accepts exactly these (paygate.services.funding.card.SANDBOX_TOKENS; a test keeps them equal).
 TOKENS = tuple(BEHAVIOURS)

@@ -324,3 +324,47 @@ def test_paygate_invoke_runs_a_sample_event_against_the_running_gateway(dev, inf
     assert answer["statusCode"] == 202, answer
     payment = json.loads(answer["body"])
     assert sandbox_client.wait_status(payment["id"], {"COMPLETED"})["status"] == "COMPLETED"
+
+
+def test_an_api_key_is_rolled_and_the_old_one_refused_at_the_next_request(merchant, info):
+    # Given a second key (no Idempotency-Key: a key is shown once, so it cannot be replayed)
+    made = merchant.post("/v1/api_keys", key=None)
+    assert made.status_code == 201, made.text
+    new_key = made.json()
+    new = Client(info.api_url, new_key["secret"])
+    listed = new.get("/v1/api_keys").json()["data"]
+    assert [k["id"] for k in listed][-1] == new_key["id"] and len(listed) == 2
+    assert all("secret" not in k for k in listed) and listed[0]["last_used_at"] is not None
+    # When the first is revoked, then the very next request with it is 401, whichever function serves it
+    old_id = listed[0]["id"]
+    assert new.delete(f"/v1/api_keys/{old_id}").status_code == 200
+    refused = merchant.get("/v1/api_keys")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert new.get("/v1/payments").status_code == 200
+    # And the last key stays: revoking it is a 409 in the documented shape
+    last = new.delete(f"/v1/api_keys/{new_key['id']}")
+    assert last.status_code == 409 and last.json()["error"]["code"] == "invalid_state"
+    assert new.get("/v1/api_keys").status_code == 200
+
+
+def test_paygate_merchants_makes_lists_and_revokes_keys(dev, info):
+    made = create_merchant(dev, f"keys-{uuid.uuid4().hex[:8]}")
+    where = (["--endpoint", info.aws_endpoint_url, "--stack-name", info.stack_name]
+             if info.backend == "ministack" else ["--state-dir", str(dev.state_dir)])
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "paygate_local.cli", "merchants", *args,
+                               "--merchant-id", made["merchant_id"], *where], capture_output=True, text=True, timeout=60)
+
+    created = cli("create-key")
+    assert created.returncode == 0, created.stderr
+    new_key = json.loads(created.stdout)
+    keys = json.loads(cli("keys").stdout)
+    assert {k["id"] for k in keys} >= {new_key["id"]} and len(keys) == 2
+    assert all(set(k) == {"id", "prefix", "created_at", "last_used_at"} for k in keys)
+    old_id = next(k["id"] for k in keys if k["id"] != new_key["id"])
+    assert cli("revoke-key", old_id).returncode == 0
+    assert Client(info.api_url, made["api_key"]).get("/v1/api_keys").status_code == 401
+    assert Client(info.api_url, new_key["api_key"]).get("/v1/api_keys").status_code == 200
+    last = cli("revoke-key", new_key["id"])
+    assert last.returncode != 0 and "last API key" in last.stderr

@@ -15,7 +15,7 @@ from polling import wait_for
 from test_dlq import ROOT, clients
 from test_lifecycle import FINAL, register, verified
 
-from paygate.adapters import items as it
+from paygate.adapters.dynamodb.items import dump, load, state_key
 from paygate.schemas.messages import Command
 from paygate_local.devfile import DeployInfo
 from paygate_local.template import Stack
@@ -182,7 +182,7 @@ def test_a_redelivered_order_task_makes_no_second_payment(merchant, info):
     # The task again, as SQS would hand it over after a lost acknowledgement (a new deduplication id).
     ddb, _, sqs = clients(info)
     table, queue = resources(info)
-    item = it.load(ddb.get_item(TableName=table, Key=it.dump(it.state_key(order["id"])), ConsistentRead=True)["Item"])
+    item = load(ddb.get_item(TableName=table, Key=dump(state_key(order["id"])), ConsistentRead=True)["Item"])
     task = Command(type="order.pay", payment_id=item["payment_id"], expected_version=1, event_id=item["events"][0]["id"],
                    order_id=order["id"])
     for n in range(2):
@@ -190,7 +190,7 @@ def test_a_redelivered_order_task_makes_no_second_payment(merchant, info):
                          MessageDeduplicationId=f"again-{n}-{uuid.uuid4().hex}")
     wait_for(lambda: int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"][
         "ApproximateNumberOfMessages"]) == 0, 30, "the redelivered tasks to be consumed")
-    inbox = it.load(ddb.get_item(TableName=table, Key=it.dump(it.state_key(f"INBOX#{order['id']}")),
+    inbox = load(ddb.get_item(TableName=table, Key=dump(state_key(f"INBOX#{order['id']}")),
                                  ConsistentRead=True)["Item"])
     assert inbox["payment_id"] == done["payment_id"]
     assert wallet(merchant, ana)["available"] == 300

@@ -49,7 +49,7 @@ class Stack:
 
 
 def make_merchant(aws: Stack, name: str) -> dict[str, str]:
-    from paygate.adapters.dynamodb import MerchantsTable
+    from paygate.adapters.dynamodb.merchants import MerchantsTable
     from paygate.services.merchants import register_merchant
 
     m, key = register_merchant(MerchantsTable(boto3.client("dynamodb"), aws.env("ApiFunction")["MERCHANTS_TABLE"]), name)

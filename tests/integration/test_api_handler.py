@@ -221,15 +221,16 @@ def test_the_merchants_text_is_stored_once_and_the_key_only_points_at_the_paymen
 def test_a_replay_is_the_first_answer_even_after_the_payment_moved_on(api, aws, merchant):
     import boto3
 
-    from paygate.adapters.dynamodb import IdempotencyKeys, PaymentsTable
+    from paygate.adapters.dynamodb.idempotency import IdempotencyKeys
+    from paygate.adapters.dynamodb.payments import PaymentsTable
     from paygate.domain import payment as d
-    from paygate.services.ports import EventMeta
+    from paygate.services.ports.records import EventMeta
 
     _, created, _ = create(api, merchant["api_key"], idem="moved")
     ddb, env = boto3.client("dynamodb"), aws.env("ApiFunction")
     repo = PaymentsTable(ddb, env["AGGREGATES_TABLE"], IdempotencyKeys(ddb, env["IDEMPOTENCY_TABLE"]))
     record = repo.get(created["id"])
-    started, event = d.start_processing(record.payment, event_id="evt_moved", now="2030-01-01T00:00:00.000Z")
+    started, event = d.start_processing(record.state, event_id="evt_moved", now="2030-01-01T00:00:00.000Z")
     repo.append(record, [event], started, EventMeta())
     _, now, _ = call(api, "api/get_payment.json", merchant["api_key"], pay_REPLACE=created["id"])
     assert (now["status"], now["version"]) == ("PROCESSING", 2)

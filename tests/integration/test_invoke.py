@@ -29,7 +29,9 @@ API_STATUS = {"create_payment": 202, "create_payment_invalid_amount": 400, "crea
               # Customers, wallets, orders: a customer is made; what names a placeholder id is unknown.
               "create_customer": 201, "get_customer": 404, "list_notifications": 404, "get_wallet": 404,
               "create_topup": 404, "list_wallet_entries": 404, "get_balance": 200, "create_order": 400,
-              "list_orders": 400, "get_order": 404, "create_bill_payment": 400}
+              "list_orders": 400, "get_order": 404, "create_bill_payment": 400,
+              # API keys: another key is made, the merchant's are listed, a placeholder id is unknown.
+              "create_api_key": 201, "list_api_keys": 200, "revoke_api_key": 404}
 
 
 @pytest.fixture(scope="module")

@@ -297,7 +297,7 @@ def test_stream_images_read_back_as_the_items_were_written(stack: Stack, backend
     # Host mode uses LocalStack's v2 streams (DynamoDB Local's own: kept in its database file, so they
     # survive a restart). They write an empty map {"M": {}} as {} (at any depth; lists are kept), which
     # no deserializer accepts; the relay's decoder (items.stream_image) reads {} as the empty map.
-    from paygate.adapters.items import load, stream_image
+    from paygate.adapters.dynamodb.items import load, stream_image
 
     dynamodb, streams = backend.client("dynamodb"), backend.client("dynamodbstreams")
     aggregates = streamed_table(stack).name

@@ -144,7 +144,7 @@ def test_every_operation_lists_the_errors_it_can_answer_with_an_example_of_each(
 
 
 def test_public_operations_are_exactly_the_routes_that_take_no_merchant(app, document):
-    from resolver import takes_merchant
+    from routes.common import takes_merchant
 
     for (method, path), route in routes_of(app).items():
         if (method, path) in HIDDEN:

@@ -295,9 +295,10 @@ def test_bug_a_slow_endpoint_does_not_hold_back_another_merchants_webhooks(pipe,
 
 def test_the_sample_events_drive_their_functions(pipe, sandbox, receiver):
     """events/<function>/*.json (what `sam local invoke` takes) run through their functions as they are."""
-    from paygate.adapters.dynamodb import EndpointsTable, IdempotencyKeys
+    from paygate.adapters.dynamodb.endpoints import EndpointsTable
+    from paygate.adapters.dynamodb.idempotency import IdempotencyKeys
     from paygate.domain.accounts import WebhookEndpoint
-    from paygate.services.ports import IdempotencyRecord
+    from paygate.services.ports.idempotency import IdempotencyRecord
 
     ddb = boto3.client("dynamodb")
     env = pipe.aws.env("ApiFunction")

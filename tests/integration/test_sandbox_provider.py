@@ -597,7 +597,7 @@ def test_the_sandbox_runs_with_werkzeug_and_the_core_alone() -> None:
 
 
 def test_the_api_knows_the_sandbox_tokens_the_sandbox_knows() -> None:
-    from paygate.services.payments import SANDBOX_TOKENS
+    from paygate.services.funding.card import SANDBOX_TOKENS
     from sandbox_provider import TOKENS
 
     assert SANDBOX_TOKENS == TOKENS

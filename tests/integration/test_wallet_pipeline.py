@@ -13,7 +13,7 @@ import pytest
 from lambda_harness import receive_all, sqs_event, stream_event
 from test_pipeline_handlers import Pipeline, api_call
 
-from paygate.adapters import items as it
+from paygate.adapters.dynamodb.payments import is_payment_item
 from sandbox_provider import SandboxProvider
 
 
@@ -160,7 +160,7 @@ def test_an_order_task_delivered_twice_makes_one_payment(pipe, merchant):
     pipe.sqs.delete_message(QueueUrl=pipe.commands_url, ReceiptHandle=task["ReceiptHandle"])  # as Lambda would
     pipe.settle()
     assert get(pipe, merchant, "api/get_order.json", ord_REPLACE=order["id"])["status"] == "FINISHED"
-    payments = [i for i in state(pipe) if it.is_payment_item(i) and i.get("order_id") == order["id"]]
+    payments = [i for i in state(pipe) if is_payment_item(i) and i.get("order_id") == order["id"]]
     assert len(payments) == 1
     assert wallet(pipe, merchant, ana)["available"] == 300
     entries = get(pipe, merchant, "api/list_wallet_entries.json", wal_REPLACE=ana["wallet_id"])["data"]

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from paygate.adapters import items as it
+from paygate.adapters.dynamodb.items import load
+from paygate.adapters.dynamodb.payments import RESERVED, is_payment_item, payment_record_from_item
+from paygate.adapters.dynamodb.refunds import is_refund_item, refund_record_from_item
+from paygate.adapters.dynamodb.wallets import ACCOUNT_KIND, ENTRY_KIND, WALLET_KIND
+from paygate.domain.methods import WalletMethod
 
 
 def scan(client: Any, table: str) -> list[dict[str, Any]]:
     """Every item of the table, as plain values."""
     found: list[dict[str, Any]] = []
     for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        found += [it.load(i) for i in page.get("Items", [])]
+        found += [load(i) for i in page.get("Items", [])]
     return found
 
 
@@ -27,17 +31,17 @@ def check(items: Iterable[dict[str, Any]]) -> tuple[int, int]:
     payments: dict[str, dict[str, Any]] = {}
     refunds: dict[str, list[Any]] = {}
     for item in items:
-        if it.is_payment_item(item):
-            payment = it.payment_record_from_item(item).payment
+        if is_payment_item(item):
+            payment = payment_record_from_item(item).state
             stored = (item["status"], item["version"], item.get("amount_refunded", 0), item.get("failure"),
                       item.get("charge_id"), bool(item.get("cancel_requested")))
             folded = (str(payment.status), payment.version, payment.amount_refunded, _failure(payment.failure),
                       payment.provider_charge_id, payment.cancel_requested)
             assert stored == folded, f"{payment.id}: stored {stored} but its events fold to {folded}"
             assert len(item["events"]) == payment.version
-            payments[payment.id] = {"payment": payment, "reserved": item.get(it.RESERVED, 0)}
-        elif it.is_refund_item(item):
-            refund = it.refund_record_from_item(item).refund
+            payments[payment.id] = {"payment": payment, "reserved": item.get(RESERVED, 0)}
+        elif is_refund_item(item):
+            refund = refund_record_from_item(item).state
             stored = (item["status"], item["version"], item.get("failure"), item.get("provider_refund_id"))
             folded = (str(refund.status), refund.version, _failure(refund.failure), refund.provider_refund_id)
             assert stored == folded, f"{refund.id}: stored {stored} but its events fold to {folded}"
@@ -63,13 +67,13 @@ def check_ledger(items: Iterable[dict[str, Any]]) -> int:
     Answers how many wallets were checked."""
     items = list(items)
     sums: dict[str, int] = {}
-    wallets = [i for i in items if i.get("kind") == it.WALLET_KIND]
+    wallets = [i for i in items if i.get("kind") == WALLET_KIND]
     entries: dict[str, dict[str, Any]] = {}
     for e in items:
-        if e.get("kind") == it.ENTRY_KIND and not e["pk"].startswith("ACCT#"):
+        if e.get("kind") == ENTRY_KIND and not e["pk"].startswith("ACCT#"):
             if e["pk"] not in entries or e["sequence"] > entries[e["pk"]]["sequence"]:
                 entries[e["pk"]] = e
-    payments = {i["pk"]: it.payment_record_from_item(i).payment for i in items if it.is_payment_item(i)}
+    payments = {i["pk"]: payment_record_from_item(i).state for i in items if is_payment_item(i)}
     for w in wallets:
         assert w["available"] >= 0 and w["held"] >= 0, w
         assert w["held"] == sum(w["holds"].values()), w
@@ -80,12 +84,12 @@ def check_ledger(items: Iterable[dict[str, Any]]) -> int:
             p = payments.get(payment_id)
             assert p is not None and p.hold == "placed" and not p.is_terminal, (payment_id, p)
         sums[w["currency"]] = sums.get(w["currency"], 0) + w["available"] + w["held"]
-    for account in (i for i in items if i.get("kind") == it.ACCOUNT_KIND):
+    for account in (i for i in items if i.get("kind") == ACCOUNT_KIND):
         sums[account["currency"]] = sums.get(account["currency"], 0) + account["balance"]
         if not account["pk"].startswith("ACCT#funding:"):
             assert account["balance"] >= 0, account
     assert all(total == 0 for total in sums.values()), sums
     for p in payments.values():
-        if p.is_wallet and p.is_terminal:
+        if isinstance(p.payment_method, WalletMethod) and p.is_terminal:
             assert p.hold in (None, "captured", "released"), p
     return len(wallets)

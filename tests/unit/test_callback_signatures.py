@@ -7,8 +7,8 @@ import json
 import pytest
 
 from paygate.domain.callbacks import MalformedSignature, sign, signature_valid
-from paygate.services import callbacks
 from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
+from paygate.services.triggered import callbacks
 
 SECRET = "sandbox_secret"
 BODY = json.dumps({"id": "evt_cb1", "type": "charge.succeeded", "created": 1,

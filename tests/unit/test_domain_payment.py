@@ -2,6 +2,7 @@ import pytest
 
 from paygate.domain import payment as d
 from paygate.domain.errors import InvalidTransition
+from paygate.domain.methods import CardMethod
 from paygate.domain.money import Money
 from paygate.domain.payment import TRANSITIONS, PaymentStatus, can_transition, fold
 
@@ -10,7 +11,7 @@ NOW = "2026-01-01T00:00:00.000Z"
 
 def new_payment():
     return d.open_payment(payment_id="pay_1", event_id="evt_1", merchant_id="mer_1",
-                          money=Money.of(1050, "usd"), payment_method={"type": "card", "token": "tok_success"},
+                          money=Money.of(1050, "usd"), payment_method=CardMethod("tok_success"),
                           now=NOW, metadata={"order": "42"})
 
 
@@ -69,14 +70,14 @@ def test_completed_payment_cannot_be_failed_twice_over():
 def test_an_event_out_of_sequence_is_refused():
     p, _ = new_payment()
     _, e2 = d.start_processing(p, event_id="evt_2", now=NOW)
-    gap = d.PaymentEvent("evt_9", d.EventType.COMPLETED, p.id, 3, NOW, {})
+    gap = d.PaymentEvent("evt_9", d.EventType.COMPLETED, p.id, 3, NOW, d.Completed("ch"))
     with pytest.raises(ValueError):
         d.apply(p, gap)
 
 
 def test_snapshots_are_the_payment_after_each_event():
     p, e1 = d.open_payment(payment_id="pay_s", event_id="e1", merchant_id="m", money=Money.of(100, "USD"),
-                           payment_method={"type": "card", "token": "t"}, now="2026-01-01T00:00:00.000Z")
+                           payment_method=CardMethod("t"), now="2026-01-01T00:00:00.000Z")
     p2, e2 = d.start_processing(p, event_id="e2", now="2026-01-01T00:00:01.000Z")
     _, e3 = d.complete(p2, event_id="e3", now="2026-01-01T00:00:02.000Z", charge_id="ch")
     states = d.snapshots([e3, e1, e2])

@@ -5,12 +5,13 @@ import pytest
 from paygate.domain import payment as p
 from paygate.domain import refund as r
 from paygate.domain.errors import AmountTooLarge, InvalidAmount, InvalidTransition
+from paygate.domain.methods import CardMethod
 from paygate.domain.money import Money
 
 
 def payment(status="COMPLETED", amount=1000):
     opened, _ = p.open_payment(payment_id="pay_1", event_id="e1", merchant_id="mer_1", money=Money.of(amount, "usd"),
-                               payment_method={"type": "card", "token": "tok_success"}, now="t1")
+                               payment_method=CardMethod("tok_success"), now="t1")
     if status == "NEW":
         return opened
     started, _ = p.start_processing(opened, event_id="e2", now="t2")

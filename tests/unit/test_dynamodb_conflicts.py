@@ -3,8 +3,9 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from paygate.adapters.dynamodb import IdempotencyKeys, transact
-from paygate.services.ports import IdempotencyRecord, KeyAlreadyUsed, KeyBusy
+from paygate.adapters.dynamodb.errors import Refused, transact
+from paygate.adapters.dynamodb.idempotency import IdempotencyKeys
+from paygate.services.ports.idempotency import IdempotencyRecord, KeyAlreadyUsed, KeyBusy
 
 KEY = IdempotencyRecord("m#k", "fp-new", "pay_new", 2000)
 
@@ -37,9 +38,19 @@ def test_a_transaction_that_only_lost_a_race_is_tried_again():
 
 def test_a_failed_condition_is_never_retried():
     client = Client(cancelled("ConditionalCheckFailed", "TransactionConflict"))
-    with pytest.raises(ClientError):
+    with pytest.raises(Refused) as caught:
         transact(client, [{}])
     assert client.calls == 1
+    assert caught.value.condition_failed and caught.value.failed_at(0) and not caught.value.conflicted
+
+
+def test_an_error_that_is_no_refusal_goes_through_as_it_came():
+    throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                            "TransactWriteItems")
+    client = Client(throttled)
+    with pytest.raises(ClientError) as caught:
+        transact(client, [{}])
+    assert caught.value is throttled and client.calls == 1
 
 
 def test_the_key_and_the_object_are_one_transaction_and_the_key_may_be_reused_once_expired():

@@ -6,9 +6,10 @@ from fakes import FakeEndpoints, FakePayments
 from paygate.domain.accounts import Merchant
 from paygate.domain.idempotency import fingerprint, valid_key
 from paygate.schemas.requests import CreatePayment, CreateWebhookEndpoint
-from paygate.services import endpoints, payments
+from paygate.services import payments
 from paygate.services.errors import IdempotencyKeyReused, InvalidRequest, NotFound
 from paygate.services.idempotency import idempotent_request, require_key
+from paygate.services.webhooks import endpoints
 
 # Idempotency expiry: also run 90 days ahead (tests/conftest.py).
 pytestmark = pytest.mark.clock_sensitive
@@ -44,8 +45,10 @@ def test_a_missing_key_is_an_invalid_request_naming_the_header():
 def pay(repo, body=BODY, key="k1", merchant=MERCHANT, now=1000):
     request = idempotent_request(merchant_id=merchant.id, key=key, method="POST", path="/v1/payments", body=body,
                                  now=now)
-    return payments.create_payment(repo, merchant=merchant, request=request,
-                                   body=CreatePayment.model_validate(body), correlation_id=None)
+    b = CreatePayment.model_validate(body)
+    new = payments.NewPayment(b.amount, b.currency, b.payment_method.typed(), b.description, dict(b.metadata),
+                              b.customer_id, b.destination.typed() if b.destination else None)
+    return payments.create_payment(repo, merchant=merchant, request=request, new=new, correlation_id=None)
 
 
 def test_same_key_same_request_replays_the_first_answer_and_creates_once():
@@ -58,7 +61,7 @@ def test_same_key_same_request_replays_the_first_answer_and_creates_once():
 
 def test_a_replay_answers_the_payment_as_it_was_created_not_as_it_is_now():
     from paygate.domain import payment as d
-    from paygate.services.ports import EventMeta
+    from paygate.services.ports.records import EventMeta
 
     repo = FakePayments()
     first = pay(repo)

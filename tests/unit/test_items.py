@@ -1,6 +1,6 @@
-"""The item mappings (adapters/items.py) that do more than copy fields."""
+"""The item mappings (adapters/dynamodb/) that do more than copy fields."""
 
-from paygate.adapters.items import stream_image
+from paygate.adapters.dynamodb.items import stream_image
 
 
 def test_a_stream_image_reads_a_bare_empty_map_as_an_empty_map():

@@ -1,35 +1,38 @@
 """The processor's decisions, with an in-memory repository and a scripted provider."""
 
 import pytest
-from fakes import FakePayments, ScriptedProvider, unavailable
+from fakes import FakePayments, ScriptedProvider, command_context, unavailable
 
 from paygate.domain import payment as d
+from paygate.domain.methods import CardMethod, UnknownPaymentMethod, method_of
 from paygate.domain.money import Money
 from paygate.domain.payment import PaymentStatus
 from paygate.schemas.messages import Command
-from paygate.services.commands import run_command
-from paygate.services.outcomes import Done, RetryLater
-from paygate.services.ports import ChargeResult, EventMeta, IdempotencyRecord, PaymentRecord, ProviderRejected
-from paygate.services.processing import CommandContext, backoff, fail_dead_command
+from paygate.services.commands.context import backoff
+from paygate.services.commands.outcomes import Done, RetryLater
+from paygate.services.commands.runner import run_command
+from paygate.services.ports.idempotency import IdempotencyRecord
+from paygate.services.ports.payments import PaymentRecord
+from paygate.services.ports.provider import ChargeResult, ProviderRejected
+from paygate.services.ports.records import EventMeta
+from paygate.services.processing import fail_dead_command
 
 NOW = "2026-01-01T00:00:00.000Z"
 OK = ChargeResult("succeeded", "ch_1")
 
 
-def seeded(token="tok_success", method_type="card"):
+def seeded(token="tok_success"):
     repo = FakePayments()
     payment, event = d.open_payment(payment_id="pay_1", event_id="evt_1", merchant_id="m",
-                                    money=Money.of(500, "EUR"), payment_method={"type": method_type, "token": token},
-                                    now=NOW)
+                                    money=Money.of(500, "EUR"), payment_method=CardMethod(token), now=NOW)
     repo.create(PaymentRecord(payment, (event,), ("00-t-s-01",)), IdempotencyRecord("m#k", "f", "pay_1", 99), 0)
     return repo
 
 
 def run(repo, provider, version=1, attempt=1, max_attempts=5, time_left=30.0):
     command = Command(type="payment.process", payment_id="pay_1", expected_version=version, event_id="evt_1")
-    return run_command(command, CommandContext(payments=repo, provider=provider, attempt=attempt,
-                                               max_attempts=max_attempts, backoff_base=5,
-                                               time_left=lambda: time_left, sleep=lambda s: None))
+    return run_command(command, command_context(repo, provider, attempt=attempt, max_attempts=max_attempts,
+                                                backoff_base=5, time_left=lambda: time_left))
 
 
 def types(repo):
@@ -46,7 +49,7 @@ def test_one_command_records_processing_and_the_charge_in_one_write():
     assert (p.status, p.version, p.provider_charge_id) == (PaymentStatus.COMPLETED, 3, "ch_1")
     assert types(repo) == ["payment.created", "payment.processing", "payment.completed"]
     assert repo.writes == writes + 1
-    assert [(c.previous_version, c.record.payment.version) for c in repo.changes[-1:]] == [(1, 3)]
+    assert [(c.previous_version, c.record.state.version) for c in repo.changes[-1:]] == [(1, 3)]
     assert provider.calls[0]["idempotency_key"] == "pay_1"
 
 
@@ -101,11 +104,12 @@ def test_a_provider_refusal_fails_the_payment_without_retry():
     assert repo.payment("pay_1").failure.code == "provider_rejected" and len(provider.calls) == 1
 
 
-def test_an_unsupported_method_fails_through_processing():
-    repo = seeded(method_type="bank_transfer")  # no such method reaches it through the API
-    assert run(repo, ScriptedProvider(OK)) == Done("FAILED")
-    assert repo.payment("pay_1").failure.code == "payment_method_unsupported"
-    assert types(repo) == ["payment.created", "payment.processing", "payment.failed"]
+def test_an_unknown_payment_method_is_never_a_payment():
+    # The method is typed: one the gateway does not know cannot be read back, let alone charged
+    # (none reaches it through the API, whose body allows only a card or a wallet).
+    with pytest.raises(UnknownPaymentMethod):
+        method_of({"type": "bank_transfer", "iban": "DE00"})
+    assert method_of({"type": "card", "token": "tok_success"}) == CardMethod("tok_success")
 
 
 def test_duplicate_and_stale_commands_do_nothing():
@@ -136,7 +140,7 @@ def test_a_write_that_loses_a_race_reads_again_and_decides_again():
             result = super().charge(**kwargs)
             if len(self.calls) == 1:  # another writer records PROCESSING first, behind our back
                 record = repo.get("pay_1")
-                started, event = d.start_processing(record.payment, event_id="evt_other", now=NOW)
+                started, event = d.start_processing(record.state, event_id="evt_other", now=NOW)
                 repo.append(record, [event], started, EventMeta())
             return result
 
@@ -156,7 +160,7 @@ def test_backoff_doubles_and_is_capped():
 def test_a_dead_lettered_command_ends_its_payment_failed_through_processing():
     repo = seeded()
     command = Command(type="payment.process", payment_id="pay_1", expected_version=1, event_id="evt_1")
-    assert fail_dead_command(command, CommandContext(payments=repo, provider=ScriptedProvider(OK))) == Done("FAILED")
+    assert fail_dead_command(command, command_context(repo, ScriptedProvider(OK))) == Done("FAILED")
     p = repo.payment("pay_1")
     assert p.status == PaymentStatus.FAILED and p.failure.code == "processing_error"
     assert types(repo) == ["payment.created", "payment.processing", "payment.failed"]
@@ -166,5 +170,5 @@ def test_a_dead_letter_also_finds_a_hidden_charge():
     repo, provider = seeded(), ScriptedProvider(OK)
     provider.found = ChargeResult("succeeded", "ch_found")
     command = Command(type="payment.process", payment_id="pay_1", expected_version=1, event_id="evt_1")
-    assert fail_dead_command(command, CommandContext(payments=repo, provider=provider)) == Done("COMPLETED")
+    assert fail_dead_command(command, command_context(repo, provider)) == Done("COMPLETED")
     assert repo.payment("pay_1").provider_charge_id == "ch_found"

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from paygate.services.reconciliation import reconcile
+from paygate.services.triggered.reconciliation import reconcile
 from paygate_local.template import TemplateError, rate_seconds
 
 # Reconciliation's threshold: also run 90 days ahead (tests/conftest.py).

@@ -18,11 +18,14 @@ from standardwebhooks import Webhook
 
 from paygate.domain import payment as d
 from paygate.domain.accounts import WebhookEndpoint
+from paygate.domain.methods import CardMethod
 from paygate.domain.money import Money
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.services.delivery import DeliveryPolicy, Received, deliver_batch, record_dead_letter
-from paygate.services.ports import EventMeta, IdempotencyRecord, PaymentRecord
+from paygate.services.ports.idempotency import IdempotencyRecord
+from paygate.services.ports.payments import PaymentRecord
+from paygate.services.ports.records import EventMeta
 from paygate.services.relay import relay
+from paygate.services.webhooks.delivery import DeliveryPolicy, Received, deliver_batch, record_dead_letter
 
 NOW = "2026-01-01T00:00:00.000Z"
 SECRET = "whsec_" + "A" * 32
@@ -32,7 +35,7 @@ T0 = 1_800_000_000
 
 def new_payment(repo, pid="pay_1", merchant="m1"):
     payment, event = d.open_payment(payment_id=pid, event_id=f"evt_{pid}_1", merchant_id=merchant,
-                                    money=Money.of(500, "EUR"), payment_method={"type": "card", "token": "t"},
+                                    money=Money.of(500, "EUR"), payment_method=CardMethod("t"),
                                     now=NOW)
     repo.create(PaymentRecord(payment, (event,), ("00-aaaa-bbbb-01",), "corr-1"),
                 IdempotencyRecord(f"{merchant}#{pid}", "f", pid, 99), 0)
@@ -41,7 +44,7 @@ def new_payment(repo, pid="pay_1", merchant="m1"):
 
 def complete(repo, pid="pay_1"):
     record = repo.get(pid)
-    started, e2 = d.start_processing(record.payment, event_id=f"evt_{pid}_2", now=NOW)
+    started, e2 = d.start_processing(record.state, event_id=f"evt_{pid}_2", now=NOW)
     done, e3 = d.complete(started, event_id=f"evt_{pid}_3", now=NOW, charge_id="ch")
     repo.append(record, [e2, e3], done, EventMeta("00-aaaa-cccc-01"))
 

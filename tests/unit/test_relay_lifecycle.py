@@ -7,7 +7,8 @@ from test_relay_and_delivery import NOW, complete, deliveries, new_payment
 from paygate.domain import payment as d
 from paygate.domain import refund as r
 from paygate.schemas.messages import Command
-from paygate.services.ports import EventMeta, PaymentChange, RefundRecord
+from paygate.services.ports.records import Change, EventMeta
+from paygate.services.ports.refunds import RefundRecord
 from paygate.services.relay import relay
 
 
@@ -15,7 +16,7 @@ def test_a_cancel_request_asks_for_the_cancel_command_in_the_payments_group():
     repo, publisher = FakePayments(), FakePublisher()
     new_payment(repo)
     record = repo.get("pay_1")
-    after, event = d.request_cancel(record.payment, event_id="evt_c", now=NOW)
+    after, event = d.request_cancel(record.state, event_id="evt_c", now=NOW)
     repo.append(record, [event], after, EventMeta())
     relay(repo.changes, decoder=FakeDecoder(), publisher=publisher, commands_queue_url="cmd",
           webhooks_queue_url="hooks")
@@ -34,8 +35,8 @@ def test_a_refund_asks_for_its_command_in_its_payments_group_and_is_delivered_as
     refund, created = r.open_refund(refund_id="re_1", event_id="evt_r1", payment=repo.payment("pay_1"), amount=200,
                                     now=NOW)
     done, succeeded = r.succeed(refund, event_id="evt_r2", now=NOW, provider_refund_id="pre_1")
-    changes = [PaymentChange("1", 0, RefundRecord(refund, (created,), ("00-t-1-01",))),
-               PaymentChange("2", 1, RefundRecord(done, (created, succeeded), ("00-t-1-01", None)))]
+    changes = [Change("1", 0, RefundRecord(refund, (created,), ("00-t-1-01",))),
+               Change("2", 1, RefundRecord(done, (created, succeeded), ("00-t-1-01", None)))]
     relay(changes, decoder=FakeDecoder(), publisher=publisher, commands_queue_url="cmd", webhooks_queue_url="hooks")
     [message] = publisher.sent["cmd"]
     command = Command.from_json(message.body)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from paygate.domain.payment import EventType, Failure, Payment, PaymentEvent, PaymentStatus
+from paygate.domain.methods import CardMethod
+from paygate.domain.payment import EventType, Failed, Failure, Payment, PaymentEvent, PaymentStatus
 from paygate.schemas import callbacks, errors, events, requests, responses, wallet_responses
 from paygate.schemas.events import PaymentWebhook, to_json
 
@@ -61,11 +62,11 @@ def test_every_field_of_a_response_model_is_described_or_self_explanatory():
 
 def test_a_webhook_body_is_the_payment_model_after_the_event():
     payment = Payment(id="pay_1", merchant_id="mer_1", amount=1050, currency="USD",
-                      payment_method={"type": "card", "token": "tok_decline"}, status=PaymentStatus.FAILED,
+                      payment_method=CardMethod("tok_decline"), status=PaymentStatus.FAILED,
                       version=3, created_at="2026-01-01T00:00:00.000Z", updated_at="2026-01-01T00:00:01.000Z",
                       failure=Failure("card_declined", "declined"))
     event = PaymentEvent(event_id="evt_1", type=EventType.FAILED, payment_id="pay_1", sequence=3,
-                         occurred_at="2026-01-01T00:00:01.000Z")
+                         occurred_at="2026-01-01T00:00:01.000Z", payload=Failed(Failure("card_declined", "declined")))
     body = to_json(PaymentWebhook.of(event, payment))
     assert body == TypeAdapter(PaymentWebhook).dump_python(PaymentWebhook.of(event, payment), mode="json")
     assert body["type"] == "payment.failed" and body["data"]["object"]["status"] == "FAILED"
@@ -74,7 +75,7 @@ def test_a_webhook_body_is_the_payment_model_after_the_event():
 
 
 def test_the_functions_that_only_relay_or_deliver_never_load_pydantic():
-    probe = ("import sys; import paygate.services.relay, paygate.services.delivery; "
+    probe = ("import sys; import paygate.services.relay, paygate.services.webhooks.delivery; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={"PYTHONPATH": str(ROOT / "layers" / "core"), "PATH": "/usr/bin:/bin"})

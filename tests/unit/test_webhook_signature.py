@@ -11,7 +11,7 @@ from paygate.domain.webhooks import (
     sign,
     subscribes,
 )
-from paygate.services.endpoints import new_secret
+from paygate.services.webhooks.endpoints import new_secret
 
 
 def test_signatures_verify_with_the_standardwebhooks_package():
@@ -75,5 +75,6 @@ def test_after_a_rotation_both_secrets_sign_for_24_hours_then_only_the_new_one()
     for secret in (old, new):  # a receiver with either secret accepts it
         Webhook(secret).verify(body, headers)
     # the endpoint is stored and loaded with its previous secret
-    from paygate.adapters import items as it
-    assert it.endpoint_from_item(it.load(it.dump(it.endpoint_item(endpoint)))) == endpoint
+    from paygate.adapters.dynamodb.endpoints import endpoint_from_item, endpoint_item
+    from paygate.adapters.dynamodb.items import dump, load
+    assert endpoint_from_item(load(dump(endpoint_item(endpoint)))) == endpoint

@@ -9,7 +9,7 @@ from paygate.domain.payment import EventType
 from paygate.domain.refund import RefundEventType
 from paygate.domain.workflow import WORKFLOW, CommandType, next_step, step_for
 from paygate.schemas.messages import Command, MessageError
-from paygate.services.commands import dead_runners, runners
+from paygate.services.commands.runner import dead_runners, runners
 
 
 def test_every_command_in_the_table_is_run_by_a_service_function_taking_the_command_and_its_context():

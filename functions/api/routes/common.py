@@ -55,6 +55,16 @@ def current_merchant(request: Request) -> Merchant:
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
 
 
+def takes_merchant(route: Any) -> bool:
+    """A route that takes the merchant requires the API key; one that does not is public."""
+    return any(dependency.depends.dependency is current_merchant for dependency in route.dependant.dependencies)
+
+
+# A body that could not be read is handed on as {UNREADABLE: its error}: every body model forbids
+# unknown fields, so it fails validation after the route's other parameters, and its error is answered.
+UNREADABLE = "\x00unreadable body"
+
+
 class _Params:
     """`params.X`: routes.params, imported when Powertools first reads a route's signature (on its first
     call), not when the API is imported: it brings in Powertools' OpenAPI machinery and, with it, pydantic's

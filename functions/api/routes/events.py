@@ -8,7 +8,7 @@ from paygate.container import get_container
 from paygate.domain.webhooks import EVENT_TYPES
 from paygate.schemas.openapi import EVENTS, errors
 from paygate.schemas.responses import Event, EventList, listing
-from paygate.services import events
+from paygate.services.webhooks import events
 from routes.common import CurrentMerchant, ResourceRouter, params
 
 router = ResourceRouter(EVENTS)

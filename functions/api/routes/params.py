@@ -46,3 +46,4 @@ def _id(what: str) -> Any:
 
 PaymentId, RefundId, EndpointId, EventId = _id("payment"), _id("refund"), _id("webhook endpoint"), _id("event")
 CustomerId, WalletId, OrderId = _id("customer"), _id("wallet"), _id("order")
+ApiKeyId = _id("API key")

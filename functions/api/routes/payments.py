@@ -39,9 +39,11 @@ def create_payment(body: Annotated[CreatePayment, params.Body(openapi_examples=P
     a bill from the wallet. What the gateway cannot take (an unknown sandbox token, a wallet that is
     not yours or holds another currency, an unknown biller) is refused here, not failed later."""
     c = get_container()
-    payments.check_payment_method(body, sandbox=c.settings.dev, wallets=c.wallets, merchant=merchant)
+    new = payments.NewPayment(body.amount, body.currency, body.payment_method.typed(), body.description,
+                              dict(body.metadata), body.customer_id, body.destination.typed() if body.destination else None)
+    payments.check_payment_method(c.command_context(), merchant, new)
     request = idempotent(merchant, idempotency_key, "/v1/payments", body.model_dump(mode="json"))
-    done = payments.create_payment(c.payments, merchant=merchant, request=request, body=body,
+    done = payments.create_payment(c.payments, merchant=merchant, request=request, new=new,
                                    correlation_id=logger.get_correlation_id())
     return accepted(202, Payment.of(done.payment), replayed=done.replayed, location=f"/v1/payments/{done.payment.id}")
 

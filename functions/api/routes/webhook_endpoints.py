@@ -22,7 +22,7 @@ from paygate.schemas.responses import (
     WebhookEndpointWithSecret,
     listing,
 )
-from paygate.services import endpoints, events
+from paygate.services.webhooks import endpoints, events
 from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
 router = ResourceRouter(ENDPOINTS)

@@ -314,7 +314,7 @@ def _streams_provider_env(provider: str) -> dict[str, str]:
     Local's database file as each write is, so a restart loses no record (kinesis-mock saves only on
     an interval, never when it stops). Its records lose the type of an empty map: ``{"M": {}}`` in the
     item is ``{}`` in the stream's images (LocalStack 2026.3.0 with DynamoDB Local 2026-05-28), which
-    the relay's decoder reads back as the empty map (``paygate.adapters.items.stream_image``).
+    the relay's decoder reads back as the empty map (``paygate.adapters.dynamodb.items.stream_image``).
     ``v1`` (LocalStack's own default): each table's stream is forwarded into a kinesis-mock stream.
     Writes made while that stream is still CREATING are lost, so provisioning waits for ENABLED
     (``provision.wait_table_stream_ready``); KINESIS_LATENCY=0 makes the window as short as it gets.

@@ -50,7 +50,7 @@ def replay_command(
     max: Annotated[int, typer.Option("--max", help="at most this many DLQ messages")] = 1000,
 ) -> int:
     """Publish again what the relay failed to (RelayDLQ), once the fault is fixed."""
-    from paygate.adapters.dynamodb import PaymentChanges
+    from paygate.adapters.dynamodb.stream import PaymentChanges
     from paygate.adapters.sqs import SqsPublisher
     from paygate.services.relay import relay
     from paygate_local.template import Stack

@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from paygate.observability import count_error, logger
 from paygate.schemas.messages import Message, MessageError
-from paygate.services.outcomes import Outcome, RetryLater, RetryRequested
-from paygate.services.ports import QueueControl
+from paygate.services.commands.outcomes import Outcome, RetryLater, RetryRequested
+from paygate.services.ports.messaging import QueueControl
 
 M = TypeVar("M", bound=Message)
 

@@ -1,14 +1,18 @@
-"""Configuration, parsed once and lazily from the environment into a typed object.
+"""Configuration: one validated model (pydantic-settings) of what the template gives every function in
+its environment, read once per process, at its first use (nothing reads the environment at import
+time: tests and the local runtime set it first). A value that does not validate stops the function at
+its first invocation with the variable's name, rather than failing a payment later.
 
-Nothing reads os.environ at import time: tests and the local runtime set the environment first.
+Nothing else in functions/ or services/ reads the environment.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paygate.domain.webhooks import DEV_SCHEDULE, PRODUCTION_SCHEDULE
 
@@ -17,35 +21,33 @@ class ConfigurationError(RuntimeError):
     pass
 
 
-def _schedule(raw: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
-    if not raw:
-        return default
-    try:
-        values = tuple(int(v) for v in raw.split(",") if v.strip())
-    except ValueError as exc:
-        raise ConfigurationError(f"bad retry schedule {raw!r}") from exc
-    if not values or any(v < 0 or v > 43200 for v in values):
-        raise ConfigurationError("retry delays must be 0 to 43200 seconds (the SQS visibility limit)")
-    return values
+def _env(name: str, default: Any = ..., **rules: Any) -> Any:
+    """A field read from the environment variable `name`."""
+    return Field(default, validation_alias=name, **rules)
 
 
-@dataclass(frozen=True)
-class Settings:
-    mode: str
-    merchants_table: str
-    aggregates_table: str
-    idempotency_table: str
-    events_table: str
-    commands_queue_url: str
-    webhooks_queue_url: str
-    webhooks_dlq_url: str
-    provider_url: str
-    provider_timeout: float
-    command_max_attempts: int
-    webhook_max_attempts: int
-    webhook_schedule: tuple[int, ...]
-    webhook_timeout: float
-    command_backoff_base: int
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    mode: Literal["prod", "dev"] = _env("PAYGATE_MODE", "prod")
+    merchants_table: str = _env("MERCHANTS_TABLE", min_length=1)
+    aggregates_table: str = _env("AGGREGATES_TABLE", min_length=1)
+    idempotency_table: str = _env("IDEMPOTENCY_TABLE", min_length=1)
+    events_table: str = _env("EVENTS_TABLE", "")
+    commands_queue_url: str = _env("COMMANDS_QUEUE_URL", "")
+    webhooks_queue_url: str = _env("WEBHOOKS_QUEUE_URL", "")
+    webhooks_dlq_url: str = _env("WEBHOOKS_DLQ_URL", "")
+    provider_url: str = _env("PROVIDER_URL", "")
+    # The callbacks function's only: the secret the provider signs its callbacks with.
+    provider_callback_secret: str | None = _env("PROVIDER_CALLBACK_SECRET", None)
+    # Defaults by mode (dev: a quicker provider timeout, backoff and webhook schedule).
+    provider_timeout: float = _env("PROVIDER_TIMEOUT_SECONDS", None, gt=0)
+    command_max_attempts: int = _env("COMMAND_MAX_ATTEMPTS", 5, ge=1)
+    command_backoff_base: int = _env("COMMAND_BACKOFF_SECONDS", None, ge=0)
+    webhook_max_attempts: int = _env("WEBHOOK_MAX_ATTEMPTS", 8, ge=1)
+    webhook_schedule: Annotated[tuple[int, ...], NoDecode] = _env("WEBHOOK_RETRY_SCHEDULE", None)
+    webhook_timeout: float = _env("WEBHOOK_TIMEOUT_SECONDS", 10.0, gt=0)
+    reconcile_after_seconds: int = _env("RECONCILE_AFTER_SECONDS", 600, ge=0)
     webhook_concurrency: int = 16
     max_body_bytes: int = 64 * 1024
 
@@ -53,41 +55,59 @@ class Settings:
     def dev(self) -> bool:
         return self.mode == "dev"
 
+    @model_validator(mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
-        mode = env.get("PAYGATE_MODE", "prod")
-        if mode not in ("prod", "dev"):
-            raise ConfigurationError(f"PAYGATE_MODE must be prod or dev, not {mode!r}")
-        dev = mode == "dev"
+    def _mode_defaults(cls, data: Any) -> Any:
+        """What is left unset, or set empty, takes its mode's default."""
+        if not isinstance(data, dict):
+            return data
+        values = {k: v for k, v in data.items() if v not in ("", None) or k not in _BY_MODE}
+        dev = values.get("PAYGATE_MODE", "prod") == "dev"
+        for name, (in_dev, in_prod) in _BY_MODE.items():
+            values.setdefault(name, in_dev if dev else in_prod)
+        return values
 
-        def need(name: str) -> str:
-            value = env.get(name)
-            if not value:
-                raise ConfigurationError(f"{name} is not set")
-            return value
+    @field_validator("provider_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
-        return cls(
-            mode=mode,
-            merchants_table=need("MERCHANTS_TABLE"),
-            aggregates_table=need("AGGREGATES_TABLE"),
-            idempotency_table=need("IDEMPOTENCY_TABLE"),
-            events_table=env.get("EVENTS_TABLE", ""),
-            commands_queue_url=env.get("COMMANDS_QUEUE_URL", ""),
-            webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
-            webhooks_dlq_url=env.get("WEBHOOKS_DLQ_URL", ""),
-            provider_url=env.get("PROVIDER_URL", "").rstrip("/"),
-            provider_timeout=float(env.get("PROVIDER_TIMEOUT_SECONDS", "2" if dev else "10")),
-            command_max_attempts=int(env.get("COMMAND_MAX_ATTEMPTS", "5")),
-            webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
-            webhook_schedule=_schedule(
-                env.get("WEBHOOK_RETRY_SCHEDULE"), DEV_SCHEDULE if dev else PRODUCTION_SCHEDULE
-            ),
-            webhook_timeout=float(env.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
-            command_backoff_base=int(env.get("COMMAND_BACKOFF_SECONDS", "1" if dev else "5")),
-        )
+    @field_validator("webhook_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, raw: Any) -> Any:
+        """Seconds after each failed attempt, comma-separated; each at most SQS's visibility limit."""
+        if isinstance(raw, str):
+            try:
+                raw = tuple(int(v) for v in raw.split(",") if v.strip())
+            except ValueError:
+                raise ValueError(f"bad retry schedule {raw!r}: seconds, comma-separated") from None
+        if not raw or any(v < 0 or v > 43200 for v in raw):
+            raise ValueError("retry delays must be 0 to 43200 seconds (the SQS visibility limit)")
+        return raw
+
+    def callback_secret(self) -> str:
+        if not self.provider_callback_secret:
+            raise ConfigurationError("PROVIDER_CALLBACK_SECRET is not set")
+        return self.provider_callback_secret
+
+
+# Variables whose default depends on the mode: (dev, prod).
+_BY_MODE: dict[str, tuple[Any, Any]] = {
+    "PROVIDER_TIMEOUT_SECONDS": (2.0, 10.0),
+    "COMMAND_BACKOFF_SECONDS": (1, 5),
+    "WEBHOOK_RETRY_SCHEDULE": (DEV_SCHEDULE, PRODUCTION_SCHEDULE),
+}
+
+
+def load_settings() -> Settings:
+    """The settings the environment gives, validated; ConfigurationError names what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.from_env()
+    return load_settings()

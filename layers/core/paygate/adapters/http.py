@@ -6,13 +6,8 @@ from typing import Any
 
 import httpx
 
-from paygate.services.ports import (
-    ChargeResult,
-    DeliveryError,
-    ProviderRejected,
-    ProviderUnavailable,
-    RefundResult,
-)
+from paygate.services.ports.provider import ChargeResult, ProviderRejected, ProviderUnavailable, RefundResult
+from paygate.services.ports.webhooks import DeliveryError
 
 
 class SandboxProvider:
@@ -64,7 +59,6 @@ class SandboxProvider:
             if refund.get("idempotency_key") == idempotency_key:
                 return RefundResult(status=refund["status"], refund_id=refund.get("id"))
         return None
-
 
     def pay_bill(self, *, reference: str, service_id: str, client_number: str, amount: int, currency: str,
                  idempotency_key: str) -> ChargeResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from paygate.schemas.messages import WebhookDelivery
-from paygate.services.ports import OutboundMessage
+from paygate.services.ports.messaging import OutboundMessage
 
 BATCH = 10
 MAX_VISIBILITY = 43200  # SQS's limit, counted from when the message was received

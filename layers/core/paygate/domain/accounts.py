@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,14 @@ class WebhookEndpoint:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """Only the hash is ever stored; the key itself is shown once, when it is made."""
+    """A merchant's API key as it is listed: never the key itself (only its hash is stored; the key is
+    shown once, when it is made), its first characters to tell it apart, and when it was last used."""
 
-    key_hash: str
+    id: str
     merchant_id: str
-    prefix: str = field(default="sk_test_")
+    prefix: str
+    created_at: str
+    last_used_at: str | None = None
 
 
 def hash_api_key(key: str) -> str:

@@ -9,7 +9,7 @@ table of allowed transitions, as for payments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
@@ -90,6 +90,37 @@ class Order:
 
 
 @dataclass(frozen=True)
+class Created:
+    """order.created: the order and its payment task (which wallet, which payment id to make)."""
+
+    merchant_id: str
+    customer_id: str
+    wallet_id: str
+    amount: int
+    currency: str
+    description: str | None
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class Canceled:
+    failure: Failure
+    payment_id: str | None = None
+
+
+Payload = Created | Finished | Canceled
+
+PAYLOADS: Mapping[OrderEventType, type[Any]] = {
+    OrderEventType.CREATED: Created, OrderEventType.FINISHED: Finished, OrderEventType.CANCELED: Canceled,
+}
+
+
+@dataclass(frozen=True)
 class OrderEvent:
     """An immutable fact about one order. `sequence` is 1, 2 ... per order."""
 
@@ -98,37 +129,35 @@ class OrderEvent:
     order_id: str
     sequence: int
     occurred_at: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Payload
 
 
 def open_order(*, order_id: str, event_id: str, merchant_id: str, customer: Customer, money: Money,
                payment_id: str, now: str, description: str | None = None) -> tuple[Order, OrderEvent]:
     """A new order (NEW, version 1) and its first event, which is the payment task."""
-    payload = {"merchant_id": merchant_id, "customer_id": customer.id, "wallet_id": customer.wallet_id,
-               "amount": money.amount, "currency": money.currency.code, "description": description,
-               "payment_id": payment_id}
+    payload = Created(merchant_id=merchant_id, customer_id=customer.id, wallet_id=customer.wallet_id,
+                      amount=money.amount, currency=money.currency.code, description=description,
+                      payment_id=payment_id)
     event = OrderEvent(event_id, OrderEventType.CREATED, order_id, 1, now, payload)
     return apply(None, event), event
 
 
 def _next(order: Order, event_type: OrderEventType, event_id: str, now: str,
-          **payload: Any) -> tuple[Order, OrderEvent]:
+          payload: Payload) -> tuple[Order, OrderEvent]:
     target = _EVENT_STATUS[event_type]
     if target not in TRANSITIONS[order.status]:
         raise InvalidTransition(order.status, target)
-    event = OrderEvent(event_id, event_type, order.id, order.version + 1, now,
-                       {k: v for k, v in payload.items() if v is not None})
+    event = OrderEvent(event_id, event_type, order.id, order.version + 1, now, payload)
     return apply(order, event), event
 
 
 def finish(order: Order, *, event_id: str, now: str, payment_id: str) -> tuple[Order, OrderEvent]:
-    return _next(order, OrderEventType.FINISHED, event_id, now, payment_id=payment_id)
+    return _next(order, OrderEventType.FINISHED, event_id, now, Finished(payment_id))
 
 
 def cancel(order: Order, *, event_id: str, now: str, code: str, message: str,
            payment_id: str | None = None) -> tuple[Order, OrderEvent]:
-    return _next(order, OrderEventType.CANCELED, event_id, now, payment_id=payment_id,
-                 failure={"code": code, "message": message})
+    return _next(order, OrderEventType.CANCELED, event_id, now, Canceled(Failure(code, message), payment_id))
 
 
 def notification_message(order: Order, amount_display: str) -> str:
@@ -140,23 +169,21 @@ def notification_message(order: Order, amount_display: str) -> str:
 
 
 def apply(order: Order | None, event: OrderEvent) -> Order:
-    if event.type == OrderEventType.CREATED:
+    p = event.payload
+    if isinstance(p, Created):
         if order is not None:
             raise ValueError("order.created must be the first event")
-        p = event.payload
-        return Order(id=event.order_id, merchant_id=p["merchant_id"], customer_id=p["customer_id"],
-                     wallet_id=p["wallet_id"], amount=int(p["amount"]), currency=p["currency"],
+        return Order(id=event.order_id, merchant_id=p.merchant_id, customer_id=p.customer_id,
+                     wallet_id=p.wallet_id, amount=p.amount, currency=p.currency,
                      status=OrderStatus.NEW, version=event.sequence, created_at=event.occurred_at,
-                     updated_at=event.occurred_at, task_payment_id=p["payment_id"],
-                     description=p.get("description"))
+                     updated_at=event.occurred_at, task_payment_id=p.payment_id, description=p.description)
     if order is None:
         raise ValueError(f"{event.type} before order.created")
     if event.sequence != order.version + 1:
         raise ValueError(f"event {event.sequence} does not follow version {order.version}")
-    failure = event.payload.get("failure")
     return replace(order, status=_EVENT_STATUS[event.type], version=event.sequence, updated_at=event.occurred_at,
-                   payment_id=event.payload.get("payment_id", order.payment_id),
-                   failure=Failure(**failure) if failure else order.failure)
+                   payment_id=p.payment_id or order.payment_id,
+                   failure=p.failure if isinstance(p, Canceled) else order.failure)
 
 
 def snapshots(events: Sequence[OrderEvent]) -> list[Order]:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
 from paygate.domain.errors import InvalidAmount, InvalidTransition
+from paygate.domain.methods import Destination, PaymentMethod
 from paygate.domain.money import Money
 
 
@@ -75,7 +76,7 @@ class Payment:
     merchant_id: str
     amount: int
     currency: str
-    payment_method: Mapping[str, Any]
+    payment_method: PaymentMethod
     status: PaymentStatus
     version: int
     created_at: str
@@ -83,7 +84,7 @@ class Payment:
     description: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     customer_id: str | None = None
-    destination: Mapping[str, str] | None = None
+    destination: Destination | None = None
     failure: Failure | None = None
     amount_refunded: int = 0
     provider_charge_id: str | None = None
@@ -97,9 +98,71 @@ class Payment:
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    @property
-    def is_wallet(self) -> bool:
-        return self.payment_method.get("type") == "wallet"
+
+# ------------------------------------------------------------------------- what each event says
+
+
+@dataclass(frozen=True)
+class Created:
+    """payment.created: everything that never changes."""
+
+    merchant_id: str
+    amount: int
+    currency: str
+    payment_method: PaymentMethod
+    description: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    customer_id: str | None = None
+    destination: Destination | None = None
+    order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Processing:
+    """payment.processing (with a wallet payment's hold placed)."""
+
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
+class Completed:
+    provider_charge_id: str | None = None
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    failure: Failure
+    provider_charge_id: str | None = None
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
+class Canceled:
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRequested:
+    pass
+
+
+@dataclass(frozen=True)
+class Refunded:
+    """payment.refunded: a refund of the payment succeeded."""
+
+    refund_id: str
+    amount: int
+
+
+Payload = Created | Processing | Completed | Failed | Canceled | CancelRequested | Refunded
+
+# The payload each event type carries (the stored log is read back through this).
+PAYLOADS: Mapping[EventType, type[Any]] = {
+    EventType.CREATED: Created, EventType.PROCESSING: Processing, EventType.COMPLETED: Completed,
+    EventType.FAILED: Failed, EventType.CANCELED: Canceled, EventType.CANCEL_REQUESTED: CancelRequested,
+    EventType.REFUNDED: Refunded,
+}
 
 
 @dataclass(frozen=True)
@@ -111,7 +174,7 @@ class PaymentEvent:
     payment_id: str
     sequence: int
     occurred_at: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Payload
 
 
 def open_payment(
@@ -120,64 +183,50 @@ def open_payment(
     event_id: str,
     merchant_id: str,
     money: Money,
-    payment_method: Mapping[str, Any],
+    payment_method: PaymentMethod,
     now: str,
     description: str | None = None,
     metadata: Mapping[str, str] | None = None,
     customer_id: str | None = None,
-    destination: Mapping[str, str] | None = None,
+    destination: Destination | None = None,
     order_id: str | None = None,
 ) -> tuple[Payment, PaymentEvent]:
     """A new payment (NEW, version 1) and its first event."""
-    payload = {
-        "merchant_id": merchant_id,
-        "amount": money.amount,
-        "currency": money.currency.code,
-        "payment_method": dict(payment_method),
-        "description": description,
-        "metadata": dict(metadata or {}),
-        "customer_id": customer_id,
-        "destination": dict(destination) if destination else None,
-        "order_id": order_id,
-    }
+    payload = Created(merchant_id=merchant_id, amount=money.amount, currency=money.currency.code,
+                      payment_method=payment_method, description=description, metadata=dict(metadata or {}),
+                      customer_id=customer_id, destination=destination, order_id=order_id)
     event = PaymentEvent(event_id, EventType.CREATED, payment_id, 1, now, payload)
     return fold([event]), event
 
 
-def _next(payment: Payment, event_type: EventType, event_id: str, now: str, **payload: Any) -> tuple[Payment, PaymentEvent]:
+def _next(payment: Payment, event_type: EventType, event_id: str, now: str,
+          payload: Payload) -> tuple[Payment, PaymentEvent]:
     target = _EVENT_STATUS[event_type]
     if not can_transition(payment.status, target):
         raise InvalidTransition(payment.status, target)
-    event = PaymentEvent(event_id, event_type, payment.id, payment.version + 1, now, _with_hold(payload))
+    event = PaymentEvent(event_id, event_type, payment.id, payment.version + 1, now, payload)
     return apply(payment, event), event
 
 
 def start_processing(payment: Payment, *, event_id: str, now: str,
                      hold: str | None = None) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.PROCESSING, event_id, now, hold=hold)
+    return _next(payment, EventType.PROCESSING, event_id, now, Processing(hold))
 
 
 def complete(payment: Payment, *, event_id: str, now: str, charge_id: str | None,
              hold: str | None = None) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.COMPLETED, event_id, now, provider_charge_id=charge_id, hold=hold)
+    return _next(payment, EventType.COMPLETED, event_id, now, Completed(charge_id, hold))
 
 
 def fail(
     payment: Payment, *, event_id: str, now: str, code: str, message: str, charge_id: str | None = None,
     hold: str | None = None,
 ) -> tuple[Payment, PaymentEvent]:
-    return _next(
-        payment, EventType.FAILED, event_id, now, failure={"code": code, "message": message},
-        provider_charge_id=charge_id, hold=hold,
-    )
+    return _next(payment, EventType.FAILED, event_id, now, Failed(Failure(code, message), charge_id, hold))
 
 
 def cancel(payment: Payment, *, event_id: str, now: str, hold: str | None = None) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.CANCELED, event_id, now, hold=hold)
-
-
-def _with_hold(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if not (k == "hold" and v is None)}
+    return _next(payment, EventType.CANCELED, event_id, now, Canceled(hold))
 
 
 def request_cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Payment, PaymentEvent]:
@@ -185,7 +234,7 @@ def request_cancel(payment: Payment, *, event_id: str, now: str) -> tuple[Paymen
     A terminal payment cannot be canceled; asking twice is the caller's no-op (check `cancel_requested`)."""
     if payment.is_terminal:
         raise InvalidTransition(payment.status, PaymentStatus.CANCELED)
-    event = PaymentEvent(event_id, EventType.CANCEL_REQUESTED, payment.id, payment.version + 1, now, {})
+    event = PaymentEvent(event_id, EventType.CANCEL_REQUESTED, payment.id, payment.version + 1, now, CancelRequested())
     return apply(payment, event), event
 
 
@@ -197,31 +246,21 @@ def record_refund(payment: Payment, *, event_id: str, now: str, refund_id: str,
     if amount < 1 or payment.amount_refunded + amount > payment.amount:
         raise InvalidAmount(f"refunding {amount} would take {payment.id} past what was paid")
     event = PaymentEvent(event_id, EventType.REFUNDED, payment.id, payment.version + 1, now,
-                         {"refund_id": refund_id, "amount": amount})
+                         Refunded(refund_id, amount))
     return apply(payment, event), event
 
 
 def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
     """Fold one event into the state. Events must arrive in sequence."""
-    if event.type == EventType.CREATED:
+    p = event.payload
+    if isinstance(p, Created):
         if payment is not None:
             raise ValueError("payment.created must be the first event")
-        p = event.payload
         return Payment(
-            id=event.payment_id,
-            merchant_id=p["merchant_id"],
-            amount=int(p["amount"]),
-            currency=p["currency"],
-            payment_method=dict(p["payment_method"]),
-            status=PaymentStatus.NEW,
-            version=event.sequence,
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-            description=p.get("description"),
-            metadata=dict(p.get("metadata") or {}),
-            customer_id=p.get("customer_id"),
-            destination=p.get("destination"),
-            order_id=p.get("order_id"),
+            id=event.payment_id, merchant_id=p.merchant_id, amount=p.amount, currency=p.currency,
+            payment_method=p.payment_method, status=PaymentStatus.NEW, version=event.sequence,
+            created_at=event.occurred_at, updated_at=event.occurred_at, description=p.description,
+            metadata=dict(p.metadata), customer_id=p.customer_id, destination=p.destination, order_id=p.order_id,
         )
     if payment is None:
         raise ValueError(f"{event.type} before payment.created")
@@ -232,16 +271,16 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
         "version": event.sequence,
         "updated_at": event.occurred_at,
     }
-    if event.payload.get("provider_charge_id"):
-        changes["provider_charge_id"] = event.payload["provider_charge_id"]
-    if event.payload.get("failure"):
-        changes["failure"] = Failure(**event.payload["failure"])
-    if event.payload.get("hold"):
-        changes["hold"] = event.payload["hold"]
-    if event.type == EventType.CANCEL_REQUESTED:
+    if isinstance(p, (Completed, Failed)) and p.provider_charge_id:
+        changes["provider_charge_id"] = p.provider_charge_id
+    if isinstance(p, Failed):
+        changes["failure"] = p.failure
+    if isinstance(p, (Processing, Completed, Failed, Canceled)) and p.hold:
+        changes["hold"] = p.hold
+    if isinstance(p, CancelRequested):
         changes["cancel_requested"] = True
-    if event.type == EventType.REFUNDED:
-        changes["amount_refunded"] = payment.amount_refunded + int(event.payload["amount"])
+    if isinstance(p, Refunded):
+        changes["amount_refunded"] = payment.amount_refunded + p.amount
     return replace(payment, **changes)
 
 

@@ -7,7 +7,7 @@ is accepted, so accepted refunds never add up to more than was paid; a FAILED re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
@@ -61,6 +61,33 @@ class Refund:
 
 
 @dataclass(frozen=True)
+class Created:
+    """refund.created: what never changes."""
+
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    provider_refund_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    failure: Failure
+
+
+Payload = Created | Succeeded | Failed
+
+PAYLOADS: Mapping[RefundEventType, type[Any]] = {
+    RefundEventType.CREATED: Created, RefundEventType.SUCCEEDED: Succeeded, RefundEventType.FAILED: Failed,
+}
+
+
+@dataclass(frozen=True)
 class RefundEvent:
     """An immutable fact about one refund. `sequence` is 1, 2 ... per refund."""
 
@@ -70,7 +97,7 @@ class RefundEvent:
     payment_id: str
     sequence: int
     occurred_at: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Payload
 
 
 # ------------------------------------------------------------------------------- reservation
@@ -107,14 +134,13 @@ def open_refund(*, refund_id: str, event_id: str, payment: Payment, amount: int,
     if payment.status != PaymentStatus.COMPLETED:
         raise InvalidTransition(payment.status, "REFUNDED")
     refund_amount(payment.amount, 0, amount)  # never more than the payment itself
-    payload = {"payment_id": payment.id, "merchant_id": payment.merchant_id, "amount": amount,
-               "currency": payment.currency}
+    payload = Created(payment.id, payment.merchant_id, amount, payment.currency)
     event = RefundEvent(event_id, RefundEventType.CREATED, refund_id, payment.id, 1, now, payload)
     return fold([event]), event
 
 
 def _next(refund: Refund, event_type: RefundEventType, event_id: str, now: str,
-          **payload: Any) -> tuple[Refund, RefundEvent]:
+          payload: Payload) -> tuple[Refund, RefundEvent]:
     target = _EVENT_STATUS[event_type]
     if target not in TRANSITIONS[refund.status]:
         raise InvalidTransition(refund.status, target)
@@ -123,20 +149,20 @@ def _next(refund: Refund, event_type: RefundEventType, event_id: str, now: str,
 
 
 def succeed(refund: Refund, *, event_id: str, now: str, provider_refund_id: str | None) -> tuple[Refund, RefundEvent]:
-    return _next(refund, RefundEventType.SUCCEEDED, event_id, now, provider_refund_id=provider_refund_id)
+    return _next(refund, RefundEventType.SUCCEEDED, event_id, now, Succeeded(provider_refund_id))
 
 
 def fail(refund: Refund, *, event_id: str, now: str, code: str, message: str) -> tuple[Refund, RefundEvent]:
-    return _next(refund, RefundEventType.FAILED, event_id, now, failure={"code": code, "message": message})
+    return _next(refund, RefundEventType.FAILED, event_id, now, Failed(Failure(code, message)))
 
 
 def apply(refund: Refund | None, event: RefundEvent) -> Refund:
-    if event.type == RefundEventType.CREATED:
+    p = event.payload
+    if isinstance(p, Created):
         if refund is not None:
             raise ValueError("refund.created must be the first event")
-        p = event.payload
-        return Refund(id=event.refund_id, payment_id=p["payment_id"], merchant_id=p["merchant_id"],
-                      amount=int(p["amount"]), currency=p["currency"], status=RefundStatus.PENDING,
+        return Refund(id=event.refund_id, payment_id=p.payment_id, merchant_id=p.merchant_id,
+                      amount=p.amount, currency=p.currency, status=RefundStatus.PENDING,
                       version=event.sequence, created_at=event.occurred_at, updated_at=event.occurred_at)
     if refund is None:
         raise ValueError(f"{event.type} before refund.created")
@@ -144,10 +170,10 @@ def apply(refund: Refund | None, event: RefundEvent) -> Refund:
         raise ValueError(f"event {event.sequence} does not follow version {refund.version}")
     changes: dict[str, Any] = {"status": _EVENT_STATUS[event.type], "version": event.sequence,
                                "updated_at": event.occurred_at}
-    if event.payload.get("provider_refund_id"):
-        changes["provider_refund_id"] = event.payload["provider_refund_id"]
-    if event.payload.get("failure"):
-        changes["failure"] = Failure(**event.payload["failure"])
+    if isinstance(p, Succeeded) and p.provider_refund_id:
+        changes["provider_refund_id"] = p.provider_refund_id
+    if isinstance(p, Failed):
+        changes["failure"] = p.failure
     return replace(refund, **changes)
 
 

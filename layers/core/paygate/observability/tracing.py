@@ -183,16 +183,6 @@ def span(name: str, parent: str | None = None, attributes: Mapping[str, Any] | N
         yield carrier["traceparent"]
 
 
-def set_attributes(**attributes: Any) -> None:
-    """On the current span (a payment's id once it is known), when there is one."""
-    if _tracing.cache_info().currsize == 0:
-        return
-    current = _tracing().trace.get_current_span()
-    for key, value in attributes.items():
-        if value is not None:
-            current.set_attribute(key.replace("_", "."), value)
-
-
 def flush_spans(handler: F) -> F:
     """Around a Lambda handler: what it traced is exported before it returns (the process may then be
     frozen, or never thawed). Nothing to do when nothing was traced or nothing exports."""

@@ -1,7 +1,7 @@
 """`POST /callbacks/{provider}`: what a provider posts, and what it is answered. The route is served by
 CallbacksFunction, not by the API's resolver, so its operation is described here for the API's
 document. The body is read by the callbacks service after its signature is checked on the raw bytes
-(paygate.services.callbacks), so this model documents the shape that service accepts."""
+(paygate.services.triggered.callbacks), so this model documents the shape that service accepts."""
 
 from __future__ import annotations
 

@@ -84,9 +84,9 @@ class Payment:
     @classmethod
     def of(cls, p: DomainPayment) -> Payment:
         return cls(id=p.id, object="payment", status=str(p.status), amount=p.amount,
-                   currency=p.currency, payment_method=dict(p.payment_method), description=p.description,
+                   currency=p.currency, payment_method=p.payment_method.as_dict(), description=p.description,
                    metadata=dict(p.metadata), customer_id=p.customer_id,
-                   destination=dict(p.destination) if p.destination else None, order_id=p.order_id,
+                   destination=p.destination.as_dict() if p.destination else None, order_id=p.order_id,
                    failure=Failure.of(p.failure), amount_refunded=p.amount_refunded,
                    cancel_requested=p.cancel_requested, version=p.version, created_at=p.created_at,
                    updated_at=p.updated_at)

@@ -38,6 +38,10 @@ ENDPOINT: dict[str, Any] = {
 }
 ENDPOINT_WITH_SECRET: dict[str, Any] = {**ENDPOINT, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
 
+API_KEY: dict[str, Any] = {"id": "key_7Qm2Lx9cVb4nZs1kWp8rTy3d", "object": "api_key", "prefix": "sk_test_Xa4f",
+                           "created_at": CREATED, "last_used_at": None}
+API_KEY_WITH_SECRET: dict[str, Any] = {**API_KEY, "secret": "sk_test_Xa4fJ0tq9ZbC2rW8mLk1VnH6yP3sD5gE7uQ0xT4iOa2"}
+
 DELIVERY_ATTEMPT: dict[str, Any] = {
     "id": "att_0Ab3kQA1p2r3s4t5u6v7w8x9", "object": "delivery_attempt", "endpoint_id": ENDPOINT["id"],
     "event_id": EVENT_ID, "event_type": "payment.completed", "attempt": 1, "delivered": False, "status_code": 503,

@@ -18,6 +18,7 @@ REF = "#/components/schemas/{model}"
 
 PAYMENTS, REFUNDS, ENDPOINTS, EVENTS = "Payments", "Refunds", "Webhook endpoints", "Events"
 CUSTOMERS, ORDERS, CALLBACKS, HEALTH = "Customers and wallets", "Orders", "Provider callbacks", "Health"
+API_KEYS = "API keys"
 TAGS = [
     (PAYMENTS, "Take a payment by card or from a wallet, read it, list them, follow its history. A payment is "
                "accepted at once (202) and settled asynchronously; the outcome comes by webhook."),
@@ -29,6 +30,8 @@ TAGS = [
                 "entries; your own balance."),
     (ORDERS, "An order paid from its customer's wallet (outbox and inbox): NEW, then FINISHED or CANCELED, "
              "and the customer notified."),
+    (API_KEYS, "Your API keys: make another (shown once), list them (never the keys themselves), revoke one "
+               "at once; to roll a key, make the new one, move to it, revoke the old."),
     (CALLBACKS, "What payment providers post back: their signature checked, no API key."),
     (HEALTH, "Is the API up."),
 ]

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from paygate.domain import methods
 from paygate.domain.errors import UnknownCurrency
 from paygate.domain.money import MAX_AMOUNT, MIN_AMOUNT, Currency
 from paygate.domain.webhooks import ALL_EVENTS, EVENT_TYPES
@@ -53,11 +54,17 @@ class CardMethod(Strict):
     `tok_insufficient_funds`, `tok_flaky`, `tok_provider_error`, `tok_timeout_after_success`, `tok_async`,
     `tok_async_no_callback`, `tok_pending`; in dev mode any other is refused (`invalid_token`)."""
 
+    def typed(self) -> methods.CardMethod:
+        return methods.CardMethod(self.token)
+
 
 class WalletMethod(Strict):
     type: Literal["wallet"]
     wallet_id: Id
     """A wallet of one of your customers, in the payment's currency: the amount is held, then captured."""
+
+    def typed(self) -> methods.WalletMethod:
+        return methods.WalletMethod(self.wallet_id)
 
 
 PaymentMethod = Annotated[Union[CardMethod, WalletMethod], Field(discriminator="type")]
@@ -68,6 +75,9 @@ class Destination(Strict):
     """The biller. Sandbox: `svc_electricity`, `svc_water`, `svc_phone` (others: `unknown_service`)."""
     client_number: Annotated[StrictStr, Field(min_length=1, max_length=64), Printable]
     """Your customer's number at the biller (sandbox: `0000000000` is declined)."""
+
+    def typed(self) -> methods.Destination:
+        return methods.Destination(self.service_id, self.client_number)
 
 
 MetadataKey = Annotated[str, Field(min_length=1, max_length=40), Printable]

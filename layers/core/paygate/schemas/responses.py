@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from paygate.domain.accounts import ApiKey as DomainApiKey
 from paygate.domain.accounts import WebhookEndpoint as DomainEndpoint
 from paygate.domain.payment import Payment as DomainPayment
 from paygate.domain.payment import PaymentEvent
@@ -93,6 +94,43 @@ class WebhookEndpointWithSecret(WebhookEndpoint):
 class DeletedWebhookEndpoint:
     id: str
     object: Literal["webhook_endpoint"]
+    deleted: Literal[True]
+
+
+@model(examples.API_KEY)
+class ApiKey:
+    """One of a merchant's API keys: never the key itself."""
+
+    id: str
+    """`key_` and 24 characters: what revokes it."""
+    object: Literal["api_key"]
+    prefix: str
+    """The key's first 12 characters, to tell it apart."""
+    created_at: str
+    last_used_at: str | None
+    """When a request last used it, written at most once per 5 minutes (null: not used since it was made)."""
+
+    @classmethod
+    def of(cls, k: DomainApiKey) -> ApiKey:
+        return cls(k.id, "api_key", k.prefix, k.created_at, k.last_used_at)
+
+
+@model(examples.API_KEY_WITH_SECRET)
+class ApiKeyWithSecret(ApiKey):
+    """A new API key, with the key itself, shown this once (only its hash is stored)."""
+
+    secret: str
+    """`sk_test_...`: send it as `Authorization: Bearer <secret>`."""
+
+    @classmethod
+    def of(cls, k: DomainApiKey, secret: str) -> ApiKeyWithSecret:  # type: ignore[override]
+        return cls(k.id, "api_key", k.prefix, k.created_at, k.last_used_at, secret)
+
+
+@model({"id": examples.API_KEY["id"], "object": "api_key", "deleted": True})
+class DeletedApiKey:
+    id: str
+    object: Literal["api_key"]
     deleted: Literal[True]
 
 
@@ -209,5 +247,15 @@ class FailedDeliveryList:
 class DeliveryAttemptList:
     object: Literal["list"]
     data: list[DeliveryAttempt]
+    has_more: bool
+    url: str
+
+
+@model(examples.listing(examples.API_KEY, "/v1/api_keys"))
+class ApiKeyList:
+    """Oldest first."""
+
+    object: Literal["list"]
+    data: list[ApiKey]
     has_more: bool
     url: str

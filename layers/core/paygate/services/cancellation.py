@@ -5,12 +5,12 @@ the outcome after, so a CANCELED written while its charge is under way would los
 taken for a canceled payment). The API only records `payment.cancel_requested` (a write conditioned on
 the version, like every write). Its command runs in the payment's FIFO group, after any charge command
 that came first; the processor never starts a charge once a cancel is requested; and the cancel
-command asks the provider what it holds before it decides:
+command asks the payment's funding (services/funding) to settle it by what is known:
 
-- a charge that took money: the payment ends COMPLETED (the cancel is answered by payment.completed);
-- a pending charge: voided at the provider, then CANCELED (if it succeeded meanwhile the void is
-  refused and the payment ends COMPLETED);
-- no charge (or only a declined one): CANCELED.
+- a card: a charge that took money ends the payment COMPLETED (the cancel is answered by
+  payment.completed); a pending charge is voided at the provider, then CANCELED (if it succeeded
+  meanwhile the void is refused and the payment ends COMPLETED); no charge (or a declined one): CANCELED;
+- a wallet: a hold is released with CANCELED (unless a bill's biller was paid: then it is captured).
 
 Every write is conditioned on the version it was decided on, so the processor (or a provider callback)
 and the cancel can never both win: whichever writes second re-reads and finds the payment final.
@@ -18,31 +18,23 @@ and the cancel can never both win: whichever writes second re-reads and finds th
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
-from paygate.domain.payment import EventType, Payment, PaymentEvent, PaymentStatus
+from paygate.domain.payment import EventType, Payment
 from paygate.ids import new_event_id, utc_now
-from paygate.observability import logger, metrics
+from paygate.observability import logger
 from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
+from paygate.services.commands.context import WRITE_TRIES, CommandContext
+from paygate.services.commands.outcomes import Done, Outcome, RetryLater
 from paygate.services.errors import IdempotencyKeyInUse, InvalidState
+from paygate.services.funding.factory import funding_for
 from paygate.services.idempotency import IdempotentRequest
-from paygate.services.outcomes import Done, Outcome, RetryLater
 from paygate.services.payments import Accepted, get_owned
-from paygate.services.ports import (
-    ChargeResult,
-    ConcurrencyConflict,
-    EventMeta,
-    KeyAlreadyUsed,
-    KeyBusy,
-    PaymentRecord,
-    PaymentRepository,
-    ProviderRejected,
-    ProviderUnavailable,
-)
-from paygate.services.processing import WRITE_TRIES, CommandContext, backoff
+from paygate.services.ports.idempotency import KeyAlreadyUsed, KeyBusy
+from paygate.services.ports.payments import PaymentRecord, PaymentRepository
+from paygate.services.ports.provider import ProviderUnavailable
+from paygate.services.ports.records import ConcurrencyConflict, EventMeta
 
 # ------------------------------------------------------------------------------ the API's side
 
@@ -59,7 +51,7 @@ def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_i
             return _replay(payments, merchant, request.replay_of(used))
     for _ in range(WRITE_TRIES):
         record = get_owned(payments, merchant, payment_id)
-        payment = record.payment
+        payment = record.state
         if payment.is_terminal:
             raise InvalidState(f"the payment is {payment.status} already and cannot be canceled", param="id")
         if payment.cancel_requested:
@@ -75,7 +67,7 @@ def request_cancel(payments: PaymentRepository, *, merchant: Merchant, payment_i
                                               "retry", param="Idempotency-Key") from None
             return Accepted(_as_canceled(record), replayed=replayed)
         # In the payment's trace: the cancel continues from the last span that wrote the payment.
-        with span("payment.cancel_requested", record.trace_of(len(record.traces)),
+        with span("payment.cancel_requested", record.last_trace,
                   {"payment.id": payment.id}) as traceparent:
             after, event = domain.request_cancel(payment, event_id=new_event_id(), now=utc_now())
             meta = EventMeta(traceparent, correlation_id)
@@ -107,71 +99,29 @@ def _as_canceled(record: PaymentRecord) -> Payment:
     for event, state in zip(record.events, states, strict=True):
         if event.type == EventType.CANCEL_REQUESTED:
             return state
-    return record.payment
+    return record.state
 
 
 # ------------------------------------------------------------------------------ the command
 
 
 def cancel_payment(command: Command, ctx: CommandContext) -> Outcome:
-    """Settle a requested cancel by what the provider holds (see the module's docstring)."""
+    """Settle a requested cancel by what the provider holds, or release the hold (see the module's
+    docstring): the payment's funding decides how."""
     for _ in range(WRITE_TRIES):
         record = ctx.payments.get(command.payment_id)
-        if record is None or record.payment.is_terminal or not record.payment.cancel_requested:
+        if record is None or record.state.is_terminal or not record.state.cancel_requested:
             return Done("nothing to cancel")
-        with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
-            meta = EventMeta(traceparent, command.correlation_id)
+        with span(command.type, command.traceparent, {"payment.id": command.payment_id,
+                                                      "order.id": command.order_id}) as traceparent:
             try:
-                return _settle(record, ctx, meta)
+                return funding_for(record.state.payment_method, ctx).cancel(
+                    record, EventMeta(traceparent, command.correlation_id))
             except ConcurrencyConflict:
                 logger.info("the payment moved on while being canceled; deciding again")
             except ProviderUnavailable as exc:
-                delay = backoff(ctx.attempt, ctx.backoff_base)
+                delay = ctx.backoff()
                 logger.warning("provider unavailable while canceling, will retry",
                                extra={"attempt": ctx.attempt, "delay": delay})
                 return RetryLater(delay, f"provider unavailable: {exc}")
     raise ConcurrencyConflict(f"payment {command.payment_id} kept changing")
-
-
-def _settle(record: PaymentRecord, ctx: CommandContext, meta: EventMeta) -> Outcome:
-    payment = record.payment
-    if payment.is_wallet:
-        from paygate.services.wallets import cancel_wallet_payment
-
-        return cancel_wallet_payment(record, ctx, meta)
-    found = ctx.provider.find_charge(payment.id)
-    if found is not None and found.status == "pending":
-        try:
-            voided = ctx.provider.void(str(found.charge_id))
-        except ProviderRejected:
-            # No longer pending: it succeeded or was declined meanwhile. Ask again, then decide.
-            found = ctx.provider.find_charge(payment.id)
-        else:
-            logger.info("pending charge voided", extra={"charge_id": voided.charge_id})
-            found = None
-    if found is not None and found.status == "pending":
-        return RetryLater(backoff(ctx.attempt, ctx.backoff_base), "the charge is still pending at the provider")
-    if found is not None and found.status == "succeeded":
-        return _write(record, ctx, meta, _completed(payment, found))
-    metrics.add_metric(name="PaymentsCanceled", unit=MetricUnit.Count, value=1)
-    return _write(record, ctx, meta, [domain.cancel(payment, event_id=new_event_id(), now=utc_now())])
-
-
-def _completed(payment: Payment, found: ChargeResult) -> list[tuple[Payment, PaymentEvent]]:
-    """The charge was taken before the cancel could stop it: the payment ends COMPLETED."""
-    logger.warning("the provider charged before the cancel; completing", extra={"charge_id": found.charge_id})
-    steps = []
-    if payment.status == PaymentStatus.NEW:
-        payment, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now())
-        steps.append((payment, event))
-    steps.append(domain.complete(payment, event_id=new_event_id(), now=utc_now(), charge_id=found.charge_id))
-    metrics.add_metric(name="PaymentsCompleted", unit=MetricUnit.Count, value=1)
-    return steps
-
-
-def _write(record: PaymentRecord, ctx: CommandContext, meta: EventMeta,
-           steps: list[tuple[Payment, PaymentEvent]]) -> Outcome:
-    final = steps[-1][0]
-    ctx.payments.append(record, [event for _, event in steps], final, meta)
-    logger.info("cancel settled", extra={"status": str(final.status)})
-    return Done(str(final.status))

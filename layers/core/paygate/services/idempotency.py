@@ -14,7 +14,7 @@ from typing import Any
 
 from paygate.domain.idempotency import fingerprint, valid_key
 from paygate.services.errors import IdempotencyKeyReused, InvalidRequest
-from paygate.services.ports import IdempotencyRecord
+from paygate.services.ports.idempotency import IdempotencyRecord
 
 KEY_TTL_SECONDS = 24 * 3600
 

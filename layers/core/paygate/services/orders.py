@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from paygate.domain import order as domain
 from paygate.domain import payment as payments_domain
 from paygate.domain.accounts import Merchant
+from paygate.domain.methods import WalletMethod
 from paygate.domain.money import Money
 from paygate.domain.order import Notification, Order, OrderStatus
 from paygate.domain.payment import PaymentStatus
@@ -31,20 +32,15 @@ from paygate.ids import new_event_id, new_id, new_sorted_id, utc_now
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.messages import Command
+from paygate.services.commands.context import WRITE_TRIES, CommandContext
+from paygate.services.commands.outcomes import Done, Outcome
 from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
 from paygate.services.idempotency import IdempotentRequest
-from paygate.services.outcomes import Done, Outcome
-from paygate.services.ports import (
-    ConcurrencyConflict,
-    EventMeta,
-    KeyAlreadyUsed,
-    KeyBusy,
-    OrderRecord,
-    OrderRepository,
-    PaymentRecord,
-    WalletStore,
-)
-from paygate.services.processing import WRITE_TRIES, CommandContext
+from paygate.services.ports.idempotency import KeyAlreadyUsed, KeyBusy
+from paygate.services.ports.orders import OrderRecord, OrderRepository
+from paygate.services.ports.payments import PaymentRecord
+from paygate.services.ports.records import ConcurrencyConflict, EventMeta, Record
+from paygate.services.ports.wallets import WalletStore
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ def create_order(orders: OrderRepository, wallets: WalletStore, *, merchant: Mer
         order, event = domain.open_order(order_id=order_id, event_id=new_event_id(), merchant_id=merchant.id,
                                          customer=customer, money=money, payment_id=payment_id, now=utc_now(),
                                          description=description)
-        record = OrderRecord(order, (event,), (traceparent,), correlation_id)
+        record: OrderRecord = Record(order, (event,), (traceparent,), correlation_id)
         try:
             orders.create(record, request.record(order.id), request.now)
         except KeyAlreadyUsed as used:
@@ -89,9 +85,9 @@ def create_order(orders: OrderRepository, wallets: WalletStore, *, merchant: Mer
 
 def get_order(orders: OrderRepository, merchant: Merchant, order_id: str) -> Order:
     found = orders.get(order_id, consistent=False)
-    if found is None or found.order.merchant_id != merchant.id:
+    if found is None or found.state.merchant_id != merchant.id:
         raise NotFound(f"no such order: {order_id!r}", param="id")
-    return found.order
+    return found.state
 
 
 def list_orders(orders: OrderRepository, wallets: WalletStore, merchant: Merchant, *, customer_id: str,
@@ -102,9 +98,9 @@ def list_orders(orders: OrderRepository, wallets: WalletStore, merchant: Merchan
     cursor = None
     if starting_after is not None:
         found = orders.get(starting_after, consistent=False)
-        if found is None or found.order.customer_id != customer.id:
+        if found is None or found.state.customer_id != customer.id:
             raise InvalidRequest(f"no such order: {starting_after!r}", param="starting_after")
-        cursor = found.order
+        cursor = found.state
     return orders.for_customer(customer.id, limit=limit, starting_after=cursor)
 
 
@@ -119,19 +115,13 @@ def notifications(orders: OrderRepository, wallets: WalletStore, merchant: Merch
 # ------------------------------------------------------------------------------ the commands
 
 
-def _orders(ctx: CommandContext) -> tuple[OrderRepository, WalletStore]:
-    if ctx.orders is None or ctx.wallets is None:
-        raise RuntimeError("an order command needs the orders and wallets in its context")
-    return ctx.orders, ctx.wallets
-
-
 def pay_order(command: Command, ctx: CommandContext) -> Outcome:
     """The inbox: the order's payment task recorded once, as a wallet payment of the order."""
-    orders, wallets = _orders(ctx)
+    orders, wallets = ctx.orders, ctx.wallets
     found = orders.get(str(command.order_id))
-    if found is None or found.order.is_terminal:
+    if found is None or found.state.is_terminal:
         return Done("nothing to pay")
-    order = found.order
+    order = found.state
     with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
         meta = EventMeta(traceparent, command.correlation_id)
         wallet = wallets.wallet(order.wallet_id, consistent=False)
@@ -139,10 +129,11 @@ def pay_order(command: Command, ctx: CommandContext) -> Outcome:
             return _cancel_unpaid(found, orders, meta, ("wallet_not_found", "the customer's wallet does not exist"))
         payment, event = payments_domain.open_payment(
             payment_id=order.task_payment_id, event_id=new_event_id(), merchant_id=order.merchant_id,
-            money=Money.of(order.amount, order.currency), payment_method={"type": "wallet", "wallet_id": wallet.id},
+            money=Money.of(order.amount, order.currency), payment_method=WalletMethod(wallet.id),
             now=utc_now(), description=order.description or f"order {order.id}", customer_id=order.customer_id,
             order_id=order.id)
-        if not orders.record_task(order.id, PaymentRecord(payment, (event,), (traceparent,), found.correlation_id)):
+        task: PaymentRecord = Record(payment, (event,), (traceparent,), found.correlation_id)
+        if not orders.record_task(order.id, task):
             logger.info("order task delivered again: recorded already, nothing done", extra={"order_id": order.id})
             metrics.add_metric(name="DuplicateTasks", unit=MetricUnit.Count, value=1)
             return Done("recorded already")
@@ -153,9 +144,9 @@ def pay_order(command: Command, ctx: CommandContext) -> Outcome:
 def pay_dead_order(command: Command, ctx: CommandContext) -> Outcome:
     """An order's task that kept failing: if its payment was made, that payment's outcome settles the
     order; if not, the order is CANCELED (nothing was taken)."""
-    orders, _ = _orders(ctx)
+    orders = ctx.orders
     found = orders.get(str(command.order_id))
-    if found is None or found.order.is_terminal or ctx.payments.get(command.payment_id) is not None:
+    if found is None or found.state.is_terminal or ctx.payments.get(command.payment_id) is not None:
         return Done("nothing to do")
     with span("order.dead_letter", command.traceparent, {"payment.id": command.payment_id}) as traceparent:
         return _cancel_unpaid(found, orders, EventMeta(traceparent, command.correlation_id),
@@ -164,22 +155,22 @@ def pay_dead_order(command: Command, ctx: CommandContext) -> Outcome:
 
 def settle_order(command: Command, ctx: CommandContext) -> Outcome:
     """The order's payment ended: the order FINISHED or CANCELED, and the customer told, in one write."""
-    orders, _ = _orders(ctx)
+    orders = ctx.orders
     for _ in range(WRITE_TRIES):
         found = orders.get(str(command.order_id))
         payment = ctx.payments.get(command.payment_id)
-        if found is None or found.order.is_terminal or payment is None or not payment.payment.is_terminal:
+        if found is None or found.state.is_terminal or payment is None or not payment.state.is_terminal:
             return Done("nothing to settle")
         with span(command.type, command.traceparent, {"payment.id": command.payment_id, "order.id": command.order_id}) as traceparent:
             meta = EventMeta(traceparent, command.correlation_id)
-            p = payment.payment
+            p = payment.state
             try:
                 if p.status == PaymentStatus.COMPLETED:
-                    after, event = domain.finish(found.order, event_id=new_event_id(), now=utc_now(), payment_id=p.id)
+                    after, event = domain.finish(found.state, event_id=new_event_id(), now=utc_now(), payment_id=p.id)
                     _write(found, orders, meta, after, event)
                 else:
                     failure = p.failure or payments_domain.Failure("payment_canceled", "the payment was canceled")
-                    after, event = domain.cancel(found.order, event_id=new_event_id(), now=utc_now(),
+                    after, event = domain.cancel(found.state, event_id=new_event_id(), now=utc_now(),
                                                  code=failure.code, message=failure.message, payment_id=p.id)
                     _write(found, orders, meta, after, event)
             except ConcurrencyConflict:
@@ -189,7 +180,7 @@ def settle_order(command: Command, ctx: CommandContext) -> Outcome:
 
 
 def _cancel_unpaid(found: OrderRecord, orders: OrderRepository, meta: EventMeta, failure: tuple[str, str]) -> Outcome:
-    after, event = domain.cancel(found.order, event_id=new_event_id(), now=utc_now(), code=failure[0],
+    after, event = domain.cancel(found.state, event_id=new_event_id(), now=utc_now(), code=failure[0],
                                  message=failure[1])
     _write(found, orders, meta, after, event)
     return Done(str(after.status))

@@ -3,20 +3,24 @@ edge makes the HTTP answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
+from paygate.domain.methods import Destination, PaymentMethod
 from paygate.domain.money import Money
 from paygate.ids import new_event_id, new_id, utc_now
 from paygate.observability import logger, metrics
 from paygate.observability.tracing import span
-from paygate.schemas.requests import CreatePayment
+from paygate.services.commands.context import CommandContext
 from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
+from paygate.services.funding.factory import funding_for
 from paygate.services.idempotency import IdempotentRequest
-from paygate.services.ports import KeyAlreadyUsed, KeyBusy, PaymentRecord, PaymentRepository, WalletStore
+from paygate.services.ports.idempotency import KeyAlreadyUsed, KeyBusy
+from paygate.services.ports.payments import PaymentRecord, PaymentRepository
+from paygate.services.ports.records import Record
 
 
 @dataclass(frozen=True)
@@ -27,30 +31,24 @@ class Accepted:
     replayed: bool = False
 
 
-# The sandbox provider's card tokens (paygate dev, Mode=dev): the only ones it knows. A test checks
-# this list against the sandbox's own.
-SANDBOX_TOKENS = ("tok_success", "tok_decline", "tok_insufficient_funds", "tok_provider_error", "tok_flaky",
-                  "tok_timeout_after_success", "tok_async", "tok_async_no_callback", "tok_pending")
+@dataclass(frozen=True)
+class NewPayment:
+    """What a merchant asks to be paid (the API's body, checked and typed)."""
+
+    amount: int
+    currency: str
+    payment_method: PaymentMethod
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    customer_id: str | None = None
+    destination: Destination | None = None
 
 
-def check_payment_method(body: CreatePayment, *, sandbox: bool, wallets: WalletStore, merchant: Merchant) -> None:
-    """What the gateway cannot take is refused at the edge, not accepted and failed later: a wallet
-    that is not the merchant's or holds another currency, an unknown biller, a bill payment by card,
-    and in dev mode a card token the sandbox does not know (a real provider's tokens are opaque: it
-    says itself, as a FAILED payment)."""
-    method = body.payment_method
-    if method.type == "wallet":
-        from paygate.services.wallets import check_wallet_payment
-
-        check_wallet_payment(wallets, merchant, wallet_id=method.wallet_id, currency=body.currency,
-                             destination=body.destination.model_dump() if body.destination else None)
-        return
-    if body.destination is not None:
-        raise InvalidRequest("a bill payment (destination) is paid from a wallet: payment_method type wallet",
-                             param="destination", code="payment_method_unsupported")
-    if sandbox and method.type == "card" and method.token not in SANDBOX_TOKENS:
-        raise InvalidRequest(f"unknown sandbox card token; the sandbox knows {', '.join(SANDBOX_TOKENS)}",
-                             param="payment_method.token", code="invalid_token")
+def check_payment_method(ctx: CommandContext, merchant: Merchant, new: NewPayment) -> None:
+    """What the gateway cannot take is refused at the edge, not accepted and failed later; what each
+    method can take, its funding says (a wallet of the merchant's in the payment's currency, a known
+    biller; a card's token the sandbox knows, in dev mode; no bill payment by card)."""
+    funding_for(new.payment_method, ctx).check(merchant, new.currency, new.destination)
 
 
 def create_payment(
@@ -58,7 +56,7 @@ def create_payment(
     *,
     merchant: Merchant,
     request: IdempotentRequest,
-    body: CreatePayment,
+    new: NewPayment,
     correlation_id: str | None,
 ) -> Accepted:
     """Accept a payment: the payment (NEW, with its first event) and the idempotency key in one write."""
@@ -68,15 +66,15 @@ def create_payment(
             payment_id=payment_id,
             event_id=new_event_id(),
             merchant_id=merchant.id,
-            money=Money.of(body.amount, body.currency),
-            payment_method=body.payment_method.model_dump(),
+            money=Money.of(new.amount, new.currency),
+            payment_method=new.payment_method,
             now=utc_now(),
-            description=body.description,
-            metadata=body.metadata,
-            customer_id=body.customer_id,
-            destination=body.destination.model_dump() if body.destination else None,
+            description=new.description,
+            metadata=new.metadata,
+            customer_id=new.customer_id,
+            destination=new.destination,
         )
-        record = PaymentRecord(payment, (event,), (traceparent,), correlation_id)
+        record: PaymentRecord = Record(payment, (event,), (traceparent,), correlation_id)
         try:
             payments.create(record, request.record(payment.id), request.now)
         except KeyAlreadyUsed as used:
@@ -104,13 +102,13 @@ def _as_first_answered(payments: PaymentRepository, payment_id: str) -> domain.P
 def get_owned(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> PaymentRecord:
     """Another merchant's payment is answered exactly like a missing one."""
     found = payments.get(payment_id) if len(payment_id) <= 64 else None
-    if found is None or found.payment.merchant_id != merchant.id:
+    if found is None or found.state.merchant_id != merchant.id:
         raise NotFound(f"no such payment: {payment_id!r}", param="id")
     return found
 
 
 def get_payment(payments: PaymentRepository, merchant: Merchant, payment_id: str) -> domain.Payment:
-    return get_owned(payments, merchant, payment_id).payment
+    return get_owned(payments, merchant, payment_id).state
 
 
 def list_payments(payments: PaymentRepository, merchant: Merchant, *, limit: int, starting_after: str | None,
@@ -118,9 +116,9 @@ def list_payments(payments: PaymentRepository, merchant: Merchant, *, limit: int
     cursor = None
     if starting_after:
         found = payments.get(starting_after, consistent=False)
-        if found is None or found.payment.merchant_id != merchant.id:
+        if found is None or found.state.merchant_id != merchant.id:
             raise InvalidRequest(f"no such payment: {starting_after!r}", param="starting_after")
-        cursor = found.payment
+        cursor = found.state
     return payments.list(merchant.id, limit=limit, starting_after=cursor, status=status)
 
 

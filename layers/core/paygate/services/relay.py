@@ -13,24 +13,16 @@ from typing import Any, Callable, Sequence
 
 from paygate.domain import order as orders
 from paygate.domain import refund as refunds
-from paygate.domain.order import OrderEvent
-from paygate.domain.payment import PaymentEvent, snapshots
-from paygate.domain.refund import RefundEvent
+from paygate.domain.order import Order, OrderEvent
+from paygate.domain.payment import Payment, PaymentEvent, snapshots
+from paygate.domain.refund import Refund, RefundEvent
 from paygate.domain.workflow import ORDER_COMMANDS, next_step
 from paygate.observability import count_error, logger
 from paygate.observability.tracing import span
 from paygate.schemas.events import OrderWebhook, PaymentWebhook, RefundWebhook, to_json
 from paygate.schemas.messages import Command, WebhookDelivery
-from paygate.services.ports import (
-    ChangeDecoder,
-    EventMeta,
-    OrderRecord,
-    OutboundMessage,
-    PaymentChange,
-    PaymentRecord,
-    Publisher,
-    RefundRecord,
-)
+from paygate.services.ports.messaging import OutboundMessage, Publisher
+from paygate.services.ports.records import Change, ChangeDecoder, EventMeta, Record
 
 SQS_BATCH = 10
 
@@ -53,7 +45,7 @@ def command_message(event: PaymentEvent | RefundEvent | OrderEvent, meta: EventM
     # A refund's command runs in its payment's group: a payment's refunds are settled one at a time.
     refund_id = event.refund_id if isinstance(event, RefundEvent) else None
     if isinstance(event, OrderEvent):  # the order's payment task: the payment it is to make
-        order_id, payment_id = event.order_id, str(event.payload["payment_id"])
+        order_id, payment_id = event.order_id, str(event.payload.payment_id)
     else:
         payment_id = event.payment_id
     command = Command(type=str(step.command), payment_id=payment_id, expected_version=event.sequence,
@@ -66,30 +58,29 @@ def command_message(event: PaymentEvent | RefundEvent | OrderEvent, meta: EventM
                            deduplication_id=f"{event.event_id}:{step.command}", attributes=command.attributes())
 
 
-def _published(record: PaymentRecord | RefundRecord | OrderRecord) -> tuple[str, str, Callable[[Any], dict[str, Any]]]:
+def _published(record: Record[Any, Any]) -> tuple[str, str, Callable[[Any], dict[str, Any]]]:
     """The aggregate's id, its merchant, and the webhook body of each of its events."""
-    if isinstance(record, OrderRecord):
+    state = record.state
+    if isinstance(state, Order):
         order_states = orders.snapshots(record.events)
-        return (record.order.id, record.order.merchant_id,
-                lambda e: to_json(OrderWebhook.of(e, order_states[e.sequence - 1])))
-    if isinstance(record, RefundRecord):
+        return state.id, state.merchant_id, lambda e: to_json(OrderWebhook.of(e, order_states[e.sequence - 1]))
+    if isinstance(state, Refund):
         refund_states = refunds.snapshots(record.events)
-        return (record.refund.id, record.refund.merchant_id,
-                lambda e: to_json(RefundWebhook.of(e, refund_states[e.sequence - 1])))
+        return state.id, state.merchant_id, lambda e: to_json(RefundWebhook.of(e, refund_states[e.sequence - 1]))
     states = snapshots(record.events)
-    return (record.payment.id, record.payment.merchant_id,
-            lambda e: to_json(PaymentWebhook.of(e, states[e.sequence - 1])))
+    return state.id, state.merchant_id, lambda e: to_json(PaymentWebhook.of(e, states[e.sequence - 1]))
 
 
-def _payment_of(record: PaymentRecord | RefundRecord | OrderRecord) -> str | None:
-    if isinstance(record, OrderRecord):
-        return record.order.task_payment_id
-    if isinstance(record, RefundRecord):
-        return record.refund.payment_id
-    return record.payment.id
+def _payment_of(state: Payment | Refund | Order) -> str | None:
+    """The payment an aggregate is (or is of): the trace it belongs to."""
+    if isinstance(state, Order):
+        return state.task_payment_id
+    if isinstance(state, Refund):
+        return state.payment_id
+    return state.id
 
 
-def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
+def plan(changes: Sequence[Change], commands_queue_url: str,
          webhooks_queue_url: str) -> list[_Outbound]:
     """What a batch of changes asks to publish, in stream order."""
     commands = _Outbound(commands_queue_url)
@@ -97,11 +88,11 @@ def plan(changes: Sequence[PaymentChange], commands_queue_url: str,
     for index, change in enumerate(changes):
         record = change.record
         aggregate_id, merchant_id, webhook_body = _published(record)
-        pays_order = record.payment.order_id if isinstance(record, PaymentRecord) else None
+        pays_order = record.state.order_id if isinstance(record.state, Payment) else None
         for event in change.new_events:
             meta = EventMeta(record.trace_of(event.sequence), record.correlation_id)
             # The relay's hop in the payment's trace; the messages carry the event's own context.
-            with span("relay.publish", meta.traceparent, {"payment.id": _payment_of(record), "event.type": event.type}):
+            with span("relay.publish", meta.traceparent, {"payment.id": _payment_of(record.state), "event.type": event.type}):
                 message = command_message(event, meta, pays_order)
                 envelope = webhook_body(event)
             if message is not None:

@@ -30,14 +30,8 @@ from paygate.ids import iso_of, new_sorted_id
 from paygate.observability import count_error, logger, metrics
 from paygate.observability.tracing import span
 from paygate.schemas.messages import WebhookDelivery
-from paygate.services.ports import (
-    DeliveryError,
-    DeliveryQueue,
-    EndpointRepository,
-    EventLog,
-    UrlGuard,
-    WebhookTransport,
-)
+from paygate.services.ports.merchants import EndpointRepository
+from paygate.services.ports.webhooks import DeliveryError, DeliveryQueue, EventLog, UrlGuard, WebhookTransport
 
 USER_AGENT = "paygate-webhooks/1"
 SQS_MAX_DELAY = 900  # a longer wait is held on the queue by pushing the message's visibility back

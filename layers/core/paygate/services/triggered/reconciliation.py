@@ -12,20 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
 
 from paygate.domain.workflow import TRIGGERED
 from paygate.observability import logger
 from paygate.schemas.messages import Command
-from paygate.services.ports import OutboundMessage, Publisher
+from paygate.services.ports.messaging import OutboundMessage, Publisher
+from paygate.services.ports.payments import InProgress
 
 STEP = TRIGGERED["reconciliation"]
 BATCH = 100
 WINDOW_SECONDS = 60
-
-
-class InProgress(Protocol):
-    def in_progress_since(self, before: str, limit: int) -> list[str]: ...
 
 
 @dataclass(frozen=True)

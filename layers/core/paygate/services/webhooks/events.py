@@ -8,7 +8,8 @@ from paygate.domain.accounts import Merchant, WebhookEndpoint
 from paygate.domain.webhooks import DeliveryAttempt, subscribes
 from paygate.schemas.messages import WebhookDelivery
 from paygate.services.errors import InvalidRequest, NotFound
-from paygate.services.ports import DeliveryQueue, EndpointRepository, EventLog
+from paygate.services.ports.merchants import EndpointRepository
+from paygate.services.ports.webhooks import DeliveryQueue, EventLog
 
 
 def _owned_endpoint(endpoints: EndpointRepository, merchant: Merchant, endpoint_id: str) -> WebhookEndpoint:

@@ -12,7 +12,9 @@ from paygate.ids import new_id, utc_now
 from paygate.schemas.requests import CreateWebhookEndpoint
 from paygate.services.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
 from paygate.services.idempotency import IdempotentRequest
-from paygate.services.ports import EndpointRepository, KeyAlreadyUsed, KeyBusy, UrlGuard
+from paygate.services.ports.idempotency import KeyAlreadyUsed, KeyBusy
+from paygate.services.ports.merchants import EndpointRepository
+from paygate.services.ports.webhooks import UrlGuard
 
 
 @dataclass(frozen=True)

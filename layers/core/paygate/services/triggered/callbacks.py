@@ -18,7 +18,7 @@ from paygate.domain.workflow import TRIGGERED
 from paygate.observability import logger
 from paygate.schemas.messages import Command
 from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
-from paygate.services.ports import OutboundMessage, Publisher
+from paygate.services.ports.messaging import OutboundMessage, Publisher
 
 PROVIDERS = ("sandbox",)
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")

@@ -1,0 +1,55 @@
+"""A payment provider's connector: what the gateway asks of a provider, and how it fails.
+
+Connectors are found by name (`Connectors`): today every card payment and bill payment goes through
+`DEFAULT_PROVIDER` (the sandbox); routing between several providers picks another name there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+DEFAULT_PROVIDER = "sandbox"
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str  # succeeded | declined | pending
+    charge_id: str | None
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: str  # succeeded
+    refund_id: str | None
+
+
+class ProviderUnavailable(Exception):
+    """A transient fault: 5xx, timeout, refused connection. Safe to retry with the same key."""
+
+
+class ProviderRejected(Exception):
+    """The provider refused the request itself (4xx): retrying will not help."""
+
+
+class PaymentProvider(Protocol):
+    def charge(self, *, reference: str, amount: int, currency: str, token: str,
+               idempotency_key: str) -> ChargeResult: ...
+    def find_charge(self, reference: str) -> ChargeResult | None:
+        """The charge that took money for this reference (else a pending one, else None)."""
+    def void(self, charge_id: str) -> ChargeResult:
+        """Void a pending charge (voiding a voided one again is harmless); ProviderRejected when the
+        charge is not pending any more (it succeeded or was declined meanwhile)."""
+    def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> RefundResult:
+        """Give `amount` back; the same key again answers the same refund and never refunds twice."""
+    def find_refund(self, reference: str, idempotency_key: str) -> RefundResult | None:
+        """The refund made for the payment `reference` with this key, if the provider made one."""
+    def pay_bill(self, *, reference: str, service_id: str, client_number: str, amount: int, currency: str,
+                 idempotency_key: str) -> ChargeResult:
+        """Pay a biller (status succeeded or declined); the same key again answers the same payment."""
+    def find_bill_payment(self, reference: str) -> ChargeResult | None: ...
+
+
+# The connectors by provider name (the composition root builds each on first use).
+Connectors = Mapping[str, PaymentProvider]

@@ -1,0 +1,2 @@
+"""Commands started from outside a payment's event log (the workflow's TRIGGERED): a provider's
+callback, and reconciliation of payments left PROCESSING."""
