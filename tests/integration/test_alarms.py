@@ -1,0 +1,174 @@
+"""The template's alarms under `paygate dev` (moto in this process, the real template and functions):
+provisioned into the backend with their topic, evaluated against the local CloudWatch metrics, and driven
+into ALARM and back: a message in a DLQ, a payment left PROCESSING past the reconciliation threshold, a
+function that keeps failing. The evaluation runs on a clock the test moves (``alarms.tick()``), so a
+period passes at once; one test lets the runtime's own timer do it and measures how long it takes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from polling import wait_for
+
+from paygate_local.merchants import create_merchant
+from paygate_local.observability.alarms import TICK_SECONDS
+from paygate_local.runtime import LocalRuntime
+from sandbox_provider import SandboxProvider
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+STACK = "alarms"
+FUNCTIONS = ("ApiFunction", "RelayFunction", "ProcessorFunction", "CallbacksFunction", "ReconcileFunction",
+             "DeadLetterFunction", "WebhooksFunction", "WebhookDeadLetterFunction")
+
+
+class Clock:
+    """The alarms' clock: real time plus what the test moved it by."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    clock = Clock()
+    with SandboxProvider() as sandbox:
+        # Reconciliation looks at every PROCESSING payment at once (threshold 0 s).
+        overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, "ReconcileAfterSeconds": 0}
+        with LocalRuntime(TEMPLATE, tmp_path_factory.mktemp("alarms"), parameter_overrides=overrides, api_port=0,
+                          stack_name=STACK, prewarm=False, alarm_interval=None, alarm_clock=clock) as runtime:
+            merchant = create_merchant("alarms", merchants_table=runtime.env_for("ApiFunction")["MERCHANTS_TABLE"],
+                                       endpoint=runtime.aws_endpoint_url, region=runtime.region)
+            yield runtime, clock, merchant
+
+
+@pytest.fixture(autouse=True)
+def real_time(request):
+    """Each test starts at the real time (what the functions stamp their EMF with)."""
+    if "gateway" in request.fixturenames:
+        request.getfixturevalue("gateway")[1].offset = 0.0
+
+
+def states(runtime: LocalRuntime) -> dict[str, str]:
+    alarms = runtime.backend.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]
+    return {a["AlarmName"]: a["StateValue"] for a in alarms}
+
+
+def test_every_alarm_of_the_template_is_in_the_backend_and_tells_its_topic(gateway):
+    runtime, _, _ = gateway
+    alarms = runtime.backend.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]
+    names = {a["AlarmName"] for a in alarms}
+    assert names == {f"{STACK}-{n}" for n in ("commands-dlq-depth", "webhooks-dlq-depth", "relay-dlq-depth",
+                                               "payments-stuck-processing")} | {f"{STACK}-{f}-errors" for f in FUNCTIONS}
+    (topic,) = [t["TopicArn"] for t in runtime.backend.client("sns").list_topics()["Topics"]]
+    assert topic.endswith(f":{STACK}-alarms")
+    assert all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms)
+
+
+def test_the_hardening_reaches_the_backend_where_it_can(gateway):
+    """PITR on every table, SQS-managed encryption on every queue, a retention on every log group."""
+    runtime, _, _ = gateway
+    dynamodb, sqs, logs = (runtime.backend.client(s) for s in ("dynamodb", "sqs", "logs"))
+    for table in runtime.stack.tables():
+        described = dynamodb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
+        assert described["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED", table.name
+    for queue in runtime.stack.queues():
+        url = runtime.stack.get_att(queue.logical_id, "QueueUrl")
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["SqsManagedSseEnabled"] == "true", queue.name
+    groups = {g["logGroupName"]: g.get("retentionInDays") for g in logs.describe_log_groups()["logGroups"]}
+    expected = {f"/aws/lambda/{STACK}-{f}" for f in FUNCTIONS} | {f"/aws/apigateway/{STACK}-access"}
+    assert expected <= set(groups) and all(groups[g] == 365 for g in expected)
+
+
+def test_a_message_in_the_relay_dlq_turns_its_alarm_on_and_off(gateway):
+    runtime, clock, _ = gateway
+    sqs = runtime.backend.client("sqs")
+    url = runtime.stack.get_att("RelayDLQ", "QueueUrl")
+    assert runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"].state == "OK"
+    # Given a record the relay could not publish
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"record": "lost"}))
+    # When the alarms are evaluated: ALARM at once, the depth in the reason
+    decision = runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"]
+    assert decision.state == "ALARM" and decision.values == (1.0,)
+    assert states(runtime)[f"{STACK}-relay-dlq-depth"] == "ALARM"
+    # When an operator takes it (received: in flight, still in the queue), it stays ALARM
+    message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=300)["Messages"][0]
+    clock.offset += 70
+    assert runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"].state == "ALARM"
+    # Then deleted: OK once a period has passed without one
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    clock.offset += 30
+    assert runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"].state == "ALARM"  # the minute still holds the 1
+    clock.offset += 61
+    decision = runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"]
+    assert decision.state == "OK" and decision.values == (0.0,)
+    assert states(runtime)[f"{STACK}-relay-dlq-depth"] == "OK"
+
+
+def test_a_payment_left_processing_turns_the_stuck_payments_alarm_on_until_it_ends(gateway):
+    runtime, clock, merchant = gateway
+    api = httpx.Client(base_url=runtime.api_url, headers={"Authorization": f"Bearer {merchant['api_key']}"},
+                       timeout=30)
+    name = f"{STACK}-payments-stuck-processing"
+    assert runtime.alarms.tick()[name].state == "OK"
+    # Given a payment pending at the provider (PROCESSING until voided)
+    payment = api.post("/v1/payments", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
+        "amount": 1000, "currency": "USD", "payment_method": {"type": "card", "token": "tok_pending"}}).json()
+    wait_for(lambda: api.get(f"/v1/payments/{payment['id']}").json()["status"] == "PROCESSING", 30,
+             "the payment PROCESSING")
+    # When reconciliation runs (its schedule's event) and finds it past the threshold
+    result = runtime.invoke("ReconcileFunction", json.loads((ROOT / "events/reconcile/scheduled.json").read_text()))
+    assert result.ok and result.payload["checked"] >= 1
+    # Then its PaymentsReconciled reaches CloudWatch and the alarm goes off
+    decision = wait_for(lambda: (d := runtime.alarms.tick()[name]).state == "ALARM" and d, 15,
+                        "the stuck-payments alarm in ALARM")
+    assert max(v for v in decision.values if v is not None) >= 1
+    # When the payment ends (voided: CANCELED) and reconciliation finds none any more
+    assert api.post(f"/v1/payments/{payment['id']}/cancel").status_code == 202
+    wait_for(lambda: api.get(f"/v1/payments/{payment['id']}").json()["status"] == "CANCELED", 30,
+             "the payment CANCELED")
+    assert runtime.invoke("ReconcileFunction", json.loads((ROOT / "events/reconcile/scheduled.json").read_text())).payload == {"checked": 0}
+    # Then the alarm is OK once its two periods have passed
+    clock.offset += 121
+    assert runtime.alarms.tick()[name].state == "OK"
+
+
+def test_a_function_failing_in_three_minutes_of_five_turns_its_error_alarm_on(gateway):
+    runtime, clock, _ = gateway
+    name = f"{STACK}-ApiFunction-errors"
+    clock.offset = 3600  # an hour on: the other tests' invocations are out of its five minutes
+    assert runtime.alarms.tick()[name].state == "OK"
+    for minute in range(3):
+        # An event API Gateway never sends: the handler raises (Lambda's Errors), once a minute
+        assert not runtime.invoke("ApiFunction", {"not": "an API Gateway event"}).ok
+        state = runtime.alarms.tick()[name].state
+        assert state == ("ALARM" if minute == 2 else "OK"), minute
+        clock.offset += 60
+    # Five minutes without invocations: OK (no datapoint is not a breach)
+    clock.offset += 240
+    assert runtime.alarms.tick()[name].state == "OK"
+
+
+def test_the_runtime_evaluates_on_its_own_timer(tmp_path):
+    """No test clock: a message in the relay DLQ turns its alarm ALARM within one round (TICK_SECONDS)."""
+    with LocalRuntime(TEMPLATE, tmp_path, parameter_overrides={"Mode": "dev"}, api_port=0, stack_name="timer",
+                      prewarm=False) as runtime:
+        cloudwatch = runtime.backend.client("cloudwatch")
+        wait_for(lambda: runtime.alarms.ticks >= 1, TICK_SECONDS * 3, "a first round")
+        sent = time.monotonic()
+        runtime.backend.client("sqs").send_message(QueueUrl=runtime.stack.get_att("RelayDLQ", "QueueUrl"),
+                                                   MessageBody="{}")
+        wait_for(lambda: cloudwatch.describe_alarms(AlarmNames=["timer-relay-dlq-depth"])["MetricAlarms"][0]
+                 ["StateValue"] == "ALARM", TICK_SECONDS * 3, "the relay DLQ alarm in ALARM")
+        took = time.monotonic() - sent
+        assert took <= TICK_SECONDS + 2, took
+        assert runtime.alarms.errors == 0
