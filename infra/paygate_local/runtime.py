@@ -326,9 +326,13 @@ class LocalRuntime:
         def counts() -> dict[str, tuple[int, int]]:
             return {e["name"]: (e["invocations"], e["errors"]) for e in self.meter.snapshot()["lambda"].values()}
 
-        self.alarms = local_alarms.watch(self.stack, self.backend.client, counts,
-                                         interval=self.alarm_interval or local_alarms.TICK_SECONDS,
-                                         clock=self._alarm_clock)
+        from paygate_local.observability.awsmetrics import moto_depths
+
+        shipper = self.log_shipper
+        self.alarms = local_alarms.watch(
+            self.stack, self.backend.client, counts, interval=self.alarm_interval or local_alarms.TICK_SECONDS,
+            clock=self._alarm_clock, other_data=(lambda: shipper.stats.metric_data) if shipper else None,
+            depths=moto_depths(self.account_id, self.region) if self.backend.in_process else None)
         if self.alarm_interval:
             self.alarms.start()
 

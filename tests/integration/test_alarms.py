@@ -100,15 +100,12 @@ def test_a_message_in_the_relay_dlq_turns_its_alarm_on_and_off(gateway):
     decision = runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"]
     assert decision.state == "ALARM" and decision.values == (1.0,)
     assert states(runtime)[f"{STACK}-relay-dlq-depth"] == "ALARM"
-    # When an operator takes it (received: in flight, still in the queue), it stays ALARM
-    message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=300)["Messages"][0]
-    clock.offset += 70
-    assert runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"].state == "ALARM"
-    # Then deleted: OK once a period has passed without one
+    # Then deleted (replayed by an operator): OK once a period has passed without one
+    message = sqs.receive_message(QueueUrl=url)["Messages"][0]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     clock.offset += 30
     assert runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"].state == "ALARM"  # the minute still holds the 1
-    clock.offset += 61
+    clock.offset += 31
     decision = runtime.alarms.tick()[f"{STACK}-relay-dlq-depth"]
     assert decision.state == "OK" and decision.values == (0.0,)
     assert states(runtime)[f"{STACK}-relay-dlq-depth"] == "OK"
@@ -140,6 +137,29 @@ def test_a_payment_left_processing_turns_the_stuck_payments_alarm_on_until_it_en
     # Then the alarm is OK once its two periods have passed
     clock.offset += 121
     assert runtime.alarms.tick()[name].state == "OK"
+
+
+def test_a_consumer_failing_on_a_dead_lettered_command_for_five_minutes_pages(gateway):
+    """The commands DLQ's consumer settles a message in moments; one it holds (in flight) through five
+    minutes is one it keeps failing on."""
+    runtime, clock, _ = gateway
+    sqs = runtime.backend.client("sqs")
+    url = runtime.stack.get_att("CommandsDLQ", "QueueUrl")
+    name = f"{STACK}-commands-dlq-depth"
+    clock.offset = 1800  # on its own half hour: no earlier depth in its five minutes
+    # Given a dead-lettered command DeadLetterFunction fails on (not a command at all): it holds it in flight
+    sqs.send_message(QueueUrl=url, MessageBody="not a command", MessageGroupId="g",
+                     MessageDeduplicationId=uuid.uuid4().hex)
+    wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+             ["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1", 15, "the message in flight")
+    try:
+        states_seen = []
+        for _ in range(5):
+            states_seen.append(runtime.alarms.tick()[name].state)
+            clock.offset += 60
+        assert states_seen == ["OK", "OK", "OK", "OK", "ALARM"]
+    finally:
+        sqs.purge_queue(QueueUrl=url)
 
 
 def test_a_function_failing_in_three_minutes_of_five_turns_its_error_alarm_on(gateway):

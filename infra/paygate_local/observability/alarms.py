@@ -282,8 +282,15 @@ class AlarmWatch:
     rounds every ``interval`` seconds in a thread until ``stop()``."""
 
     def __init__(self, evaluator: AlarmEvaluator | None, publish: Callable[[datetime], None], *,
-                 interval: float = TICK_SECONDS, clock: Callable[[], float] = time.time):
+                 interval: float = TICK_SECONDS, clock: Callable[[], float] = time.time,
+                 data_version: Callable[[], int] | None = None):
+        """``data_version()`` grows whenever metric data is put into the backend (by ``publish`` or by
+        anyone else, the log shipper): a round evaluates only when it grew, when an alarm is not OK
+        (time alone can end it) or one treats missing data as breaching. None: every round."""
         self.evaluator, self.publish, self.interval, self.clock = evaluator, publish, interval, clock
+        self.data_version = data_version
+        self._evaluated_at: int | None = None
+        self.evaluations = 0
         self.ticks = 0
         self.errors = 0
         self.last: dict[str, Decision] = {}
@@ -295,10 +302,22 @@ class AlarmWatch:
         with self._lock:
             now = datetime.fromtimestamp(self.clock(), timezone.utc)
             self.publish(now)
-            if self.evaluator is not None:
+            if self.evaluator is not None and self._due(now):
+                version = self.data_version() if self.data_version else None
                 self.last = self.evaluator.evaluate(now)
+                self._evaluated_at = version
+                self.evaluations += 1
             self.ticks += 1
             return self.last
+
+    def _due(self, now: datetime) -> bool:
+        if self.data_version is None or self._evaluated_at is None:
+            return True
+        if self.data_version() != self._evaluated_at:
+            return True
+        assert self.evaluator is not None
+        return (any(d.state != "OK" for d in self.last.values())
+                or any(a.treat_missing == "breaching" for a in self.evaluator.alarms))
 
     def start(self) -> AlarmWatch:
         self._thread = threading.Thread(target=self._run, name="alarm-watch", daemon=True)
@@ -320,14 +339,21 @@ class AlarmWatch:
 
 
 def watch(stack: Any, client: Callable[[str], Any], lambda_counts: Callable[[], dict[str, tuple[int, int]]], *,
-          interval: float = TICK_SECONDS, clock: Callable[[], float] = time.time) -> AlarmWatch:
+          interval: float = TICK_SECONDS, clock: Callable[[], float] = time.time,
+          depths: Callable[[str], tuple[int, int, int]] | None = None,
+          other_data: Callable[[], int] | None = None) -> AlarmWatch:
     """The AlarmWatch of a provisioned ``Stack``: its queues' depths and its functions' counts published,
-    its alarms evaluated, against the backend ``client(service)`` talks to."""
+    its alarms evaluated, against the backend ``client(service)`` talks to. ``depths``: see AwsMetrics;
+    ``other_data()``: how many metric data others (the log shipper) have put so far."""
     from paygate_local.observability.awsmetrics import AwsMetrics
 
     queues = {q.name: stack.get_att(q.logical_id, "QueueUrl") for q in stack.queues()}
     alarms = [Alarm.from_request(put_request(stack.resolve(stack.properties(lid))))
               for lid in stack.logical_ids(ALARM_TYPE)]
-    metrics = AwsMetrics(queues, client, lambda_counts)
+    metrics = AwsMetrics(queues, client, lambda_counts, depths)
     evaluator = AlarmEvaluator(alarms, client("cloudwatch")) if alarms else None
-    return AlarmWatch(evaluator, metrics.publish, interval=interval, clock=clock)
+
+    def version() -> int:
+        return metrics.put_calls + (other_data() if other_data else 0)
+
+    return AlarmWatch(evaluator, metrics.publish, interval=interval, clock=clock, data_version=version)

@@ -32,8 +32,12 @@ class AwsMetrics:
     ``lambda_counts()``: function name -> (invocations, errors) so far (the runtime's meter)."""
 
     def __init__(self, queues: dict[str, str], client: Callable[[str], Any],
-                 lambda_counts: Callable[[], dict[str, tuple[int, int]]]):
+                 lambda_counts: Callable[[], dict[str, tuple[int, int]]],
+                 depths: Callable[[str], tuple[int, int, int]] | None = None):
+        """``depths(queue name)``: (visible, not visible, delayed) read without a request (moto in this
+        process: ``moto_depths``); None: GetQueueAttributes."""
         self.queues, self._client, self._lambda_counts = dict(queues), client, lambda_counts
+        self._depths_of = depths
         self._sent_counts: dict[str, tuple[int, int]] = {}  # what earlier rounds published, by function
         self._depths: dict[str, tuple[tuple[int, ...], float]] = {}  # queue -> (depths, when last sent)
         self._sqs: Any = None
@@ -64,12 +68,15 @@ class AwsMetrics:
         seconds = now.timestamp()
         for name, url in self.queues.items():
             try:
-                attributes = self._sqs_client().get_queue_attributes(
-                    QueueUrl=url, AttributeNames=list(QUEUE_METRICS.values()))["Attributes"]
+                if self._depths_of is not None:
+                    depths = self._depths_of(name)
+                else:
+                    attributes = self._sqs_client().get_queue_attributes(
+                        QueueUrl=url, AttributeNames=list(QUEUE_METRICS.values()))["Attributes"]
+                    depths = tuple(int(attributes.get(a, 0)) for a in QUEUE_METRICS.values())
             except Exception as exc:  # noqa: BLE001 - a queue deleted behind our back: said, not fatal
                 log.warning("queue %s: depth not read: %s", name, exc)
                 continue
-            depths = tuple(int(attributes.get(a, 0)) for a in QUEUE_METRICS.values())
             previous = self._depths.get(name)
             if previous and previous[0] == depths and seconds - previous[1] < QUEUE_REPEAT_SECONDS:
                 continue
@@ -92,3 +99,19 @@ class AwsMetrics:
 def _datum(metric: str, dimension: str, value_of: str, value: float, now: datetime) -> dict[str, Any]:
     return {"MetricName": metric, "Dimensions": [{"Name": dimension, "Value": value_of}], "Timestamp": now,
             "Value": float(value), "Unit": "Count"}
+
+
+def moto_depths(account_id: str, region: str) -> Callable[[str], tuple[int, int, int]]:
+    """A queue's (visible, not visible, delayed) from the moto backend running in this process, as
+    GetQueueAttributes counts them, without a request (a round then costs no call when nothing changed)."""
+    from moto.sqs.models import sqs_backends
+
+    from paygate_local.backends.moto import patches as moto_patches
+
+    def depths(name: str) -> tuple[int, int, int]:
+        queue = sqs_backends[account_id][region].get_queue(name)
+        with moto_patches.sqs_lock:
+            return (queue.approximate_number_of_messages, queue.approximate_number_of_messages_not_visible,
+                    queue.approximate_number_of_messages_delayed)
+
+    return depths
