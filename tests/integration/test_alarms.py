@@ -179,16 +179,18 @@ def test_a_function_failing_in_three_minutes_of_five_turns_its_error_alarm_on(ga
 
 
 def test_the_runtime_evaluates_on_its_own_timer(tmp_path):
-    """No test clock: a message in the relay DLQ turns its alarm ALARM within one round (TICK_SECONDS)."""
+    """No test clock: a message in the relay DLQ turns its alarm ALARM at the next round (every TICK_SECONDS)."""
     with LocalRuntime(TEMPLATE, tmp_path, parameter_overrides={"Mode": "dev"}, api_port=0, stack_name="timer",
                       prewarm=False) as runtime:
         cloudwatch = runtime.backend.client("cloudwatch")
         wait_for(lambda: runtime.alarms.ticks >= 1, TICK_SECONDS * 3, "a first round")
-        sent = time.monotonic()
+        rounds_before = runtime.alarms.ticks
         runtime.backend.client("sqs").send_message(QueueUrl=runtime.stack.get_att("RelayDLQ", "QueueUrl"),
                                                    MessageBody="{}")
-        wait_for(lambda: cloudwatch.describe_alarms(AlarmNames=["timer-relay-dlq-depth"])["MetricAlarms"][0]
-                 ["StateValue"] == "ALARM", TICK_SECONDS * 3, "the relay DLQ alarm in ALARM")
-        took = time.monotonic() - sent
-        assert took <= TICK_SECONDS + 2, took
+        rounds = wait_for(lambda: cloudwatch.describe_alarms(AlarmNames=["timer-relay-dlq-depth"])["MetricAlarms"][0]
+                          ["StateValue"] == "ALARM" and runtime.alarms.ticks, TICK_SECONDS * 3,
+                          "the relay DLQ alarm in ALARM")
+        # Counted in rounds, not seconds (a loaded machine makes a round slower, not later): the round
+        # under way when the message came may have read the depth before it, the next one sees it.
+        assert rounds - rounds_before <= 2, (rounds_before, rounds)
         assert runtime.alarms.errors == 0
