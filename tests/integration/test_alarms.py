@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -194,3 +195,52 @@ def test_the_runtime_evaluates_on_its_own_timer(tmp_path):
         # under way when the message came may have read the depth before it, the next one sees it.
         assert rounds - rounds_before <= 2, (rounds_before, rounds)
         assert runtime.alarms.errors == 0
+
+
+DEPTH_ALARM = {"AlarmName": "depth", "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+               "Dimensions": [{"Name": "QueueName", "Value": "q"}], "Statistic": "Maximum", "Period": 60,
+               "EvaluationPeriods": 2, "DatapointsToAlarm": 1, "Threshold": 1.0,
+               "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}
+
+
+@pytest.mark.clock_sensitive
+def test_the_evaluator_reads_the_periods_ending_at_its_now(monkeypatch):
+    """AlarmEvaluator against moto's CloudWatch in this process, its ``now`` relative to the clock (also 90
+    days ahead): a datapoint counts in the period it falls in, one older than the alarm's periods does
+    not, and the state is set in CloudWatch only when it changes."""
+    import boto3
+    from moto import mock_aws
+
+    from paygate_local.observability.alarms import Alarm, AlarmEvaluator
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        cloudwatch.put_metric_alarm(**DEPTH_ALARM)
+        evaluator = AlarmEvaluator([Alarm.from_request(DEPTH_ALARM)], cloudwatch)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+
+        def put(value: float, seconds_ago: int) -> None:
+            cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+                "MetricName": DEPTH_ALARM["MetricName"], "Dimensions": DEPTH_ALARM["Dimensions"],
+                "Timestamp": now - timedelta(seconds=seconds_ago), "Value": value}])
+
+        def state() -> str:
+            return cloudwatch.describe_alarms(AlarmNames=["depth"])["MetricAlarms"][0]["StateValue"]
+
+        put(5.0, 150)  # before the alarm's two periods: not counted
+        put(0.0, 90)
+        decision = evaluator.evaluate(now)["depth"]
+        assert (decision.state, decision.values) == ("OK", (0.0, None)) and state() == "OK"
+        changes = evaluator.changes  # moto makes an alarm OK, AWS INSUFFICIENT_DATA: 0 or 1 so far
+        put(2.0, 30)
+        decision = evaluator.evaluate(now)["depth"]
+        assert (decision.state, decision.values) == ("ALARM", (0.0, 2.0)) and state() == "ALARM"
+        assert "1 out of the last 2 datapoints [0, 2]" in decision.reason
+        assert evaluator.changes == changes + 1
+        assert evaluator.evaluate(now)["depth"].state == "ALARM" and evaluator.changes == changes + 1  # not set again
+        # Two periods on, the 2 is out of them: OK
+        decision = evaluator.evaluate(now + timedelta(seconds=121))["depth"]
+        assert (decision.state, decision.values) == ("OK", (None, None)) and state() == "OK"
