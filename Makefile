@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAMBDA_ENVS := $(VENV)/lambda
 LAMBDA_STAMP := $(LAMBDA_ENVS)/.installed
+# checkov in a venv of its own: it pins boto3 and packaging below what paygate needs (requirements-checkov.lock).
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV := $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download
 STATE_DIR ?= .paygate
 PORT ?= 3000
 PYTEST_ARGS ?=
@@ -34,7 +38,13 @@ $(LAMBDA_STAMP): $(STAMP) layers/core/requirements.txt template.yaml tests/fixtu
 	$(BIN)/python -m paygate_local.lambda_.interpreters --template tests/fixtures/runtime/template.yaml
 	@touch $(LAMBDA_STAMP)
 
-setup: $(STAMP) $(LAMBDA_STAMP) ## create .venv with the pinned dependencies and the `paygate` command (+ .venv/lambda)
+$(CHECKOV_STAMP): $(STAMP) requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-checkov.lock
+	@touch $(CHECKOV_STAMP)
+
+setup: $(STAMP) $(LAMBDA_STAMP) $(CHECKOV_STAMP) ## create .venv with the pinned dependencies and the `paygate` command (+ .venv/lambda, .venv/checkov)
 
 run: setup ## run the whole gateway locally (paygate dev, no Docker): API on 127.0.0.1:3000 (PORT=..., BACKEND=localstack)
 	$(BIN)/paygate dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)
@@ -76,9 +86,10 @@ test-ministack: setup ministack-setup ## deploy.py against MiniStack's CloudForm
 clean-localstack: ## remove the LocalStack host-mode install, the deployer and MiniStack (localstack/.state)
 	rm -rf localstack/.state
 
-lint: setup ## ruff on the Python code, cfn-lint on the SAM template
+lint: setup ## ruff on the Python code, cfn-lint and checkov on the SAM template (every checkov skip says why in the template)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV) --quiet --compact
 
 invoke: setup ## one function, one event, no Docker (like sam local invoke): make invoke FN=ApiFunction EVENT=events/api/health.json [STATE_DIR=.paygate]
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=ApiFunction EVENT=events/api/health.json [STATE_DIR=.paygate]"; exit 2; }

@@ -32,6 +32,7 @@ from paygate_local.lambda_ import interpreters as lambda_envs
 from paygate_local.lambda_.environment import function_env
 from paygate_local.lambda_.pool import FunctionPool, LambdaService
 from paygate_local.lambda_.worker import InvocationResult
+from paygate_local.observability import alarms as local_alarms
 from paygate_local.observability.counters import RUNTIME_FILE, RuntimeMeter
 from paygate_local.observability.jsonlog import JsonFormatter
 from paygate_local.observability.shipper import LogShipper
@@ -87,6 +88,8 @@ class LocalRuntime:
         meter_dir: str | Path | None = None,
         state: StateFile | None = None,
         ship_logs: bool = True,
+        alarm_interval: float | None = local_alarms.TICK_SECONDS,
+        alarm_clock: Any = time.time,
     ):
         self.template_path = Path(template_path).resolve()
         self.state_dir = Path(state_dir).resolve()
@@ -127,6 +130,10 @@ class LocalRuntime:
         # Function logs to CloudWatch Logs of the backend, EMF lines to its metrics (shipper.py).
         self.ship_logs = ship_logs
         self.log_shipper: LogShipper | None = None
+        # The AWS/Lambda and AWS/SQS metrics published and the template's alarms evaluated every
+        # alarm_interval seconds (None: only when alarms.tick() is called), on alarm_clock's time.
+        self.alarm_interval, self._alarm_clock = alarm_interval, alarm_clock
+        self.alarms: local_alarms.AlarmWatch | None = None
         self._started = False
         self._stopped = False
         # With a state file (paygate dev), the embedded backend's state is restored at start and
@@ -159,6 +166,7 @@ class LocalRuntime:
                     max_workers=self._pool_size(spec),
                     python=self.interpreters[spec.logical_id].python))
             self._start_log_shipper()
+            self._start_alarms()
             self._start_api()
             self._start_pollers()
             self.checkpoints.start()
@@ -192,6 +200,8 @@ class LocalRuntime:
         self.lambda_service.close()  # in-flight invocations fail fast instead of running on
         self.event_sources.stop(time.monotonic() + 10)
         self.checkpoints.stop(final=False)
+        if self.alarms is not None:
+            self.alarms.stop()
         if self.log_shipper is not None:
             self.log_shipper.stop()  # what the last invocations wrote, before the backend goes
         self.backend.stop()
@@ -307,6 +317,20 @@ class LocalRuntime:
         sources = {lid: (self.function_log(lid), spec.name) for lid, spec in self.functions.items()}
         self.log_shipper = LogShipper(sources, self.backend.client).start()
         self.lambda_service.listeners.append(self.log_shipper.notify)
+
+    def _start_alarms(self) -> None:
+        def counts() -> dict[str, tuple[int, int]]:
+            return {e["name"]: (e["invocations"], e["errors"]) for e in self.meter.snapshot()["lambda"].values()}
+
+        from paygate_local.observability.awsmetrics import moto_depths
+
+        shipper = self.log_shipper
+        self.alarms = local_alarms.watch(
+            self.stack, self.backend.client, counts, interval=self.alarm_interval or local_alarms.TICK_SECONDS,
+            clock=self._alarm_clock, other_data=(lambda: shipper.stats.metric_data) if shipper else None,
+            depths=moto_depths(self.account_id, self.region) if self.backend.in_process else None)
+        if self.alarm_interval:
+            self.alarms.start()
 
     def _attach_log_file(self) -> None:
         handler = logging.FileHandler(self.log_dir / "runtime.log", encoding="utf-8")

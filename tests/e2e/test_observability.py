@@ -177,6 +177,30 @@ def test_paygate_dashboard_shows_the_templates_panels_filled_by_the_run(dev, run
     assert unknown.returncode == 1 and "no dashboard 'nope'" in unknown.stderr
 
 
+def test_a_dead_lettered_record_pages_and_paygate_dashboard_shows_the_alarm(dev, info):
+    """The template's alarms are in the backend, evaluated by paygate dev: a message in the relay's DLQ
+    turns its alarm ALARM within a round or two, and `paygate dashboard` shows it first."""
+    sqs, cloudwatch = client(info, "sqs"), client(info, "cloudwatch")
+    stack = "paygate"  # paygate dev's
+    name = f"{stack}-relay-dlq-depth"
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]
+    assert len(alarms) == 12 and all(a["AlarmActions"] for a in alarms)
+    url = sqs.get_queue_url(QueueName=f"{stack}-relay-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"record": "not published"}))
+    try:
+        wait_for(lambda: cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"] == "ALARM",
+                 timeout=30, interval=0.5, what=f"{name} in ALARM")
+        done = paygate_dashboard(dev, "--json")
+        assert done.returncode == 0, done.stderr
+        shown = json.loads(done.stdout)["alarms"]
+        assert shown[0]["name"] == name and shown[0]["state"] == "ALARM", shown
+        assert "Threshold Crossed" in shown[0]["reason"]
+        drawn = paygate_dashboard(dev)
+        assert "Alarms: 1 in ALARM of 12" in drawn.stdout and name in drawn.stdout, drawn.stdout
+    finally:
+        sqs.purge_queue(QueueUrl=url)
+
+
 def test_paygate_logs_follow_prints_new_lines_as_they_come(dev, sandbox_client):
     process = subprocess.Popen([sys.executable, "-m", "paygate_local.cli", "logs", "ApiFunction", "--follow",
                                 "--since", "1", "--state-dir", str(dev.state_dir)],

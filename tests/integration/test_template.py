@@ -112,6 +112,11 @@ def _declared_id(value) -> str | None:
     return None
 
 
+def _int_or_none(value):
+    """A resolved number property (a parameter's value comes as a string), as the runtime reads it."""
+    return None if value is None else int(value)
+
+
 @pytest.mark.parametrize("path, overrides", [(TEMPLATE, {"Mode": "dev"}),
                                              (FIXTURE, {"Mode": "dev", "RecordDir": "/r"})],
                          ids=["template.yaml", "fixture"])
@@ -136,7 +141,8 @@ def test_routes_mappings_and_schedules_read_from_the_transform_are_what_the_temp
                     batch_size=props.get("BatchSize", 10),
                     batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
                     report_batch_item_failures=report, enabled=props.get("Enabled", True),
-                    maximum_concurrency=(props.get("ScalingConfig") or {}).get("MaximumConcurrency")))
+                    maximum_concurrency=_int_or_none(stack.resolve(
+                        (props.get("ScalingConfig") or {}).get("MaximumConcurrency")))))
             elif event["Type"] == "DynamoDB":
                 streams.append(StreamMapping(
                     lid, name, stack.resolve(props["Stream"]), _declared_id(props["Stream"]),

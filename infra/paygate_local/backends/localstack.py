@@ -7,7 +7,7 @@ it is used and never stopped. Otherwise ``localstack/setup-host.sh`` prepares th
 process group, with its output in ``<state_root>/localstack.log``; ``stop()`` ends it and everything
 it started (``processes``).
 
-What runs there: DynamoDB, DynamoDB Streams, SQS, CloudWatch and Logs (``SERVICES``). Lambda and
+What runs there: DynamoDB, DynamoDB Streams, SQS, CloudWatch, Logs and SNS (``SERVICES``). Lambda and
 event source mappings do not: the local runtime still runs the functions, as it does with moto.
 DynamoDB is DynamoDB Local (Java), with its own streams (see ``_streams_provider_env`` for why
 not LocalStack's default, kinesis-backed ones).
@@ -49,7 +49,7 @@ DEFAULT_PORT = 4566
 # a RedrivePolicy naming another account's DLQ makes ReceiveMessage fail with NonExistentQueue as
 # soon as a message is due for the DLQ.
 ACCOUNT_ID = "000000000000"
-SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "cloudwatch", "logs")
+SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "cloudwatch", "logs", "sns")
 READY = ("available", "running")
 KINESIS_MOCK_VERSION = "0.5.2"  # what setup-host.sh installs; LocalStack must not look for another
 _STDERR = object()  # LocalStackHost(progress=...)'s default: sys.stderr when the host is made

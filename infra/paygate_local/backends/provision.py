@@ -1,4 +1,5 @@
-"""Create the template's DynamoDB tables, SQS queues and CloudWatch dashboards in the backend.
+"""Create the template's DynamoDB tables, SQS queues, log groups, SNS topics, CloudWatch alarms and
+dashboards in the backend.
 
 Idempotent: a table or queue that exists already is kept (queue attributes are updated), so
 restarting against a long-running backend such as LocalStack works. After provisioning, the
@@ -6,6 +7,14 @@ facts only the backend knows (queue URLs, stream ARNs) are recorded on the ``Sta
 
 Event source mappings and Lambda functions are deliberately *not* created in the backend: moto's
 own mapping deletes messages and clears streams behind our pollers' backs.
+
+What the hardening of the template becomes locally: point-in-time recovery is switched on where the
+backend knows it (moto and LocalStack answer UpdateContinuousBackups; nothing is backed up); the tables'
+and queues' encryption settings are passed as written (both backends keep them, neither encrypts); a log
+group gets its retention (moto keeps it and never expires anything); a customer KMS key, reserved
+concurrency, API access logs and throttling are not applied (there is no KMS key, and the local Lambda
+service and API Gateway run each function's workers as its event sources need them). Subscriptions to
+the alarm topic are not made: nothing local ever calls an address outside 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from paygate_local.backends.backend import Backend
+from paygate_local.observability.alarms import ALARM_TYPE, put_request
 from paygate_local.template import QueueSpec, Stack, TableSpec
 
 log = logging.getLogger(__name__)
@@ -32,6 +42,9 @@ _QUEUE_ATTRIBUTES = (
     "MessageRetentionPeriod",
     "ReceiveMessageWaitTimeSeconds",
     "VisibilityTimeout",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
 )
 
 
@@ -49,15 +62,48 @@ def provision(stack: Stack, backend: Backend) -> None:
     for queue in stack.queues():
         url = ensure_queue(sqs, queue)
         stack.set_attribute(queue.logical_id, "QueueUrl", url)
+    provision_observability(stack, backend)
+
+
+DASHBOARD_TYPE = "AWS::CloudWatch::Dashboard"
+LOG_GROUP_TYPE = "AWS::Logs::LogGroup"
+TOPIC_TYPE = "AWS::SNS::Topic"
+
+
+def provision_observability(stack: Stack, backend: Backend) -> None:
+    """Log groups (with their retention), SNS topics, alarms and dashboards."""
+    groups = stack.logical_ids(LOG_GROUP_TYPE)
+    if groups:
+        logs = backend.client("logs")
+        for logical_id in groups:
+            ensure_log_group(logs, stack.resolve(stack.properties(logical_id)))
+    for logical_id in stack.logical_ids(TOPIC_TYPE):
+        name = stack.physical_name(logical_id)
+        try:
+            backend.client("sns").create_topic(Name=name)
+        except Exception as exc:  # noqa: BLE001 - a backend without SNS: the alarms still work, unsent
+            log.warning("topic %s not created (%s): alarm actions will not be published", name, exc)
+    alarms = stack.logical_ids(ALARM_TYPE)
     dashboards = stack.logical_ids(DASHBOARD_TYPE)
-    if dashboards:
+    if alarms or dashboards:
         cloudwatch = backend.client("cloudwatch")
+        for logical_id in alarms:
+            cloudwatch.put_metric_alarm(**put_request(stack.resolve(stack.properties(logical_id))))
         for logical_id in dashboards:
             props = stack.resolve(stack.properties(logical_id))
             cloudwatch.put_dashboard(DashboardName=props["DashboardName"], DashboardBody=props["DashboardBody"])
 
 
-DASHBOARD_TYPE = "AWS::CloudWatch::Dashboard"
+def ensure_log_group(logs: Any, props: dict[str, Any]) -> None:
+    """Create the group unless it exists, and set its retention (its KMS key is not applied locally)."""
+    name = props["LogGroupName"]
+    try:
+        logs.create_log_group(logGroupName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+    if props.get("RetentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -83,6 +129,10 @@ def table_request(table: TableSpec) -> dict[str, Any]:
                     entry["ProvisionedThroughput"] = _throughput(index.get("ProvisionedThroughput"))
                 indexes.append(entry)
             request[key] = indexes
+    sse = props.get("SSESpecification") or {}
+    if str(sse.get("SSEEnabled", "")).lower() == "true":  # else: DynamoDB's own key, as when none is said
+        request["SSESpecification"] = {"Enabled": True, "SSEType": sse.get("SSEType", "KMS"),
+                                       **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if sse.get("KMSMasterKeyId") else {})}
     stream = props.get("StreamSpecification")
     if stream and stream.get("StreamViewType"):
         request["StreamSpecification"] = {
@@ -113,7 +163,19 @@ def ensure_table(dynamodb: Any, table: TableSpec, timeout: float = 30.0) -> str 
     ttl = table.properties.get("TimeToLiveSpecification")
     if ttl and ttl.get("AttributeName"):
         _ensure_ttl(dynamodb, table.name, ttl)
+    pitr = table.properties.get("PointInTimeRecoverySpecification") or {}
+    if str(pitr.get("PointInTimeRecoveryEnabled", "")).lower() == "true":
+        _ensure_pitr(dynamodb, table.name)
     return description.get("LatestStreamArn")
+
+
+def _ensure_pitr(dynamodb: Any, name: str) -> None:
+    """Point-in-time recovery on, where the backend knows it (said once when it does not)."""
+    try:
+        dynamodb.update_continuous_backups(TableName=name,
+                                           PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    except ClientError as exc:
+        log.warning("table %s: point-in-time recovery not set by the backend: %s", name, exc)
 
 
 def _wait_active(dynamodb: Any, name: str, timeout: float) -> dict:

@@ -24,8 +24,8 @@ def dashboard_command(
     template: Annotated[Optional[Path], typer.Option(help="with --grafana: the SAM template")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> int:
-    """The template's CloudWatch dashboard (payments, processing time, retries, webhooks, errors, queue and
-    DLQ depth) drawn in the terminal from the running gateway's backend."""
+    """The stack's alarms and their state, and the template's CloudWatch dashboard (payments, processing time,
+    retries, webhooks, errors, queue and DLQ depth), drawn in the terminal from the running gateway's backend."""
     from paygate_local.observability import dashboard as dash
 
     if grafana:
@@ -44,15 +44,20 @@ def dashboard_command(
     evaluator = dash.Evaluator(cloudwatch, boto3.client("logs", **kwargs), boto3.client("sqs", **kwargs),
                                minutes=minutes)
     panels = dash.evaluate(body, evaluator)
+    # paygate dev's stack is always the default one; ministack.json names its own.
+    from paygate_local.template.document import DEFAULT_STACK_NAME
+
+    alarms = dash.alarm_states(cloudwatch, f"{getattr(info, 'stack_name', DEFAULT_STACK_NAME)}-")
     if json_out:
-        print(json.dumps({"dashboard": board, "minutes": minutes, "panels": [p.as_json() for p in panels]}, indent=2))
+        print(json.dumps({"dashboard": board, "minutes": minutes, "alarms": [a.as_json() for a in alarms],
+                          "panels": [p.as_json() for p in panels]}, indent=2))
     else:
         from rich.console import Console
 
         console = Console(record=svg is not None)
         if not console.is_terminal:
             console.width = 130  # piped: two panels a row
-        console.print(dash.render(board, panels, minutes))
+        console.print(dash.render(board, panels, minutes, alarms))
         if svg is not None:
             console.save_svg(str(svg), title=f"paygate dashboard: {board}")
     return 0

@@ -12,6 +12,9 @@ How each kind of line is evaluated locally (moto and LocalStack answer less than
 - ``AWS/SQS`` queue metrics: no emulator publishes them, so the queue's attributes, read now;
 - ``SEARCH('{Namespace,Dim1,Dim2} MetricName="X"', 'Stat', period)``: ListMetrics for the metrics
   with exactly those dimensions, then each one as above (one line per dimension set).
+
+Above the panels, the stack's alarms and their state (DescribeAlarms), as `paygate dev` evaluates them
+(alarms.py): what pages an operator on AWS.
 """
 
 from __future__ import annotations
@@ -69,6 +72,30 @@ class PanelValue:
 
     def as_json(self) -> dict[str, Any]:
         return {"title": self.title, "lines": [line.as_json() for line in self.lines]}
+
+
+@dataclass
+class AlarmState:
+    name: str
+    state: str  # OK | ALARM | INSUFFICIENT_DATA
+    reason: str
+    since: str | None  # when it entered that state (ISO 8601)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "reason": self.reason, "since": self.since}
+
+
+def alarm_states(cloudwatch: Any, prefix: str | None = None) -> list[AlarmState]:
+    """The metric alarms of the backend's CloudWatch (those whose name starts with ``prefix``), ALARM first."""
+    kwargs = {"AlarmNamePrefix": prefix} if prefix else {}
+    found = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(**kwargs):
+        for alarm in page.get("MetricAlarms", []):
+            since = alarm.get("StateUpdatedTimestamp")
+            found.append(AlarmState(alarm["AlarmName"], alarm.get("StateValue", "INSUFFICIENT_DATA"),
+                                    alarm.get("StateReason", ""), since.isoformat() if since else None))
+    order = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
+    return sorted(found, key=lambda a: (order.get(a.state, 1), a.name))
 
 
 # ----------------------------------------------------------------------------- reading the definition
@@ -287,8 +314,11 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
 
 
-def render(name: str, panels: list[PanelValue], minutes: int) -> Any:
-    """The panels as rich renderables, two to a row, as the CloudWatch console lays them out."""
+_STATE_STYLE = {"ALARM": "bold red", "OK": "green", "INSUFFICIENT_DATA": "yellow"}
+
+
+def render(name: str, panels: list[PanelValue], minutes: int, alarms: list[AlarmState] | None = None) -> Any:
+    """The alarms, then the panels as rich renderables, two to a row, as the CloudWatch console lays them out."""
     from rich.columns import Columns
     from rich.console import Group
     from rich.panel import Panel
@@ -307,7 +337,17 @@ def render(name: str, panels: list[PanelValue], minutes: int) -> Any:
         boxes.append(Panel(table, title=panel.title, title_align="left", width=62))
     header = Text.assemble((name, "bold"), f"  last {minutes} min, one point a minute · "
                            "percentiles from the EMF samples in CloudWatch Logs · queue depths now")
-    return Group(header, Columns(boxes))
+    if not alarms:
+        return Group(header, Columns(boxes))
+    table = Table.grid(padding=(0, 1))
+    for column in ("bold", None, "dim"):
+        table.add_column(style=column)
+    for alarm in alarms:
+        table.add_row(Text(alarm.state, style=_STATE_STYLE.get(alarm.state, "")), alarm.name,
+                      (alarm.since or "")[:19].replace("T", " "))
+    firing = sum(1 for a in alarms if a.state == "ALARM")
+    title = f"Alarms: {firing} in ALARM of {len(alarms)}" if firing else f"Alarms: all {len(alarms)} OK or no data"
+    return Group(header, Panel(table, title=title, title_align="left", width=124), Columns(boxes))
 
 
 # ----------------------------------------------------------------------------- the same panels in Grafana

@@ -28,6 +28,9 @@ NAME_PROPERTIES = {
     "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::IAM::Role": "RoleName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
 }
 
 # The runtime reads the CloudFormation the SAM transform produces: a function there is an
@@ -39,6 +42,9 @@ QUEUE_TYPE = "AWS::SQS::Queue"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 REST_API_TYPE = "AWS::ApiGateway::RestApi"
 ROLE_TYPE = "AWS::IAM::Role"
+TOPIC_TYPE = "AWS::SNS::Topic"
+LOG_GROUP_TYPE = "AWS::Logs::LogGroup"
+ALARM_TYPE = "AWS::CloudWatch::Alarm"
 ESM_TYPE = "AWS::Lambda::EventSourceMapping"
 PERMISSION_TYPE = "AWS::Lambda::Permission"
 RULE_TYPE = "AWS::Events::Rule"

@@ -18,12 +18,14 @@ from typing import Any
 from paygate_local.template.document import (
     FUNCTION_TYPE,
     LAYER_TYPES,
+    LOG_GROUP_TYPE,
     NAME_PROPERTIES,
     QUEUE_TYPE,
     REST_API_TYPE,
     ROLE_TYPE,
     SAM_FUNCTION_TYPE,
     TABLE_TYPES,
+    TOPIC_TYPE,
     TemplateError,
 )
 
@@ -152,6 +154,14 @@ class Resolver:
         elif rtype == ROLE_TYPE:  # a function's execution role, as the transform writes it
             if attribute == "Arn":
                 return f"arn:{partition}:iam::{account}:role/{name}"
+        elif rtype == TOPIC_TYPE:
+            if attribute == "TopicArn":
+                return f"arn:{partition}:sns:{region}:{account}:{name}"
+            if attribute == "TopicName":
+                return name
+        elif rtype == LOG_GROUP_TYPE:
+            if attribute == "Arn":
+                return f"arn:{partition}:logs:{region}:{account}:log-group:{name}:*"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
 
     def ref(self, name: str) -> Any:
@@ -178,6 +188,8 @@ class Resolver:
             return self.get_att(name, "QueueUrl")
         if rtype in LAYER_TYPES:
             return self.get_att(name, "Arn")
+        if rtype == TOPIC_TYPE:
+            return self.get_att(name, "TopicArn")
         if rtype == REST_API_TYPE:  # an id API Gateway makes up; the local gateway has none
             raise TemplateError(f"Ref {name}: a REST API's id is not known locally")
         return self.physical_name(name)
