@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from types import ModuleType
 from typing import Any
@@ -46,8 +47,15 @@ def _load(relative_path: str) -> ModuleType:
 
 protocol = _load("lambda_/protocol.py")
 jsonlog = _load("observability/jsonlog.py")
+injection = _load("lambda_/injection.py")
 LambdaContext = _load("lambda_/context.py").LambdaContext
-recv_message, send_message = protocol.recv_message, protocol.send_message
+recv_message = protocol.recv_message
+_send_lock = threading.Lock()  # the invocation's reply and the notes of other threads (faults, debugger)
+
+
+def send_message(sock: socket.socket, message: dict) -> None:
+    with _send_lock:
+        protocol.send_message(sock, message)
 
 
 def error_payload(exc: BaseException, error_type: str | None = None) -> dict:
@@ -85,6 +93,9 @@ def serve(sock: socket.socket) -> int:
     init = recv_message(sock)
     if init is None:
         return 0
+    injection.install(init.get("providers"))  # before the handler's import: the SDKs it imports are hooked
+    if init.get("debug"):
+        _start_debugger(sock, init["debug"])
     try:
         handler = _load_handler(init["handler"], init.get("paths") or [])
     except Exception as exc:  # what Lambda calls Runtime.ImportModuleError / HandlerNotFound
@@ -106,7 +117,14 @@ def _serve_invocations(sock: socket.socket, handler: Any) -> int:
             return 0
         request_id = message["request_id"]
         context = LambdaContext(request_id, message["deadline_ms"], message["invoked_function_arn"])
-        reply = _invoke(handler, message["event"], context)
+        faults = message.get("faults")
+        if faults:
+            injection.begin(faults, lambda rule: send_message(sock, {"type": "injected", "rule": rule["id"]}))
+        try:
+            reply = _invoke(handler, message["event"], context)
+        finally:
+            if faults:
+                injection.end()
         sys.stdout.flush()
         sys.stderr.flush()
         send_message(sock, reply)
@@ -145,6 +163,35 @@ def _fork_on_request(control: socket.socket, handler: Any) -> int:
                 sock.close()
         os.close(fds[0])
         send_message(control, {"type": "forked", "pid": pid})
+
+
+def _start_debugger(sock: socket.socket, debug: dict) -> None:
+    """debugpy listening on 127.0.0.1:<port> before the handler's import (``--debug-wait``: until a client
+    attaches); a thread tells the Lambda service when a client attaches or leaves (its timeout is
+    suspended meanwhile). debugpy comes from a directory of its own (development only: not on the
+    function's sys.path otherwise)."""
+    if debug.get("path") and debug["path"] not in sys.path:
+        sys.path.append(debug["path"])
+    import debugpy
+
+    debugpy.listen(("127.0.0.1", int(debug["port"])))
+    send_message(sock, {"type": "debugger", "listening": int(debug["port"])})
+
+    def watch() -> None:
+        attached = False
+        while True:
+            now = debugpy.is_client_connected()
+            if now != attached:
+                attached = now
+                try:
+                    send_message(sock, {"type": "debugger", "attached": attached})
+                except OSError:
+                    return
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, name="paygate-debugger", daemon=True).start()
+    if debug.get("wait"):
+        debugpy.wait_for_client()
 
 
 def _invoke(handler: Any, event: Any, context: LambdaContext) -> dict:
