@@ -130,17 +130,19 @@ class FunctionPool:
             self._cond.notify_all()
         with self._template_lock:
             template, self._template = self._template, None
-        for worker in idle + ([template] if template is not None else []):
-            self._retire(worker)
+        retired = idle + ([template] if template is not None else [])
+        for worker in retired:  # all told at once: they exit in parallel, away from the caller
+            worker.hang_up()
+        threading.Thread(target=lambda: [self._retire(w) for w in retired], daemon=True).start()
 
     def _retire(self, worker: Worker) -> None:
         if self.debug:
-            worker.kill()  # with its process group: debugpy's adapter must free the port
+            worker.end_group()  # debugpy's adapter too: the port is free for the next worker
         else:
             worker.close(grace=2.0)
 
     def _new_worker(self) -> Worker:
-        worker = Worker(self.spec, self.env, self.log_path, self.python)
+        worker = Worker(self.spec, self.env, self.log_path, self.python, debug=bool(self.debug))
         worker.generation = self._generation  # type: ignore[attr-defined]
         if self.debug:
             worker.on_listening = lambda port: self.listening.set()

@@ -78,8 +78,9 @@ class Worker:
     debugger_attached = False
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
-                 python: str = sys.executable):
-        """Start the process on ``python``; ``init`` then imports the handler."""
+                 python: str = sys.executable, debug: bool = False):
+        """Start the process on ``python``; ``init`` then imports the handler. ``debug``: the interpreter
+        without frozen modules (a debugger's breakpoints in the stdlib need their sources)."""
         self.spec = spec
         self.log_path = log_path
         self._sock, child = socket.socketpair()
@@ -88,7 +89,8 @@ class Worker:
                 self.proc = subprocess.Popen(
                     # -s: no user site-packages, as on Lambda (sys.path is the code, the layers and
                     # the interpreter's own environment).
-                    [python, "-u", "-s", WORKER_MAIN, str(child.fileno())],
+                    [python, "-u", "-s", *(["-X", "frozen_modules=off"] if debug else []), WORKER_MAIN,
+                     str(child.fileno())],
                     env=env,
                     cwd=str(spec.code_dir),
                     stdin=subprocess.DEVNULL,
@@ -273,6 +275,15 @@ class Worker:
         except subprocess.TimeoutExpired:
             log.error("worker %s of %s did not die", self.proc.pid, self.spec.logical_id)
         self.hang_up()
+
+    def end_group(self) -> None:
+        """Close, then end what the worker started in its process group (debugpy's adapter, which a
+        connected client would otherwise keep alive, with its port)."""
+        self.close(grace=2.0)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def hang_up(self) -> None:
         """Close our end of the socket. shutdown() first: it wakes a thread blocked in recv on it

@@ -101,6 +101,8 @@ def serve(sock: socket.socket) -> int:
     except Exception as exc:  # what Lambda calls Runtime.ImportModuleError / HandlerNotFound
         error = error_payload(exc, "Runtime.ImportModuleError")
         error["errorMessage"] = f"Unable to import module '{init['handler']}': {exc}"
+        # The whole traceback, the exception's own lines too (a SyntaxError's file, line and caret).
+        error["stackTrace"] = traceback.format_exception(exc)
         _log_error(None, error)
         send_message(sock, {"type": "init_error", "error": error})
         return 1
@@ -174,7 +176,15 @@ def _start_debugger(sock: socket.socket, debug: dict) -> None:
         sys.path.append(debug["path"])
     import debugpy
 
-    debugpy.listen(("127.0.0.1", int(debug["port"])))
+    deadline = time.monotonic() + 10
+    while True:  # the adapter of the worker before this one may still hold the port a moment
+        try:
+            debugpy.listen(("127.0.0.1", int(debug["port"])))
+            break
+        except Exception:  # noqa: BLE001 - debugpy wraps the OSError in a RuntimeError
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     send_message(sock, {"type": "debugger", "listening": int(debug["port"])})
 
     def watch() -> None:
