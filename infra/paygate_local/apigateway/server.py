@@ -143,6 +143,10 @@ class _Handler(KeepAliveHandler):
             return self._send(504, [("Content-Type", "application/json"),
                                     ("x-amzn-ErrorType", "IntegrationTimeoutException")],
                               b'{"message": "Endpoint request timed out"}', request_id)
+        if result.throttled:  # Lambda's 429 is an integration failure to API Gateway: a 500
+            return self._send(500, [("Content-Type", "application/json"),
+                                    ("x-amzn-ErrorType", "InternalServerErrorException")],
+                              b'{"message": "Internal server error"}', request_id)
         if not result.ok:
             log.info("function error on %s %s: %s", self.command, self.path, result.error)
             return self._send(502, [("Content-Type", "application/json"),

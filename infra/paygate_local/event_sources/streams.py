@@ -8,7 +8,8 @@ reads four times a second. A batch that fails is retried (``MaximumRetryAttempts
 with ``ReportBatchItemFailures`` the reported sequence number means "retry from this record"; with
 ``BisectBatchOnFunctionError`` a batch whose invocation fails is split in halves (recursively,
 using up no retry) until the bad record is alone, and only then do retries count. When retries run
-out, a failure record goes to the on-failure destination and the poller moves on. No record is
+out, or a record is older than ``MaximumRecordAgeInSeconds``, a failure record goes to the on-failure
+destination and the poller moves on. No record is
 ever skipped without that record (or at least a log line) saying so.
 """
 
@@ -174,6 +175,15 @@ class StreamPoller(PollLoop):
         while True:
             if self._stop_event.is_set():
                 return False
+            expired = self._expired(batch)
+            if expired:  # MaximumRecordAgeInSeconds: discarded, to the on-failure destination
+                self._give_up(shard, batch[:expired], {"errorType": "RecordAgeExceeded", "errorMessage":
+                              f"older than {self.mapping.maximum_record_age} s"}, invocations, "RecordAgeExceeded")
+                shard.checkpoint = batch[expired - 1]["dynamodb"]["SequenceNumber"]
+                self.on_progress()
+                batch = batch[expired:]
+                if not batch:
+                    return True
             result = self.invoke(self.mapping.function, {"Records": batch})
             self.invocations += 1
             invocations += 1
@@ -208,19 +218,34 @@ class StreamPoller(PollLoop):
             attempt += 1
             batch = remaining
 
-    def _give_up(self, shard: _Shard, records: list[dict], error: dict, invocations: int) -> None:
+    def _expired(self, batch: list[dict]) -> int:
+        """How many records at the batch's head are older than MaximumRecordAgeInSeconds."""
+        if self.mapping.maximum_record_age < 0:
+            return 0
+        limit = time.time() - self.mapping.maximum_record_age
+        count = 0
+        for record in batch:
+            created = record["dynamodb"].get("ApproximateCreationDateTime")
+            if created is None or float(created) >= limit:
+                break
+            count += 1
+        return count
+
+    def _give_up(self, shard: _Shard, records: list[dict], error: dict, invocations: int,
+                 condition: str = "RetryAttemptsExhausted") -> None:
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
         message = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
                 "functionArn": self.function_arn,
-                "condition": "RetryAttemptsExhausted",
+                "condition": condition,
                 "approximateInvokeCount": invocations,
             },
             "responseContext": {
                 "statusCode": 200,
                 "executedVersion": "$LATEST",
-                "functionError": "Unhandled" if error.get("errorType") != "BatchItemFailure" else None,
+                "functionError": None if error.get("errorType") in ("BatchItemFailure", "RecordAgeExceeded")
+                else "Unhandled",
             },
             "version": "1.0",
             "timestamp": _now_iso(),

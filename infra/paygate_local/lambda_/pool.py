@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from paygate_local.lambda_.worker import DEFAULT_INIT_TIMEOUT, InvocationResult, Worker, WorkerError
+from paygate_local.lambda_.worker import DEFAULT_INIT_TIMEOUT, THROTTLED, InvocationResult, Worker, WorkerError
 from paygate_local.observability.counters import RuntimeMeter
 from paygate_local.template import FunctionSpec
 
@@ -46,7 +46,11 @@ class FunctionPool:
         self.providers = providers or None
         self.debug = debug
         self.listening = threading.Event()  # under debug: debugpy listens on its port
-        self.max_workers = 1 if debug else max_workers
+        # ReservedConcurrentExecutions: an invocation beyond it is throttled (TooManyRequestsException).
+        self.reserved = spec.reserved_concurrency
+        self._running = 0
+        self.max_workers = 1 if debug else max_workers if self.reserved is None else max(1, min(max_workers,
+                                                                                                 self.reserved))
         self.init_timeout = None if debug and debug.get("wait") else init_timeout
         self._generation = 0  # a reload starts a new one: workers of an older one are not used again
         self._cond = threading.Condition()
@@ -84,7 +88,7 @@ class FunctionPool:
             log.warning("prewarming %s failed: %s", self.spec.logical_id, exc)
             worker = None
         if worker is not None:
-            self._release(worker)  # idle before the waiters below wake up
+            self._release(worker, ran=False)  # idle before the waiters below wake up
         with self._cond:
             self._prewarming -= 1
             self._cond.notify_all()
@@ -95,9 +99,15 @@ class FunctionPool:
         """One invocation. ``answer_within``: the caller's own timeout (API Gateway's); past it the result
         is ``late`` and the invocation goes on, its worker busy until it ends, as on AWS."""
         request_id = request_id or str(uuid.uuid4())
+        if self.reserved is not None:
+            with self._cond:
+                if self._running >= self.reserved:
+                    return InvocationResult(request_id, error=dict(THROTTLED))
+                self._running += 1
         try:
             worker = self._acquire()
         except WorkerError as exc:
+            self._done_running()
             return InvocationResult(request_id, error=exc.error)
         try:
             result = worker.invoke(event, request_id, self.spec.timeout, faults, on_injected, answer_within)
@@ -261,7 +271,14 @@ class FunctionPool:
             forked.generation = template.generation  # type: ignore[attr-defined]
             return forked
 
-    def _release(self, worker: Worker) -> None:
+    def _done_running(self) -> None:
+        if self.reserved is not None:
+            with self._cond:
+                self._running -= 1
+
+    def _release(self, worker: Worker, ran: bool = True) -> None:
+        if ran:
+            self._done_running()
         stale = False
         with self._cond:
             current = getattr(worker, "generation", self._generation) == self._generation

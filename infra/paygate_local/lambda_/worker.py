@@ -50,6 +50,10 @@ class InvocationResult:
         return bool(self.error) and self.error.get("errorType") == "Sandbox.Timedout"
 
     @property
+    def throttled(self) -> bool:
+        return bool(self.error) and self.error.get("errorType") == THROTTLED["errorType"]
+
+    @property
     def late(self) -> bool:
         """The caller stopped waiting (API Gateway's integration timeout); the invocation goes on."""
         return bool(self.error) and self.error.get("errorType") == LATE_ERROR["errorType"]
@@ -57,6 +61,9 @@ class InvocationResult:
 
 LATE_ERROR = {"errorType": "Gateway.IntegrationTimeout", "errorMessage": "Endpoint request timed out",
               "stackTrace": []}
+# Lambda's answer to an invocation beyond the function's reserved concurrency (HTTP 429 from Invoke).
+THROTTLED = {"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded.",
+             "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "stackTrace": []}
 
 
 class WorkerError(Exception):
