@@ -2,8 +2,9 @@
 
 ``Reloader`` watches (watchfiles) every function's ``CodeUri`` and its layers' ``ContentUri``; a change
 under one of them recycles the pools of the functions that use it (``FunctionPool.recycle``: idle
-workers go at once, busy ones when their invocation ends) and warms a new worker, which imports the
-code anew. The backend, its tables and queues, the pollers and the API server are untouched: state and
+workers go at once, busy ones when their invocation ends; the template worker forks a child that
+forgets the modules under the function's code and layers and imports them anew, the SDKs staying
+imported) and warms a new worker from it. The backend, its tables and queues, the pollers and the API server are untouched: state and
 queued messages stay. A module that no longer imports fails each invocation with the traceback in the
 function's log (the worker's init error), until a save fixes it.
 
@@ -141,11 +142,16 @@ class Reloader:
                 touched.append(lid)
         if not touched:
             return
-        service = self.runtime.lambda_service
-        for lid in touched:
-            service.pools[lid].recycle()
-        for lid in touched:  # warm again, so that the next invocation does not wait for an import
-            threading.Thread(target=service.pools[lid].prewarm, name=f"rewarm-{lid}", daemon=True).start()
+        for path in paths:  # a save within the same second at the same size would look unchanged to a .pyc
+            for stale in path.parent.glob(f"__pycache__/{path.stem}.*.pyc") if path.suffix == ".py" else ():
+                stale.unlink(missing_ok=True)
+        pools = [self.runtime.lambda_service.pools[lid] for lid in touched]
+        threads = [threading.Thread(target=_reload_pool, args=(pool,), name=f"reload-{pool.spec.logical_id}",
+                                    daemon=True) for pool in pools]
+        for thread in threads:  # in parallel: a layer's change reloads every function that uses it
+            thread.start()
+        for thread in threads:
+            thread.join(60)
         self.reloads += 1
         names = ", ".join(sorted(str(p.name) for p in paths)[:3]) + (" ..." if len(paths) > 3 else "")
         line = f"paygate dev: reloaded {', '.join(touched)} ({names}) in {(time.monotonic() - began) * 1000:.0f} ms"
@@ -171,6 +177,12 @@ class Reloader:
         self.runtime.apply_template(new, changed, routes)
         what = [spec.logical_id for spec in changed] + (["the API's routes"] if routes else [])
         self.say(f"paygate dev: template.yaml reloaded: {', '.join(what)}")
+
+
+def _reload_pool(pool: Any) -> None:
+    """The function's workers with the new code, one of them warm again before the next invocation."""
+    pool.recycle()
+    pool.prewarm()
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:

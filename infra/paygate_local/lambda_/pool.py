@@ -130,20 +130,27 @@ class FunctionPool:
             self._release(worker)
 
     def recycle(self) -> None:
-        """The function's code changed: idle workers (and the template) go now, busy ones when their
-        invocation ends; the next invocation starts a worker that imports the code anew."""
+        """The function's code changed: idle workers go now, busy ones when their invocation ends; the
+        template imports the function's own modules anew (or goes, if it cannot); the next invocation
+        gets a worker with the new code."""
         with self._cond:
             self._generation += 1
             idle, self._idle = self._idle, []
             for worker in idle:
                 self._all.discard(worker)
             self._cond.notify_all()
-        with self._template_lock:
-            template, self._template = self._template, None
-        retired = idle + ([template] if template is not None else [])
-        for worker in retired:  # all told at once: they exit in parallel, away from the caller
+        for worker in idle:  # all told at once: they exit in parallel, away from the caller
             worker.hang_up()
-        threading.Thread(target=lambda: [self._retire(w) for w in retired], daemon=True).start()
+        threading.Thread(target=lambda: [self._retire(w) for w in idle], daemon=True).start()
+        with self._template_lock:  # a fork meanwhile waits for the reloaded template
+            template = self._template
+            if template is None or not template.alive:
+                return
+            try:
+                template.reload(self.init_timeout or DEFAULT_INIT_TIMEOUT)
+                template.generation = self._generation  # type: ignore[attr-defined]
+            except WorkerError:  # the next invocation starts afresh, and says why it fails
+                self._template = None
 
     def _retire(self, worker: Worker) -> None:
         if self.debug:

@@ -171,6 +171,25 @@ class Worker:
             self.kill()
             raise WorkerError(reply["error"])
 
+    def reload(self, timeout: float = DEFAULT_INIT_TIMEOUT) -> None:
+        """A template's hot reload: a fork of it imports the function's own modules anew and becomes the
+        template (the SDKs stay imported). Raises WorkerError (the code does not import; the template is
+        then gone)."""
+        try:
+            self._sock.sendall(b"R")
+            reply = recv_message(self._sock, time.monotonic() + timeout)
+        except (OSError, TimeoutError):
+            reply = None
+        if not reply or reply.get("type") != "reloaded":
+            self.kill()
+            raise WorkerError((reply or {}).get("error") or {"errorType": "Runtime.InitError", "stackTrace": [],
+                                                             "errorMessage": "the template did not reload"})
+        old, self.proc = self.proc, _ForkedProcess(int(reply["pid"]))
+        try:
+            old.wait(timeout=5)  # it exits as its fork takes over
+        except subprocess.TimeoutExpired:
+            old.kill()
+
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None

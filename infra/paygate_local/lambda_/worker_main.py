@@ -98,17 +98,14 @@ def serve(sock: socket.socket) -> int:
         _start_debugger(sock, init["debug"])
     try:
         handler = _load_handler(init["handler"], init.get("paths") or [])
-    except Exception as exc:  # what Lambda calls Runtime.ImportModuleError / HandlerNotFound
-        error = error_payload(exc, "Runtime.ImportModuleError")
-        error["errorMessage"] = f"Unable to import module '{init['handler']}': {exc}"
-        # The whole traceback, the exception's own lines too (a SyntaxError's file, line and caret).
-        error["stackTrace"] = traceback.format_exception(exc)
+    except Exception as exc:
+        error = _import_error(exc, init["handler"])
         _log_error(None, error)
         send_message(sock, {"type": "init_error", "error": error})
         return 1
     send_message(sock, {"type": "ready"})
     if init.get("template"):
-        return _fork_on_request(sock, handler)
+        return _fork_on_request(sock, handler, init)
     return _serve_invocations(sock, handler)
 
 
@@ -132,8 +129,9 @@ def _serve_invocations(sock: socket.socket, handler: Any) -> int:
         send_message(sock, reply)
 
 
-def _fork_on_request(control: socket.socket, handler: Any) -> int:
-    """The template's loop: one forked worker per request, until the parent hangs up."""
+def _fork_on_request(control: socket.socket, handler: Any, init: dict) -> int:
+    """The template's loop: one forked worker per request, until the parent hangs up. ``R`` (hot reload):
+    a child of the template imports the function's own modules anew and takes its place."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children: no zombies
     while True:
         try:
@@ -142,6 +140,11 @@ def _fork_on_request(control: socket.socket, handler: Any) -> int:
             return 0
         if not data:
             return 0
+        if data == b"R":
+            handler = _reload(control, init)
+            if handler is None:
+                return 1
+            continue
         if not fds:
             continue
         if threading.active_count() > 1:
@@ -165,6 +168,39 @@ def _fork_on_request(control: socket.socket, handler: Any) -> int:
                 sock.close()
         os.close(fds[0])
         send_message(control, {"type": "forked", "pid": pid})
+
+
+def _reload(control: socket.socket, init: dict) -> Any:
+    """In a fork of the template (the template itself goes): the modules under the function's code and
+    layers forgotten and the handler imported again, the other modules (the SDKs) kept as imported."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        os._exit(0)
+    roots = tuple(os.path.join(os.path.abspath(p), "") for p in init.get("paths") or [])
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and os.path.abspath(file).startswith(roots):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        handler = _load_handler(init["handler"], init.get("paths") or [])
+    except Exception as exc:
+        error = _import_error(exc, init["handler"])
+        _log_error(None, error)
+        send_message(control, {"type": "init_error", "error": error})
+        return None
+    send_message(control, {"type": "reloaded", "pid": os.getpid()})
+    return handler
+
+
+def _import_error(exc: BaseException, handler: str) -> dict:
+    """What Lambda calls Runtime.ImportModuleError (or HandlerNotFound), with the whole traceback."""
+    error = error_payload(exc, "Runtime.ImportModuleError")
+    error["errorMessage"] = f"Unable to import module '{handler}': {exc}"
+    # The exception's own lines too: a SyntaxError's file, line and caret.
+    error["stackTrace"] = traceback.format_exception(exc)
+    return error
 
 
 def _start_debugger(sock: socket.socket, debug: dict) -> None:
