@@ -122,7 +122,7 @@ def build_and_deploy(args: argparse.Namespace, build_dir: Path) -> None:
     template = args.template
     if not args.skip_build:
         _run([args.sam, "build", "--template-file", str(template), "--build-dir", str(build_dir),
-              "--base-dir", str(ROOT), "--cache-dir", args.sam_cache_dir or str(build_dir.parent / "sam-cache"),
+              "--base-dir", str(template.parent), "--cache-dir", args.sam_cache_dir or str(build_dir.parent / "sam-cache"),
               "--cached"], env)
     built = build_dir / "template.yaml"
     overrides = [f"{k}={v}" for k, v in args.parameters.items()]

@@ -82,6 +82,17 @@ def test_a_saved_edit_is_served_by_the_next_invocation_with_state_kept(dev: DevP
     assert "reloaded ApiFunction" in dev.output()
 
 
+def test_a_layer_change_reloads_every_function_that_uses_it(dev: DevProcess, code: Path) -> None:
+    api = dev.info.api_url
+    edit(code / "layers" / "core" / "paygate" / "schemas" / "openapi.py", 'TITLE = "paygate"',
+         'TITLE = "paygate, reloaded"')
+    wait_for(lambda: httpx.get(f"{api}/openapi.json", timeout=30).json()["info"]["title"] == "paygate, reloaded",
+             timeout=20, what="the layer's change served")
+    line = wait_for(lambda: next((x for x in dev.output().splitlines() if "(openapi.py)" in x), None),
+                    what="the reload line")
+    assert all(name in line for name in ("ApiFunction", "ProcessorFunction", "RelayFunction")), line
+
+
 def test_a_module_that_no_longer_imports_fails_until_the_next_save(dev: DevProcess, code: Path) -> None:
     api = dev.info.api_url
     app = code / "functions" / "api" / "app.py"
