@@ -88,8 +88,10 @@ def test_the_v1_proxy_event_keeps_repeated_headers_and_query_parameters(stack: D
 
 
 def test_binary_bodies_are_base64_both_ways(stack: Deployed) -> None:
-    """With binaryMediaTypes, a binary request body reaches the function base64-encoded with "isBase64Encoded":
-    true, and a response with isBase64Encoded true is sent as bytes (api-gateway-payload-encodings.html)."""
+    """"To handle binary payloads for AWS Lambda proxy integrations, you must base64-encode your function's
+    response. You must also configure the binaryMediaTypes for your API" (api-gateway-payload-encodings.html):
+    with binaryMediaTypes, a binary request body reaches the function base64-encoded with "isBase64Encoded":
+    true, and a response with isBase64Encoded true is sent as bytes."""
     raw = bytes(range(256))
     answer = probe(stack, "/probe/upload", method="POST", content=raw,
                    headers={"Content-Type": "application/octet-stream"})
@@ -137,7 +139,8 @@ def test_a_connection_the_server_closes_says_connection_close(stack: Deployed, r
 
 
 def test_a_client_reusing_its_connection_is_not_broken_by_an_error(stack: Deployed) -> None:
-    """After an answer that closed the connection (a 413), a pooled client's next request still succeeds."""
+    """The same rule seen from a client: after an answer that says "close" (RFC 9112 section 9.6), here a 413
+    ("Payload size ... 10 MB", limits.html), a pooled client's next request goes on a new connection and succeeds."""
     with httpx.Client(base_url=stack.api_url, timeout=60) as client:
         assert client.post("/probe/big", content=b"x" * (10 * 1024 * 1024 + 1)).status_code == 413
         assert client.get("/probe/after").status_code == 200
