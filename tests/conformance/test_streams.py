@@ -73,6 +73,7 @@ def test_bisect_on_error_isolates_the_bad_record_and_processes_the_rest(stack: D
              what="the poison record at the on-failure destination")
 
 
+@differs(ministack="MaximumRetryAttempts is not applied to stream mappings: the failing record is retried on and on")
 def test_maximum_retry_attempts_then_the_on_failure_destination(stack: Deployed) -> None:
     """MaximumRetryAttempts: "Discard records after the specified number of retries"; DestinationConfig:
     "Send discarded records to an Amazon SQS queue" (services-ddb-params.html). Here 1 retry: two invocations
@@ -90,7 +91,7 @@ def test_maximum_retry_attempts_then_the_on_failure_destination(stack: Deployed)
     assert failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted" and info["batchSize"] == 1
 
 
-@differs(ministack="MaximumRecordAgeInSeconds is not applied: the record is retried as long as the retries last")
+@differs(ministack="the destination record's condition is MaxRecordAgeExceeded and its shardId names no shard")
 def test_a_record_older_than_maximum_record_age_is_discarded_to_the_destination(stack: Deployed) -> None:
     """MaximumRecordAgeInSeconds: "Discard records older than the specified age" (services-ddb-params.html);
     with MaximumRetryAttempts -1 a failing record is retried until then, and goes to the on-failure
