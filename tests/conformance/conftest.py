@@ -58,13 +58,29 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         Path(path).write_text(json.dumps({"backend": BACKEND, "tests": _results}, indent=1, sort_keys=True) + "\n")
 
 
+_running: list[Any] = []  # the stack, while it runs
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     where = tmp_path_factory.mktemp(f"conformance-{BACKEND}")
     deployed = deploy(where)
+    _running.append(deployed)
     try:
         yield deployed
     finally:
-        deployed.stop()
+        _stop()
+
+
+def _stop() -> None:
+    while _running:
+        _running.pop().stop()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The stack stops after the suite's last test, not at the session's end: under `make test` the tests
+    after it must not run beside its runtime (its moto patches, its workers)."""
+    if nextitem is None or "conformance" not in str(nextitem.fspath):
+        _stop()
 
 
