@@ -18,7 +18,7 @@ MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered crash-campaign lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e conformance conformance-localstack conformance-ministack conformance-table bench-reload test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered crash-campaign lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,6 +61,20 @@ test-integration: setup ## handlers against moto, tables and queues from templat
 
 test-e2e: setup ## the whole stack over HTTP on the local runtime
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+conformance: setup ## the conformance suite on moto (documented AWS behaviours of Lambda, mappings, API Gateway): tests/conformance/results/moto.json
+	PAYGATE_CONFORMANCE_RESULTS=tests/conformance/results/moto.json $(BIN)/python -m pytest tests/conformance $(PYTEST_ARGS)
+
+conformance-localstack: setup localstack-setup ## the conformance suite with LocalStack on the host as paygate dev's AWS backend (no Docker)
+	PAYGATE_CONFORMANCE_BACKEND=localstack PAYGATE_CONFORMANCE_RESULTS=tests/conformance/results/localstack.json \
+		$(BIN)/python -m pytest tests/conformance $(PYTEST_ARGS)
+
+conformance-ministack: setup ministack-setup ## the conformance stack deployed into MiniStack (sam build + deploy; its own Lambda, mappings, API Gateway); minutes
+	PAYGATE_CONFORMANCE_BACKEND=ministack PAYGATE_CONFORMANCE_RESULTS=tests/conformance/results/ministack.json \
+		$(BIN)/python -m pytest tests/conformance $(PYTEST_ARGS)
+
+conformance-table: setup ## docs/conformance.md's table (behaviour x backend) from tests/conformance/results/*.json
+	$(BIN)/python tests/conformance/table.py
 
 localstack-setup: ## prepare LocalStack host mode (Python 3.13 venv, DynamoDB Local, kinesis-mock) and the deployer with MiniStack (Python 3.12 venvs); once, ~2.5 min
 	bash localstack/setup-host.sh
@@ -114,6 +128,9 @@ crash-campaign: setup ## SIGKILL paygate dev at random moments under load, resta
 
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)
+
+bench-reload: setup ## hot reload: from a save of a function's code to the first answer with it (BENCH_ARGS="--saves N")
+	$(BIN)/python -m bench.reload $(BENCH_ARGS)
 
 run-metered: setup ## make run with make bench's meters in it, for make bench BENCH_ARGS="--state-dir .paygate"
 	$(BIN)/python bench/inject/metered_dev.py dev --port $(PORT) --state-dir $(STATE_DIR) --backend $(BACKEND)

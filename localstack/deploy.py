@@ -1,7 +1,7 @@
 """Deploy template.yaml into LocalStack and create a sandbox merchant (docker-compose.yml's `deployer`).
 
     python localstack/deploy.py [--template template.yaml] [--endpoint URL] [--public-endpoint URL]
-                                [--stack-name NAME] [--parameter Name=Value ...] [--out FILE]
+                                [--stack-name NAME] [--parameter Name=Value ...] [--out FILE] [--no-merchant]
 
 1. ``sam build``: the functions and the layer (BuildMethod python3.12: its requirements installed
    next to the package), in the deployer container, which is python:3.12 like the functions;
@@ -46,9 +46,10 @@ DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 
 def expected_resources(template: Path) -> dict[str, str]:
     """Logical id -> type of every function, layer, table and queue the template declares."""
-    from paygate_local.template import LAYER_TYPES, QUEUE_TYPE, SAM_FUNCTION_TYPE, TABLE_TYPES, Stack
+    from paygate_local.template import LAYER_TYPES, QUEUE_TYPE, SAM_FUNCTION_TYPE, TABLE_TYPES, Stack, load_template
 
-    stack = Stack.from_file(template, parameter_overrides=DEFAULT_PARAMETERS)
+    declared = load_template(template).get("Parameters") or {}
+    stack = Stack.from_file(template, parameter_overrides={k: v for k, v in DEFAULT_PARAMETERS.items() if k in declared})
     return stack.declared(SAM_FUNCTION_TYPE, QUEUE_TYPE, *TABLE_TYPES, *LAYER_TYPES)
 
 
@@ -121,7 +122,7 @@ def build_and_deploy(args: argparse.Namespace, build_dir: Path) -> None:
     template = args.template
     if not args.skip_build:
         _run([args.sam, "build", "--template-file", str(template), "--build-dir", str(build_dir),
-              "--base-dir", str(ROOT), "--cache-dir", args.sam_cache_dir or str(build_dir.parent / "sam-cache"),
+              "--base-dir", str(template.parent), "--cache-dir", args.sam_cache_dir or str(build_dir.parent / "sam-cache"),
               "--cached"], env)
     built = build_dir / "template.yaml"
     overrides = [f"{k}={v}" for k, v in args.parameters.items()]
@@ -251,13 +252,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="template parameter override (repeatable); Mode=dev is the default")
     parser.add_argument("--out", default=os.environ.get("PAYGATE_DEPLOY_OUT"), help="write the result as JSON here")
     parser.add_argument("--skip-build", action="store_true", help="deploy the template as it is (no sam build)")
+    parser.add_argument("--no-merchant", action="store_true",
+                        help="a stack that is not the gateway (the conformance suite's): no merchant, no key")
     parser.add_argument("--build-dir", default=None, help="where sam builds (default: a temporary dir)")
     parser.add_argument("--sam-cache-dir", default=os.environ.get("PAYGATE_SAM_CACHE_DIR"),
                         help="sam build's cache, kept between runs (default: next to the build dir)")
     parser.add_argument("--sam", default=os.environ.get("PAYGATE_SAM", "sam"),
                         help="the SAM CLI; it reaches LocalStack through AWS_ENDPOINT_URL (default: sam)")
     args = parser.parse_args(argv)
-    args.parameters = dict(DEFAULT_PARAMETERS)
+    args.parameters = {} if args.no_merchant else dict(DEFAULT_PARAMETERS)
     if os.environ.get("PAYGATE_PROVIDER_URL"):
         args.parameters["ProviderUrl"] = os.environ["PAYGATE_PROVIDER_URL"]
     if os.environ.get("PAYGATE_OTLP_ENDPOINT"):  # docker compose: its Jaeger
@@ -285,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     deployed = check_stack(cloudformation, args.stack_name, expected)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in deployed["stack"].get("Outputs", [])}
     rest_api = rest_api_id(deployed["resources"])
+    if args.no_merchant:
+        info = {"api_url": api_url(public, rest_api, stage_name(template)), "aws_endpoint_url": public,
+                "stack_name": args.stack_name, "rest_api_id": rest_api, "outputs": outputs}
+        if args.out:
+            Path(args.out).write_text(json.dumps(info, indent=2) + "\n")
+        print(f"\n{args.stack_name} is deployed: API {info['api_url']}", flush=True)
+        return 0
     merchants_table = outputs.get(MERCHANTS_TABLE_OUTPUT)
     if not merchants_table:
         raise SystemExit(f"deploy: stack {args.stack_name} has no output {MERCHANTS_TABLE_OUTPUT} (the merchants "

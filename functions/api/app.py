@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from botocore.exceptions import BotoCoreError, ClientError
 from resolver import Resolver, request_error
 from routes import api_keys, events, orders, payments, refunds, wallets, webhook_endpoints
 from routes.common import JSON
@@ -78,6 +79,16 @@ def invalid_response(error: ResponseValidationError) -> Response:
     """An answer that does not match its model is paygate's bug, never sent: a 500, logged."""
     logger.error("an answer did not match its model", extra={"errors": str(error.errors())[:2000]})
     return answer(InternalError("internal error"), 500)
+
+
+@app.exception_handler([ClientError, BotoCoreError])
+def aws_unavailable(error: Exception) -> Response:
+    """An AWS error the request could not overcome (the SDK's retries spent, within the function's timeout):
+    a 503 the merchant may retry with the same Idempotency-Key; a transaction is all or nothing, so nothing
+    was half-written."""
+    logger.warning("AWS unavailable", extra={"error": f"{type(error).__name__}: {error}"[:500]})
+    return answer(InternalError("A service the API depends on is unavailable; retry the request with the "
+                                "same Idempotency-Key.", code="service_unavailable"), 503)
 
 
 @app.not_found

@@ -103,6 +103,8 @@ class DevInfo(GatewayInfo):
     logs_dir: str  # the functions' JSON-line logs
     state_file: str  # state.db, what a restart carries on from
     pid: int  # the `paygate dev` process
+    control_url: str | None = None  # the chaos API: {control_url}/faults
+    debug: dict[str, int] = field(default_factory=dict)  # function under debugpy -> its port on 127.0.0.1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,8 +23,9 @@ from paygate_local.devfile import DEPLOY_FILE, DEV_FILE, DeployInfo, DevInfo, Ga
 class DevProcess:
     def __init__(self, state_dir: str | Path, *, port: int = 0, backend: str = "moto",
                  extra_args: Sequence[str] = (), ready_timeout: float = 90.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, template: str | Path | None = None) -> None:
         self.state_dir = Path(state_dir)
+        self.template = Path(template) if template else None
         self.port, self.backend, self.extra_args = port, backend, list(extra_args)
         self.ready_timeout = ready_timeout
         self.env = env
@@ -54,7 +55,7 @@ class DevProcess:
         root = Path(__file__).resolve().parents[2]
         command = [sys.executable, "-m", "paygate_local.cli", "dev", "--port", str(self.port),
                    "--state-dir", str(self.state_dir), "--backend", self.backend,
-                   "--template", str(root / "template.yaml"), *self.extra_args]
+                   "--template", str(self.template or root / "template.yaml"), *self.extra_args]
         out = self.log_path.open("wb")
         self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root,
                                         env={**os.environ, **(self.env or {})})

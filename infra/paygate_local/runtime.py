@@ -58,6 +58,7 @@ log = logging.getLogger("paygate_local")
 DEFAULT_MAX_WORKERS = int(os.environ.get("PAYGATE_DEV_MAX_WORKERS", "8"))
 # A graceful stop lets the invocations under way finish for at most this long.
 GRACE_SECONDS = 20.0
+API_INTEGRATION_TIMEOUT = 29.0  # API Gateway's default (and, for most APIs, longest) integration timeout
 TRACES_FILE = "traces/spans.jsonl"  # under the state directory: the functions' spans (tracing.py)
 
 
@@ -90,8 +91,18 @@ class LocalRuntime:
         ship_logs: bool = True,
         alarm_interval: float | None = local_alarms.TICK_SECONDS,
         alarm_clock: Any = time.time,
+        providers: dict[str, str] | None = None,
+        debug: dict[str, dict] | None = None,
+        api_timeout: float = API_INTEGRATION_TIMEOUT,
     ):
+        """``providers``: the payment providers' URLs by name, for the chaos API (default: PROVIDER_URL);
+        ``debug``: logical id -> debugpy settings (``FunctionPool``); ``api_timeout``: API Gateway's, in s."""
         self.template_path = Path(template_path).resolve()
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.stack_kwargs = {"stack_name": stack_name, "region": region, "account_id": account_id}
+        self.providers = dict(providers or {})
+        self.debug = dict(debug or {})
+        self.api_timeout = api_timeout
         self.state_dir = Path(state_dir).resolve()
         self.log_dir = self.state_dir / "logs"
         self.traces_file = self.state_dir / TRACES_FILE
@@ -111,8 +122,8 @@ class LocalRuntime:
 
             account_id = self.account_id = LOCALSTACK_ACCOUNT_ID
         # Parsing and parameter checks happen here, so that a bad template fails before anything starts.
-        self.stack = Stack.from_file(self.template_path, stack_name=stack_name, region=region,
-                                     account_id=account_id, parameter_overrides=parameter_overrides)
+        self.stack_kwargs["account_id"] = account_id
+        self.stack = Stack.from_file(self.template_path, parameter_overrides=parameter_overrides, **self.stack_kwargs)
         self.backend = Backend(backend, region=region, host=host, state_dir=self.state_dir,
                                keep_state=state is not None)
         # With a meter_dir (make bench, PAYGATE_METER=1) the counters are written there (counters.py);
@@ -161,10 +172,7 @@ class LocalRuntime:
             self._select_interpreters()
             for spec in self.functions.values():
                 self._check_function(spec)
-                self.lambda_service.add(FunctionPool(
-                    spec, self.env_for(spec.logical_id), self.function_log(spec.logical_id),
-                    max_workers=self._pool_size(spec),
-                    python=self.interpreters[spec.logical_id].python))
+                self.lambda_service.add(self.make_pool(spec))
             self._start_log_shipper()
             self._start_alarms()
             self._start_api()
@@ -290,6 +298,31 @@ class LocalRuntime:
         specs = self.functions.values() if self.functions else self.stack.functions()
         return [f.logical_id for f in specs if f.api_routes]
 
+    def load_stack(self) -> Stack:
+        """The template read again, as at start (hot reload compares it with ``stack``)."""
+        stack = Stack.from_file(self.template_path, parameter_overrides=self.parameter_overrides, **self.stack_kwargs)
+        stack.adopt_attributes(self.stack)
+        return stack
+
+    def apply_template(self, stack: Stack, changed: list[FunctionSpec], routes: bool) -> None:
+        """A reloaded template whose changes can apply in place (``controls/reload.py`` decides)."""
+        self.stack = stack
+        self.functions = {f.logical_id: f for f in stack.functions()}
+        for spec in changed:
+            old = self.lambda_service.pools[spec.logical_id]
+            self.lambda_service.add(self.make_pool(spec))
+            threading.Thread(target=old.close, name=f"retire-{spec.logical_id}", daemon=True).start()
+        if routes and self.api is not None:
+            self.api.set_routes([r for f in self.functions.values() for r in f.api_routes])
+
+    def make_pool(self, spec: FunctionSpec) -> FunctionPool:
+        """The workers of one function of ``functions`` (a reload puts its new spec there first)."""
+        env = self.env_for(spec.logical_id)
+        providers = self.providers or ({"sandbox": env["PROVIDER_URL"]} if env.get("PROVIDER_URL") else None)
+        interpreter = self.interpreters.get(spec.logical_id) or lambda_envs.select(spec.runtime, self.lambda_envs_dir)
+        return FunctionPool(spec, env, self.function_log(spec.logical_id), max_workers=self._pool_size(spec),
+                            python=interpreter.python, providers=providers, debug=self.debug.get(spec.logical_id))
+
     def invoke(self, logical_id: str, event: Any) -> InvocationResult:
         """Invoke a function directly (RequestResponse); ``.payload`` or ``.error`` on the result."""
         return self.lambda_service.invoke(logical_id, event)
@@ -372,7 +405,8 @@ class LocalRuntime:
         self.api = ApiGateway(routes, self.lambda_service.invoke, host=self.host,
                               port=self.api_port, stage=str(self.stack.resolve(stage) or "Prod"),
                               account_id=self.account_id,
-                              access_log_path=self.log_dir / "api.log", meter=self.meter)
+                              access_log_path=self.log_dir / "api.log", meter=self.meter,
+                              integration_timeout=self.api_timeout)
         self.api.start()
         self.api_port = self.api.port  # the one actually chosen when 0 was asked for
 

@@ -40,6 +40,10 @@ class DevOptions:
     reset: bool = False  # forget the saved state first
     max_workers: int | None = None  # concurrent invocations of an API function
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    reload: bool = True  # hot reload of the functions' code and of template.yaml
+    debug: tuple[str, ...] = ()  # functions (logical ids) run under debugpy
+    debug_wait: bool = False  # their workers wait for a debugger client before their init
+    faults: Path | None = None  # fault rules to start with (the chaos API's JSON, or YAML)
 
 
 class DevSession:
@@ -51,10 +55,12 @@ class DevSession:
         self.state: Any = None  # the StateFile
         self.sandbox: Any = None  # the SandboxProvider
         self.runtime: Any = None  # the LocalRuntime
+        self.controls: Any = None  # the DevControls: hot reload, debugger, faults
         self.info: DevInfo | None = None
 
     def start(self) -> DevInfo:
         """Everything up and answering, then dev.json written; its content."""
+        from paygate_local.controls.dev import DevControls
         from paygate_local.observability import counters
         from paygate_local.runtime import TRACES_FILE, LocalRuntime
         from paygate_local.statefile import FILE_NAME, StateFile
@@ -71,8 +77,13 @@ class DevSession:
         metering = counters.meter_dir(state_dir) if counters.metering_requested() else None  # PAYGATE_METER=1
         self.runtime = runtime = LocalRuntime(
             options.template.resolve(), state_dir, backend=options.backend, parameter_overrides=overrides,
-            api_port=options.port, meter_dir=metering, state=state, **sizing)
+            api_port=options.port, meter_dir=metering, state=state, providers={"sandbox": sandbox.url}, **sizing)
+        self.controls = controls = DevControls(reload=options.reload, debug=options.debug,
+                                               debug_wait=options.debug_wait, faults_file=options.faults)
+        runtime.debug = controls.runtime_options({f.logical_id: f for f in runtime.stack.functions()},
+                                                 runtime.lambda_envs_dir)
         runtime.start()
+        controls.attach(runtime, say)
         # tok_async charges are settled by the sandbox calling the gateway back, signed with the
         # template's ProviderCallbackSecret (the sandbox's default unless overridden).
         sandbox.set_callback(f"{runtime.api_url}/callbacks/sandbox",
@@ -86,7 +97,8 @@ class DevSession:
             aws_endpoint_url=runtime.aws_endpoint_url, provider_url=sandbox.url, backend=options.backend,
             parameters={k: v for k, v in overrides.items() if k != "ProviderCallbackSecret"}, region=region,
             merchants_table=env["MERCHANTS_TABLE"], logs_dir=str(state_dir / "logs"), state_file=str(state.path),
-            pid=os.getpid())
+            pid=os.getpid(), **controls.info())
+        controls.wait_ready()
         self.info.write(self.dev_file)
         return self.info
 
@@ -96,7 +108,8 @@ class DevSession:
         kept = (f"  state:    {info.state_file} (restored {restored.items} items, {restored.messages} queued "
                 f"messages, {restored.stream_records} stream records in {restored.seconds:.2f} s)\n"
                 if restored is not None and restored.items else f"  state:    {info.state_file}\n")
-        return (f"paygate dev is ready\n  API:      {info.api_url}\n  API key:  {info.api_key}\n"
+        controls = "".join(f"{line}\n" for line in self.controls.lines()) if self.controls else ""
+        return (f"{controls}paygate dev is ready\n  API:      {info.api_url}\n  API key:  {info.api_key}\n"
                 f"  merchant: {info.merchant_id}\n  AWS:      {info.aws_endpoint_url}\n"
                 f"  provider: {info.provider_url}\n  logs:     {info.logs_dir}\n{kept}"
                 f"  ({self.dev_file}; Ctrl-C stops, and a restart with the same --state-dir carries on)")
@@ -108,6 +121,8 @@ class DevSession:
         # well after that, say what every thread is doing rather than hang in silence.
         faulthandler.dump_traceback_later(STOP_REPORT_SECONDS, exit=False, file=sys.stderr)
         began = time.monotonic()
+        if self.controls is not None:
+            self.controls.stop()
         if self.runtime is not None:
             self.runtime.stop(graceful=True)
         return time.monotonic() - began
@@ -116,6 +131,8 @@ class DevSession:
         """Whatever was started, stopped at once (after ``stop()``, what is left of it)."""
         self.dev_file.unlink(missing_ok=True)
         try:
+            if self.controls is not None:
+                self.controls.stop()
             if self.runtime is not None:
                 self.runtime.stop()
             if self.sandbox is not None:
@@ -154,6 +171,11 @@ class DevSession:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def say(line: str) -> None:
+    """What the runtime controls tell the developer (a reload, a template that needs a restart)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def reset_state(state_dir: Path) -> None:

@@ -246,6 +246,7 @@ class _LongPolledQueue:
 
     queue_arn = "arn:aws:sqs:us-east-1:000000000000:q"
     fifo = False
+    reorders_fifo_redelivery = False
 
     def __init__(self) -> None:
         self._ready = threading.Condition()

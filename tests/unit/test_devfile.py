@@ -19,7 +19,8 @@ from paygate_local.devfile import (
 DEV = {"api_url": "http://127.0.0.1:3000", "api_key": "sk_test_x", "merchant_id": "mer_x",
        "aws_endpoint_url": "http://127.0.0.1:5000", "provider_url": "http://127.0.0.1:4010", "backend": "moto",
        "parameters": {"Mode": "dev"}, "region": "eu-west-1", "merchants_table": "paygate-MerchantsTable",
-       "logs_dir": "/s/logs", "state_file": "/s/state.db", "pid": 123}
+       "logs_dir": "/s/logs", "state_file": "/s/state.db", "pid": 123, "control_url": "http://127.0.0.1:3001",
+       "debug": {"ApiFunction": 5678}}
 
 
 def write(path: Path, data: object) -> Path:
@@ -39,11 +40,11 @@ def test_what_is_written_is_read_back_field_for_field(tmp_path):
 
 def test_unknown_fields_are_kept_and_written_back(tmp_path):
     # Given a file of a newer paygate, with a field this one does not know
-    write(tmp_path / "dev.json", {**DEV, "control_url": "http://127.0.0.1:9"})
+    write(tmp_path / "dev.json", {**DEV, "tunnel_url": "http://127.0.0.1:9"})
     info = read_dev(tmp_path)
     # Then reading works, and the field survives a rewrite
-    assert info.extra == {"control_url": "http://127.0.0.1:9"}
-    assert info.as_json() == {**DEV, "control_url": "http://127.0.0.1:9"}
+    assert info.extra == {"tunnel_url": "http://127.0.0.1:9"}
+    assert info.as_json() == {**DEV, "tunnel_url": "http://127.0.0.1:9"}
 
 
 def test_fields_with_defaults_may_be_missing(tmp_path):

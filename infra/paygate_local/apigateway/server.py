@@ -3,7 +3,8 @@
 Routes come from every function's ``Api`` events. A request is matched against them the way API
 Gateway does (``routing.py``), turned into a v1 proxy event, given to the function, and the
 function's answer is turned back into HTTP (``events.py``). A function error, a timeout or a
-malformed answer is a 502, as on API Gateway. Every request is a line of the access log.
+malformed answer is a 502, as on API Gateway; a function still running at the integration timeout
+(29 s) a 504, and its invocation goes on. Every request is a line of the access log.
 
 Built on the standard library's ThreadingHTTPServer rather than WSGI: WSGI folds repeated headers
 into one, and the proxy event needs them apart (multiValueHeaders).
@@ -53,7 +54,7 @@ MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 REQUEST_SOCKET_TIMEOUT = 30.0  # a client that stops sending mid-request is dropped after this
 BODY_IDLE_SECONDS = 3.0  # a body that stops coming this long is answered 400 (its Content-Length lied)
 
-Invoke = Callable[[str, dict], InvocationResult]
+Invoke = Callable[..., InvocationResult]  # (logical id, event, answer_within=seconds)
 
 
 class _Handler(KeepAliveHandler):
@@ -118,7 +119,7 @@ class _Handler(KeepAliveHandler):
                 headers=list(self.headers.items()), body=body, route=route, path_params=params,
                 source_ip=self.client_address[0], stage=gateway.stage,
                 account_id=gateway.account_id, request_id=request_id)
-            result = gateway.invoke(route.function, event)
+            result = gateway.invoke(route.function, event, answer_within=gateway.integration_timeout)
             status = self._send_result(result, request_id)
             if 200 <= status < 300:
                 gateway.crash_hook.after(f"{self.command} {route.path}")
@@ -137,6 +138,15 @@ class _Handler(KeepAliveHandler):
                                (time.monotonic() - started) * 1000)
 
     def _send_result(self, result: InvocationResult, request_id: str) -> int:
+        if result.late:  # the integration timeout: the function goes on, the client is told now
+            log.info("integration timeout on %s %s", self.command, self.path)
+            return self._send(504, [("Content-Type", "application/json"),
+                                    ("x-amzn-ErrorType", "IntegrationTimeoutException")],
+                              b'{"message": "Endpoint request timed out"}', request_id)
+        if result.throttled:  # Lambda's 429 is an integration failure to API Gateway: a 500
+            return self._send(500, [("Content-Type", "application/json"),
+                                    ("x-amzn-ErrorType", "InternalServerErrorException")],
+                              b'{"message": "Internal server error"}', request_id)
         if not result.ok:
             log.info("function error on %s %s: %s", self.command, self.path, result.error)
             return self._send(502, [("Content-Type", "application/json"),
@@ -186,6 +196,10 @@ class _Handler(KeepAliveHandler):
                 self.send_header(name, value)
         self.send_header("x-amzn-RequestId", request_id)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            # Said, not only done: a client that reuses connections (a pool) must not send its next
+            # request on this one (the hop-by-hop filter above drops a handler's own Connection header).
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -198,8 +212,12 @@ class ApiGateway:
 
     def __init__(self, routes: list[ApiRoute], invoke: Invoke, *, host: str = "127.0.0.1",
                  port: int = 3000, stage: str = "Prod", account_id: str = "123456789012",
-                 access_log_path: Path | None = None, meter: RuntimeMeter | None = None):
+                 access_log_path: Path | None = None, meter: RuntimeMeter | None = None,
+                 integration_timeout: float | None = 29.0):
+        """``integration_timeout``: how long a function may take to answer (API Gateway's 29 s by
+        default); past it the client gets a 504 while the invocation goes on."""
         self.router = Router(routes)
+        self.integration_timeout = integration_timeout
         self.meter = meter or RuntimeMeter(None)
         self.invoke = invoke
         self.stage = stage
@@ -215,6 +233,10 @@ class ApiGateway:
     @property
     def port(self) -> int:
         return self._server.server_address[1]
+
+    def set_routes(self, routes: list[ApiRoute]) -> None:
+        """The template's routes changed (hot reload): requests from now on are matched against these."""
+        self.router = Router(routes)
 
     @property
     def url(self) -> str:

@@ -25,16 +25,33 @@ def dev_command(
              "functions behind queues get at least what their pollers need")] = None,
     parameter: Annotated[Optional[list[str]], typer.Option(
         metavar="Name=Value", help="a template parameter override (repeatable)")] = None,
+    reload: Annotated[bool, typer.Option(
+        "--reload/--no-reload", help="serve a saved change of a function's code, a layer or template.yaml "
+                                     "without a restart (on by default)")] = True,
+    debug: Annotated[Optional[list[str]], typer.Option(
+        metavar="FUNCTION[,FUNCTION]", help="run these functions (logical ids) under debugpy, one warm worker "
+                                            "each, their timeouts suspended while a debugger holds them")] = None,
+    debug_wait: Annotated[bool, typer.Option(
+        "--debug-wait", help="with --debug: each such worker waits for a debugger client before its init")] = False,
+    faults: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", help="fault rules to start with: the chaos API's JSON ({control_url}/faults), or YAML")] = None,
 ) -> int:
     """Run the whole template.yaml locally, with no Docker."""
     from paygate_local.backends.moto.patches import UnsupportedMotoVersion
+    from paygate_local.controls.dev import ControlError
     from paygate_local.session import DevOptions, DevSession
 
+    debugged = tuple(name.strip() for text in debug or [] for name in text.split(",") if name.strip())
+    if debug_wait and not debugged:
+        fail("--debug-wait needs --debug FUNCTION", "paygate dev")
     options = DevOptions(template=template_path(template), state_dir=Path(state_dir), port=port, backend=backend,
                          provider_port=provider_port, reset=reset, max_workers=max_workers,
-                         parameters=dict(pairs(parameter, "--parameter")))
+                         parameters=dict(pairs(parameter, "--parameter")), reload=reload, debug=debugged,
+                         debug_wait=debug_wait, faults=faults)
     try:
         return DevSession(options).run()
+    except ControlError as exc:
+        fail(str(exc), "paygate dev", 2)
     except UnsupportedMotoVersion as exc:
         fail(str(exc), "paygate dev", 1)
     except OSError as exc:

@@ -23,6 +23,8 @@ from paygate_local.observability.counters import RuntimeMeter
 class BotoSqs:
     """A queue read through boto3: what Lambda does on AWS."""
 
+    reorders_fifo_redelivery = False
+
     def __init__(self, client: Any, queue_url: str, queue_arn: str, meter: RuntimeMeter,
                  long_poll_seconds: int = LONG_POLL_SECONDS):
         self.client, self.queue_url, self.queue_arn, self.meter = client, queue_url, queue_arn, meter
@@ -82,6 +84,7 @@ class BotoSender:
 
 class BotoStreams:
     json_ready = False  # boto3 gives datetimes and bytes
+    exact_creation_times = False  # LocalStack's are rounded down to the minute
 
     def __init__(self, client: Any, stream_arn: str, meter: RuntimeMeter):
         self.client, self.stream_arn, self.meter = client, stream_arn, meter

@@ -50,8 +50,9 @@ def sqs_concurrency(mapping: SqsMapping) -> tuple[int, int]:
 
 def concurrent_invocations(spec: FunctionSpec) -> int:
     """How many invocations of the function its enabled mappings can run at once."""
-    return (sum(sqs_concurrency(m)[1] for m in spec.sqs_mappings if m.enabled)
+    most = (sum(sqs_concurrency(m)[1] for m in spec.sqs_mappings if m.enabled)
             + sum(1 for m in spec.stream_mappings if m.enabled))
+    return most if spec.reserved_concurrency is None else min(most, spec.reserved_concurrency)
 
 
 def schedule_interval(schedule: Schedule) -> float | None:
@@ -125,6 +126,9 @@ class EventSources:
         transport = (MotoSqs(mapping.queue_arn, self.meter) if self.in_process
                      else BotoSqs(self.client("sqs"), url, mapping.queue_arn, self.meter, self.long_poll_seconds))
         initial, most = sqs_concurrency(mapping)
+        if spec.reserved_concurrency is not None:  # Lambda scales the pollers down to what the function may run
+            most = max(1, min(most, spec.reserved_concurrency))
+            initial = min(initial, most)
         return SqsEventSource(mapping, transport, invoke=self.invoke, region=self.region, stop=self.stop_event,
                               log_path=log_path, initial=initial, maximum=most)
 

@@ -20,6 +20,8 @@ from paygate_local.observability.counters import RuntimeMeter
 class MotoSqs:
     """A queue of the moto backend in this process, read without HTTP; needs ``moto_patches.patched()``."""
 
+    reorders_fifo_redelivery = True
+
     def __init__(self, queue_arn: str, meter: RuntimeMeter):
         from moto.sqs.models import sqs_backends
 
@@ -149,6 +151,7 @@ class MotoStreams:
     never closes; a position is the sequence number of the next record to read."""
 
     json_ready = True  # read() converts the one datetime of each record
+    exact_creation_times = True
 
     def __init__(self, stream_arn: str, meter: RuntimeMeter):
         from moto.dynamodb.models import dynamodb_backends

@@ -13,10 +13,11 @@ and since SQS hands each message group to one receiver at a time, the pollers th
 at most the groups that have messages. Extra pollers retire after an idle long poll.
 
 For FIFO queues we work around a moto gap: when several messages of one group were in flight,
-their redelivery after the visibility timeout can come out of order. So for each group the first
-failed message is left alone (the function may have set its visibility itself, as a retry backoff)
-and the group's later failed messages are made visible again at once: the group stays blocked
-behind its first message, and comes back in order.
+their redelivery after the visibility timeout can come out of order. So on moto, for each group the
+first failed message is left alone (the function may have set its visibility itself, as a retry
+backoff) and the group's later failed messages are made visible again at once: the group stays
+blocked behind its first message, and comes back in order. Through boto3 (LocalStack) the failed
+messages are left alone, as Lambda leaves them: LocalStack would unblock the group for them.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ class SqsPoller(PollLoop):
         if done:
             for failure in source.transport.delete(done):
                 note(self.log_path, "ERROR", "could not delete a processed SQS message", failure=failure)
-        if source.fifo and failed:
+        if source.fifo and failed and source.transport.reorders_fifo_redelivery:
             self._keep_group_order(messages, failed)
 
     def _keep_group_order(self, messages: list[dict], failed: set[str]) -> None:

@@ -8,7 +8,8 @@ reads four times a second. A batch that fails is retried (``MaximumRetryAttempts
 with ``ReportBatchItemFailures`` the reported sequence number means "retry from this record"; with
 ``BisectBatchOnFunctionError`` a batch whose invocation fails is split in halves (recursively,
 using up no retry) until the bad record is alone, and only then do retries count. When retries run
-out, a failure record goes to the on-failure destination and the poller moves on. No record is
+out, or a record is older than ``MaximumRecordAgeInSeconds``, a failure record goes to the on-failure
+destination and the poller moves on. No record is
 ever skipped without that record (or at least a log line) saying so.
 """
 
@@ -48,6 +49,9 @@ class _Shard:
     buffered_since: float | None = None
     last_fetched: str | None = None  # sequence number of the last record read from the stream
     checkpoint: str | None = None  # sequence number of the last record done with
+    # When each buffered record was first read (wall clock), where the transport's creation times are
+    # coarse: MaximumRecordAgeInSeconds counts from the later of the two, never discarding a record early.
+    fetched_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -132,6 +136,8 @@ class StreamPoller(PollLoop):
             if not self._deliver(shard, batch, self.mapping.maximum_retry_attempts):
                 return 0  # stopping: the rest stays unacknowledged
             del shard.buffer[: len(batch)]
+            for record in batch:
+                shard.fetched_at.pop(record["dynamodb"]["SequenceNumber"], None)
             shard.buffered_since = time.monotonic() if shard.buffer else None
             if len(shard.buffer) < self.mapping.batch_size and shard.iterator is not None:
                 self._fetch(shard)
@@ -160,6 +166,10 @@ class StreamPoller(PollLoop):
                 shard.buffered_since = time.monotonic()
             json_ready = self.transport.json_ready
             shard.buffer.extend(stream_record(r, self.stream_arn, self.region, json_ready) for r in records)
+            if not self.transport.exact_creation_times:
+                now = time.time()
+                for r in records:
+                    shard.fetched_at.setdefault(r["dynamodb"]["SequenceNumber"], now)
             shard.last_fetched = records[-1]["dynamodb"]["SequenceNumber"]
         if shard.iterator is None:
             shard.closed = True
@@ -174,6 +184,15 @@ class StreamPoller(PollLoop):
         while True:
             if self._stop_event.is_set():
                 return False
+            expired = self._expired(shard, batch)
+            if expired:  # MaximumRecordAgeInSeconds: discarded, to the on-failure destination
+                self._give_up(shard, batch[:expired], {"errorType": "RecordAgeExceeded", "errorMessage":
+                              f"older than {self.mapping.maximum_record_age} s"}, invocations, "RecordAgeExceeded")
+                shard.checkpoint = batch[expired - 1]["dynamodb"]["SequenceNumber"]
+                self.on_progress()
+                batch = batch[expired:]
+                if not batch:
+                    return True
             result = self.invoke(self.mapping.function, {"Records": batch})
             self.invocations += 1
             invocations += 1
@@ -208,19 +227,35 @@ class StreamPoller(PollLoop):
             attempt += 1
             batch = remaining
 
-    def _give_up(self, shard: _Shard, records: list[dict], error: dict, invocations: int) -> None:
+    def _expired(self, shard: _Shard, batch: list[dict]) -> int:
+        """How many records at the batch's head are older than MaximumRecordAgeInSeconds (by their
+        ApproximateCreationDateTime, or when first read if that is later and the transport's are coarse)."""
+        if self.mapping.maximum_record_age < 0:
+            return 0
+        limit = time.time() - self.mapping.maximum_record_age
+        count = 0
+        for record in batch:
+            created = record["dynamodb"].get("ApproximateCreationDateTime")
+            if created is None or max(float(created), shard.fetched_at.get(record["dynamodb"]["SequenceNumber"], 0.0)) >= limit:
+                break
+            count += 1
+        return count
+
+    def _give_up(self, shard: _Shard, records: list[dict], error: dict, invocations: int,
+                 condition: str = "RetryAttemptsExhausted") -> None:
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
         message = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
                 "functionArn": self.function_arn,
-                "condition": "RetryAttemptsExhausted",
+                "condition": condition,
                 "approximateInvokeCount": invocations,
             },
             "responseContext": {
                 "statusCode": 200,
                 "executedVersion": "$LATEST",
-                "functionError": "Unhandled" if error.get("errorType") != "BatchItemFailure" else None,
+                "functionError": None if error.get("errorType") in ("BatchItemFailure", "RecordAgeExceeded")
+                else "Unhandled",
             },
             "version": "1.0",
             "timestamp": _now_iso(),

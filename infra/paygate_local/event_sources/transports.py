@@ -42,6 +42,11 @@ def arn_parts(arn: str) -> tuple[str, str, str]:
 class SqsTransport(Protocol):
     queue_arn: str
     fifo: bool
+    # moto's gap: a FIFO group's messages redelivered after their visibility timeout may come out of
+    # order, so the poller makes a group's later failed messages visible at once (sqs.py). Elsewhere
+    # (LocalStack, AWS) the group stays blocked while its first failed message is in flight, as SQS
+    # documents, and releasing them would let them overtake it: LocalStack makes the group visible again.
+    reorders_fifo_redelivery: bool
 
     def receive(self, count: int, wait_seconds: float, stop: threading.Event) -> list[dict]:
         """Up to ``count`` (<= 10) messages in ReceiveMessage's response shape, waiting up to
@@ -75,6 +80,9 @@ class ShardInfo:
 class StreamTransport(Protocol):
     stream_arn: str
     json_ready: bool  # records hold JSON types only (no datetimes, no bytes)
+    # ApproximateCreationDateTime to the second, as AWS gives it. LocalStack's (DynamoDB Local's) is
+    # rounded down to the minute: a record's age then counts from when the poller first read it.
+    exact_creation_times: bool
 
     def shards(self) -> list[ShardInfo]: ...
 

@@ -5,7 +5,9 @@ On Lambda a ``python3.12`` function runs on Python 3.12 with its code, its layer
 boto3 on ``sys.path``, nothing else. Locally the same comes from ``.venv/lambda/python3.12``: a
 venv made with a Python 3.12 found on this machine, holding the layer's requirements
 (``layers/core/requirements.txt``) and boto3/botocore, every version pinned by
-``requirements.lock``. ``make setup`` creates it (``python -m paygate_local.lambda_.interpreters``).
+``requirements.lock``. ``make setup`` creates it (``python -m paygate_local.lambda_.interpreters``),
+and beside it ``.venv/lambda/python3.12-debugpy``, debugpy alone, which only a worker under
+``paygate dev --debug`` puts on its sys.path.
 
 When the interpreter is not installed (or the environment was not made), the functions run on
 the dev venv's own Python instead, and the runtime says so once at start.
@@ -31,6 +33,9 @@ LAYER_REQUIREMENTS = REPO / "layers" / "core" / "requirements.txt"
 LOCK = REPO / "requirements.lock"
 # What the Lambda Python runtime itself provides, besides the layer.
 RUNTIME_PROVIDED = ("boto3", "botocore")
+# For development only (`paygate dev --debug`), in a directory of its own beside the environment: a
+# debugged worker adds it to its sys.path, no other sees it (Lambda has no debugpy).
+DEBUGGER = "debugpy"
 _RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
 
 
@@ -40,6 +45,14 @@ def envs_dir() -> Path:
 
 def env_python(runtime: str, base: Path | None = None) -> Path:
     return (base or envs_dir()) / runtime / "bin" / "python"
+
+
+def debugger_dir(runtime: str | None, base: Path | None = None) -> Path | None:
+    """Where debugpy is for the functions of ``runtime`` (``<envs>/<runtime>-debugpy``), if made."""
+    if not runtime:
+        return None
+    path = (base or envs_dir()) / f"{runtime}-{DEBUGGER}"
+    return path if (path / DEBUGGER).is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -125,11 +138,15 @@ def ensure_env(runtime: str, base: Path | None = None) -> str:
     target = (base or envs_dir()) / runtime
     stamp = target / ".paygate-installed"
     wanted = _fingerprint(python)
-    if stamp.exists() and stamp.read_text() == wanted and env_python(runtime, base).exists():
+    if stamp.exists() and stamp.read_text() == wanted and env_python(runtime, base).exists() \
+            and debugger_dir(runtime, base) is not None:
         return f"{runtime}: {target} is up to date"
     subprocess.run([python, "-m", "venv", "--clear", str(target)], check=True)
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-c", str(LOCK), "-r", str(LAYER_REQUIREMENTS), *RUNTIME_PROVIDED], check=True)
+    debug_dir = target.parent / f"{runtime}-{DEBUGGER}"
+    shutil.rmtree(debug_dir, ignore_errors=True)
+    subprocess.run([*pip, "-c", str(LOCK), "--target", str(debug_dir), DEBUGGER], check=True)
     stamp.write_text(wanted)
     return f"{runtime}: made {target} with {python}"
 

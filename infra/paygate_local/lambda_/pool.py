@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from paygate_local.lambda_.worker import DEFAULT_INIT_TIMEOUT, InvocationResult, Worker, WorkerError
+from paygate_local.lambda_.worker import DEFAULT_INIT_TIMEOUT, THROTTLED, InvocationResult, Worker, WorkerError
 from paygate_local.observability.counters import RuntimeMeter
 from paygate_local.template import FunctionSpec
 
@@ -34,13 +34,25 @@ class FunctionPool:
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path,
                  max_workers: int = 4, init_timeout: float = DEFAULT_INIT_TIMEOUT,
-                 python: str = sys.executable):
+                 python: str = sys.executable, providers: dict[str, str] | None = None,
+                 debug: dict | None = None):
+        """``providers``: the payment providers' URLs, for the faults; ``debug``: run under debugpy
+        (``{"port", "wait", "path"}``): one worker, started afresh (never forked), no init timeout
+        while waiting for the client."""
         self.spec = spec
         self.python = python
         self.env = env
         self.log_path = log_path
-        self.max_workers = max_workers
-        self.init_timeout = init_timeout
+        self.providers = providers or None
+        self.debug = debug
+        self.listening = threading.Event()  # under debug: debugpy listens on its port
+        # ReservedConcurrentExecutions: an invocation beyond it is throttled (TooManyRequestsException).
+        self.reserved = spec.reserved_concurrency
+        self._running = 0
+        self.max_workers = 1 if debug else max_workers if self.reserved is None else max(1, min(max_workers,
+                                                                                                 self.reserved))
+        self.init_timeout = None if debug and debug.get("wait") else init_timeout
+        self._generation = 0  # a reload starts a new one: workers of an older one are not used again
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
@@ -48,7 +60,7 @@ class FunctionPool:
         self._prewarming = 0  # a prewarm in progress: callers wait for it rather than start another
         self._closed = False
         # New workers are forked from an initialised template when the platform allows it.
-        self._use_template = FORK_WORKERS
+        self._use_template = FORK_WORKERS and not debug
         self._template: Worker | None = None
         self._template_lock = threading.Lock()
 
@@ -76,21 +88,85 @@ class FunctionPool:
             log.warning("prewarming %s failed: %s", self.spec.logical_id, exc)
             worker = None
         if worker is not None:
-            self._release(worker)  # idle before the waiters below wake up
+            self._release(worker, ran=False)  # idle before the waiters below wake up
         with self._cond:
             self._prewarming -= 1
             self._cond.notify_all()
 
-    def invoke(self, event: Any, request_id: str | None = None) -> InvocationResult:
+    def invoke(self, event: Any, request_id: str | None = None, faults: list[dict] | None = None,
+               on_injected: Callable[[int], None] | None = None,
+               answer_within: float | None = None) -> InvocationResult:
+        """One invocation. ``answer_within``: the caller's own timeout (API Gateway's); past it the result
+        is ``late`` and the invocation goes on, its worker busy until it ends, as on AWS."""
         request_id = request_id or str(uuid.uuid4())
+        if self.reserved is not None:
+            with self._cond:
+                if self._running >= self.reserved:
+                    return InvocationResult(request_id, error=dict(THROTTLED))
+                self._running += 1
         try:
             worker = self._acquire()
         except WorkerError as exc:
+            self._done_running()
             return InvocationResult(request_id, error=exc.error)
         try:
-            return worker.invoke(event, request_id, self.spec.timeout)
+            result = worker.invoke(event, request_id, self.spec.timeout, faults, on_injected, answer_within)
+        except BaseException:
+            self._release(worker)
+            raise
+        if result.late:
+            threading.Thread(target=self._finish_late, args=(worker,), name=f"late-{self.spec.logical_id}",
+                             daemon=True).start()
+        else:
+            self._release(worker)
+        return result
+
+    def _finish_late(self, worker: Worker) -> None:
+        try:
+            result = worker.finish()
+            log.info("%s: an invocation answered late ended: %s", self.spec.logical_id,
+                     "ok" if result.ok else result.error)
         finally:
             self._release(worker)
+
+    def recycle(self) -> None:
+        """The function's code changed: idle workers go now, busy ones when their invocation ends; the
+        template imports the function's own modules anew (or goes, if it cannot); the next invocation
+        gets a worker with the new code."""
+        with self._cond:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+            for worker in idle:
+                self._all.discard(worker)
+            self._cond.notify_all()
+        for worker in idle:  # all told at once: they exit in parallel, away from the caller
+            worker.hang_up()
+        threading.Thread(target=lambda: [self._retire(w) for w in idle], daemon=True).start()
+        with self._template_lock:  # a fork meanwhile waits for the reloaded template
+            template = self._template
+            if template is None or not template.alive:
+                return
+            try:
+                template.reload(self.init_timeout or DEFAULT_INIT_TIMEOUT)
+                template.generation = self._generation  # type: ignore[attr-defined]
+            except WorkerError:  # the next invocation starts afresh, and says why it fails
+                self._template = None
+
+    def _retire(self, worker: Worker) -> None:
+        if self.debug:
+            worker.end_group()  # debugpy's adapter too: the port is free for the next worker
+        else:
+            worker.close(grace=2.0)
+
+    def _new_worker(self) -> Worker:
+        worker = Worker(self.spec, self.env, self.log_path, self.python, debug=bool(self.debug))
+        worker.generation = self._generation  # type: ignore[attr-defined]
+        if self.debug:
+            worker.on_listening = lambda port: self.listening.set()
+        return worker
+
+    def _init(self, worker: Worker, template: bool = False) -> None:
+        worker.init(self.init_timeout, template=template, providers=self.providers, debug=self.debug)
 
     def _acquire(self) -> Worker:
         # A new worker costs a cold start (half a second of CPU or more); when every worker is
@@ -161,7 +237,7 @@ class FunctionPool:
                                        "errorMessage": "the local runtime is stopping", "stackTrace": []})
                 return forked
         try:
-            worker = Worker(self.spec, self.env, self.log_path, self.python)
+            worker = self._new_worker()
         except BaseException:
             with self._cond:
                 self._starting -= 1
@@ -177,7 +253,7 @@ class FunctionPool:
             if closed:
                 raise WorkerError({"errorType": "Runtime.Shutdown",
                                    "errorMessage": "the local runtime is stopping", "stackTrace": []})
-            worker.init(self.init_timeout)
+            self._init(worker)
         except BaseException:
             with self._cond:
                 self._all.discard(worker)
@@ -192,23 +268,37 @@ class FunctionPool:
             if template is None or not template.alive:
                 if self._closed:
                     return None
-                template = self._template = Worker(self.spec, self.env, self.log_path, self.python)
+                template = self._template = self._new_worker()
                 try:
-                    template.init(self.init_timeout, template=True)
+                    self._init(template, template=True)
                 except BaseException:
                     self._template = None
                     raise
-            return Worker.forked_from(template)
+            forked = Worker.forked_from(template)
+            forked.generation = template.generation  # type: ignore[attr-defined]
+            return forked
 
-    def _release(self, worker: Worker) -> None:
+    def _done_running(self) -> None:
+        if self.reserved is not None:
+            with self._cond:
+                self._running -= 1
+
+    def _release(self, worker: Worker, ran: bool = True) -> None:
+        if ran:
+            self._done_running()
+        stale = False
         with self._cond:
-            if worker.alive and not self._closed:
+            current = getattr(worker, "generation", self._generation) == self._generation
+            if worker.alive and not self._closed and current:
                 self._idle.append(worker)
             else:
                 self._all.discard(worker)
+                stale = worker.alive and not self._closed
                 if not worker.alive:
                     worker.kill()  # reap it and close the socket
             self._cond.notify_all()
+        if stale:  # its code was reloaded meanwhile
+            self._retire(worker)
 
     def close(self) -> None:
         with self._cond:
@@ -220,7 +310,7 @@ class FunctionPool:
         for worker in workers:  # hanging up on every worker first lets them all exit in parallel
             worker.hang_up()
         for worker in workers:
-            worker.close(grace=2.0)
+            self._retire(worker)
         # The template last: it reaps the workers it forked, which end only now. (Not under the
         # template lock: a template still initialising is stopped too, and its init then fails.)
         template, self._template = self._template, None
@@ -235,16 +325,19 @@ class LambdaService:
         self.pools: dict[str, FunctionPool] = {}
         self.meter = meter or RuntimeMeter(None)
         self.listeners: list[Callable[[str], None]] = []  # told each invocation's logical id once it ends
+        self.faults: Any = None  # the chaos API's rules (paygate_local.controls.faults.Faults), under paygate dev
 
     def add(self, pool: FunctionPool) -> None:
         self.pools[pool.spec.logical_id] = pool
 
-    def invoke(self, logical_id: str, event: Any, request_id: str | None = None) -> InvocationResult:
+    def invoke(self, logical_id: str, event: Any, request_id: str | None = None,
+               answer_within: float | None = None) -> InvocationResult:
         try:
             pool = self.pools[logical_id]
         except KeyError:
             raise KeyError(f"no function {logical_id!r}; known: {sorted(self.pools)}") from None
-        result = pool.invoke(event, request_id)
+        rules, on_injected = self.faults.for_function(logical_id) if self.faults is not None else (None, None)
+        result = pool.invoke(event, request_id, rules, on_injected, answer_within)
         records = event.get("Records") if isinstance(event, dict) else None
         self.meter.invoked(logical_id, duration_ms=result.duration_ms, name=pool.spec.name,
                            memory_mb=pool.spec.memory_size, records=len(records) if isinstance(records, list) else 0,

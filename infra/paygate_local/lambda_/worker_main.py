@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from types import ModuleType
 from typing import Any
@@ -46,8 +47,15 @@ def _load(relative_path: str) -> ModuleType:
 
 protocol = _load("lambda_/protocol.py")
 jsonlog = _load("observability/jsonlog.py")
+injection = _load("lambda_/injection.py")
 LambdaContext = _load("lambda_/context.py").LambdaContext
-recv_message, send_message = protocol.recv_message, protocol.send_message
+recv_message = protocol.recv_message
+_send_lock = threading.Lock()  # the invocation's reply and the notes of other threads (faults, debugger)
+
+
+def send_message(sock: socket.socket, message: dict) -> None:
+    with _send_lock:
+        protocol.send_message(sock, message)
 
 
 def error_payload(exc: BaseException, error_type: str | None = None) -> dict:
@@ -85,17 +93,19 @@ def serve(sock: socket.socket) -> int:
     init = recv_message(sock)
     if init is None:
         return 0
+    injection.install(init.get("providers"))  # before the handler's import: the SDKs it imports are hooked
+    if init.get("debug"):
+        _start_debugger(sock, init["debug"])
     try:
         handler = _load_handler(init["handler"], init.get("paths") or [])
-    except Exception as exc:  # what Lambda calls Runtime.ImportModuleError / HandlerNotFound
-        error = error_payload(exc, "Runtime.ImportModuleError")
-        error["errorMessage"] = f"Unable to import module '{init['handler']}': {exc}"
+    except Exception as exc:
+        error = _import_error(exc, init["handler"])
         _log_error(None, error)
         send_message(sock, {"type": "init_error", "error": error})
         return 1
     send_message(sock, {"type": "ready"})
     if init.get("template"):
-        return _fork_on_request(sock, handler)
+        return _fork_on_request(sock, handler, init)
     return _serve_invocations(sock, handler)
 
 
@@ -106,14 +116,22 @@ def _serve_invocations(sock: socket.socket, handler: Any) -> int:
             return 0
         request_id = message["request_id"]
         context = LambdaContext(request_id, message["deadline_ms"], message["invoked_function_arn"])
-        reply = _invoke(handler, message["event"], context)
+        faults = message.get("faults")
+        if faults:
+            injection.begin(faults, lambda rule: send_message(sock, {"type": "injected", "rule": rule["id"]}))
+        try:
+            reply = _invoke(handler, message["event"], context)
+        finally:
+            if faults:
+                injection.end()
         sys.stdout.flush()
         sys.stderr.flush()
         send_message(sock, reply)
 
 
-def _fork_on_request(control: socket.socket, handler: Any) -> int:
-    """The template's loop: one forked worker per request, until the parent hangs up."""
+def _fork_on_request(control: socket.socket, handler: Any, init: dict) -> int:
+    """The template's loop: one forked worker per request, until the parent hangs up. ``R`` (hot reload):
+    a child of the template imports the function's own modules anew and takes its place."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children: no zombies
     while True:
         try:
@@ -122,6 +140,11 @@ def _fork_on_request(control: socket.socket, handler: Any) -> int:
             return 0
         if not data:
             return 0
+        if data == b"R":
+            handler = _reload(control, init)
+            if handler is None:
+                return 1
+            continue
         if not fds:
             continue
         if threading.active_count() > 1:
@@ -145,6 +168,76 @@ def _fork_on_request(control: socket.socket, handler: Any) -> int:
                 sock.close()
         os.close(fds[0])
         send_message(control, {"type": "forked", "pid": pid})
+
+
+def _reload(control: socket.socket, init: dict) -> Any:
+    """In a fork of the template (the template itself goes): the modules under the function's code and
+    layers forgotten and the handler imported again, the other modules (the SDKs) kept as imported."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        os._exit(0)
+    roots = tuple(os.path.join(os.path.abspath(p), "") for p in init.get("paths") or [])
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and os.path.abspath(file).startswith(roots):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        handler = _load_handler(init["handler"], init.get("paths") or [])
+    except Exception as exc:
+        error = _import_error(exc, init["handler"])
+        _log_error(None, error)
+        send_message(control, {"type": "init_error", "error": error})
+        return None
+    send_message(control, {"type": "reloaded", "pid": os.getpid()})
+    return handler
+
+
+def _import_error(exc: BaseException, handler: str) -> dict:
+    """What Lambda calls Runtime.ImportModuleError (or HandlerNotFound), with the whole traceback."""
+    error = error_payload(exc, "Runtime.ImportModuleError")
+    error["errorMessage"] = f"Unable to import module '{handler}': {exc}"
+    # The exception's own lines too: a SyntaxError's file, line and caret.
+    error["stackTrace"] = traceback.format_exception(exc)
+    return error
+
+
+def _start_debugger(sock: socket.socket, debug: dict) -> None:
+    """debugpy listening on 127.0.0.1:<port> before the handler's import (``--debug-wait``: until a client
+    attaches); a thread tells the Lambda service when a client attaches or leaves (its timeout is
+    suspended meanwhile). debugpy comes from a directory of its own (development only: not on the
+    function's sys.path otherwise)."""
+    if debug.get("path") and debug["path"] not in sys.path:
+        sys.path.append(debug["path"])
+    import debugpy
+
+    deadline = time.monotonic() + 10
+    while True:  # the adapter of the worker before this one may still hold the port a moment
+        try:
+            debugpy.listen(("127.0.0.1", int(debug["port"])))
+            break
+        except Exception:  # noqa: BLE001 - debugpy wraps the OSError in a RuntimeError
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    send_message(sock, {"type": "debugger", "listening": int(debug["port"])})
+
+    def watch() -> None:
+        attached = False
+        while True:
+            now = debugpy.is_client_connected()
+            if now != attached:
+                attached = now
+                try:
+                    send_message(sock, {"type": "debugger", "attached": attached})
+                except OSError:
+                    return
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, name="paygate-debugger", daemon=True).start()
+    if debug.get("wait"):
+        debugpy.wait_for_client()
 
 
 def _invoke(handler: Any, event: Any, context: LambdaContext) -> dict:

@@ -187,6 +187,7 @@ def _read_mappings(stack: Resolver, of) -> None:
                 batch_size=int(props.get("BatchSize", 100)),
                 batching_window=window,
                 maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                maximum_record_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
                 bisect_on_error=truthy(props.get("BisectBatchOnFunctionError", False)),
                 report_batch_item_failures=report,
                 on_failure_arn=on_failure.get("Destination"),

@@ -124,6 +124,10 @@ class Resolver:
         """Record a fact only the backend knows (a queue's URL, a table's stream ARN)."""
         self._attributes[(logical_id, attribute)] = value
 
+    def adopt_attributes(self, other: Resolver) -> None:
+        """What the backend told ``other`` (the same stack, read again from its template)."""
+        self._attributes.update(other._attributes)
+
     def get_att(self, logical_id: str, attribute: str) -> Any:
         if (logical_id, attribute) in self._attributes:
             return self._attributes[(logical_id, attribute)]

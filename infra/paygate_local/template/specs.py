@@ -77,6 +77,7 @@ class StreamMapping:
     batch_size: int = 100
     batching_window: float = 0
     maximum_retry_attempts: int = -1  # -1: until the record expires, like Lambda
+    maximum_record_age: int = -1  # seconds; -1: until the record expires (24 h on AWS)
     bisect_on_error: bool = False
     report_batch_item_failures: bool = False
     on_failure_arn: str | None = None
@@ -102,6 +103,7 @@ class FunctionSpec:
     stream_mappings: list[StreamMapping] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     other_events: dict[str, str] = field(default_factory=dict)  # event name -> unsupported type
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions: at most this many at once
 
     @property
     def python_paths(self) -> list[Path]:

@@ -166,6 +166,8 @@ class Stack(Resolver):
             stream_mappings=list(found.stream_mappings),
             schedules=list(found.schedules),
             other_events=dict(found.other_events),
+            reserved_concurrency=(None if raw.get("ReservedConcurrentExecutions") is None
+                                  else int(self.resolve(raw["ReservedConcurrentExecutions"]))),
         )
 
     def outputs(self) -> dict[str, Any]:
