@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -47,7 +46,6 @@ from paygate_local.template import (
     TABLE_TYPES,
     FunctionSpec,
     Stack,
-    TemplateError,
 )
 
 log = logging.getLogger("paygate_local")
@@ -169,9 +167,10 @@ class LocalRuntime:
             if self.backend.started_here:
                 self.checkpoints.restore(self.stack, account_id=self.account_id, region=self.region)
             self.functions = {f.logical_id: f for f in self.stack.functions()}
-            self._select_interpreters()
+            self.interpreters = lambda_envs.select_each(self.functions.values(), self.lambda_envs_dir)
             for spec in self.functions.values():
-                self._check_function(spec)
+                for note in spec.check():
+                    log.warning("%s", note)
                 self.lambda_service.add(self.make_pool(spec))
             self._start_log_shipper()
             self._start_alarms()
@@ -281,7 +280,7 @@ class LocalRuntime:
                 entry["arn"] = self.stack.get_att(lid, "Arn")
             if rtype == QUEUE_TYPE:
                 entry["url"] = self.stack.get_att(lid, "QueueUrl")
-            if rtype in TABLE_TYPES and lid in self._tables_with_streams():
+            if rtype in TABLE_TYPES and lid in self.stack.tables_with_streams():
                 entry["stream_arn"] = self.stack.get_att(lid, "StreamArn")
             out[lid] = entry
         return out
@@ -373,31 +372,10 @@ class LocalRuntime:
         log.addHandler(handler)
         self._log_handler = handler
 
-    def _select_interpreters(self) -> None:
-        """Each function on its Runtime's interpreter; a missing one is said once per runtime."""
-        said: set[str | None] = set()
-        for spec in self.functions.values():
-            chosen = lambda_envs.select(spec.runtime, self.lambda_envs_dir)
-            self.interpreters[spec.logical_id] = chosen
-            if chosen.note and spec.runtime not in said:
-                said.add(spec.runtime)
-                log.warning("%s", chosen.note)
-                print(f"paygate dev: note: {chosen.note}", file=sys.stderr, flush=True)
-
     def _pool_size(self, spec: FunctionSpec) -> int:
         """Workers enough for the API's concurrent requests, or for all its mappings' pollers at once."""
         mappings = concurrent_invocations(spec)
         return max(self.max_workers_per_function if spec.api_routes or not mappings else 1, mappings)
-
-    def _check_function(self, spec: FunctionSpec) -> None:
-        if not spec.code_dir.is_dir():
-            raise TemplateError(f"{spec.logical_id}: CodeUri {spec.code_dir} is not a directory")
-        for name, etype in spec.other_events.items():
-            log.warning("%s: event %s of type %s is not run locally", spec.logical_id, name, etype)
-
-    def _tables_with_streams(self) -> set[str]:
-        return {t.logical_id for t in self.stack.tables()
-                if (t.properties.get("StreamSpecification") or {}).get("StreamViewType")}
 
     def _start_api(self) -> None:
         routes = [r for f in self.functions.values() for r in f.api_routes]
@@ -417,4 +395,4 @@ class LocalRuntime:
         self.event_sources.start(
             self.functions.values(), in_process=in_process, client=self.backend.client,
             queue_urls={q.arn: self.stack.get_att(q.logical_id, "QueueUrl") for q in self.stack.queues()},
-            tables_with_streams=self._tables_with_streams(), resume_from=None if in_process else self.state)
+            tables_with_streams=self.stack.tables_with_streams(), resume_from=None if in_process else self.state)

@@ -20,13 +20,16 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
 LAYER_REQUIREMENTS = REPO / "layers" / "core" / "requirements.txt"
@@ -36,6 +39,8 @@ RUNTIME_PROVIDED = ("boto3", "botocore")
 # For development only (`paygate dev --debug`), in a directory of its own beside the environment: a
 # debugged worker adds it to its sys.path, no other sees it (Lambda has no debugpy).
 DEBUGGER = "debugpy"
+log = logging.getLogger("paygate_local")
+
 _RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
 
 
@@ -80,6 +85,20 @@ def select(runtime: str | None, base: Path | None = None) -> Interpreter:
     return Interpreter(runtime, sys.executable,
                        f"functions declare Runtime {runtime}, but {why}: they run on Python {here} of "
                        f"the dev venv ({sys.executable}) instead")
+
+
+def select_each(specs: Iterable[Any], base: Path | None = None) -> dict[str, Interpreter]:
+    """Each function (a ``FunctionSpec``) on its Runtime's interpreter; a missing one is said once
+    per runtime, in the runtime's log and on stderr."""
+    chosen: dict[str, Interpreter] = {}
+    said: set[str | None] = set()
+    for spec in specs:
+        chosen[spec.logical_id] = found = select(spec.runtime, base)
+        if found.note and spec.runtime not in said:
+            said.add(spec.runtime)
+            log.warning("%s", found.note)
+            print(f"paygate dev: note: {found.note}", file=sys.stderr, flush=True)
+    return chosen
 
 
 def find_interpreter(runtime: str) -> str | None:

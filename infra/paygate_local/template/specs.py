@@ -105,6 +105,13 @@ class FunctionSpec:
     other_events: dict[str, str] = field(default_factory=dict)  # event name -> unsupported type
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions: at most this many at once
 
+    def check(self) -> list[str]:
+        """TemplateError when the code is not there; a note per event not run locally."""
+        if not self.code_dir.is_dir():
+            raise TemplateError(f"{self.logical_id}: CodeUri {self.code_dir} is not a directory")
+        return [f"{self.logical_id}: event {name} of type {etype} is not run locally"
+                for name, etype in self.other_events.items()]
+
     @property
     def python_paths(self) -> list[Path]:
         """sys.path entries in Lambda's order: the code first, then the layers."""

@@ -92,6 +92,11 @@ class Stack(Resolver):
                           self.resolve(self.properties(lid)) or {})
                 for lid in self.logical_ids(*TABLE_TYPES)]
 
+    def tables_with_streams(self) -> set[str]:
+        """The logical ids of the tables whose stream is on."""
+        return {t.logical_id for t in self.tables()
+                if (t.properties.get("StreamSpecification") or {}).get("StreamViewType")}
+
     def queues(self) -> list[QueueSpec]:
         """Queues ordered so that every queue comes after the queues it refers to (its DLQ)."""
         specs = {}
