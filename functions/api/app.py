@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from resolver import Resolver, request_error
-from routes import events, orders, payments, refunds, wallets, webhook_endpoints
+from routes import events, orders, payments, refunds, routing, wallets, webhook_endpoints
 from routes.common import JSON
 
 from paygate import edge
@@ -26,7 +26,7 @@ PUBLIC = {"security": []}  # documented without the API key (a route that takes 
 
 
 app = Resolver()
-for resource in (payments, refunds, webhook_endpoints, events, wallets, orders):
+for resource in (payments, refunds, webhook_endpoints, events, wallets, orders, routing):
     app.include_router(resource.router)
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from paygate.adapters.dynamodb.orders import OrdersTable
     from paygate.adapters.dynamodb.payments import PaymentsTable
     from paygate.adapters.dynamodb.refunds import RefundsTable
+    from paygate.adapters.dynamodb.routing import RoutingTable
     from paygate.adapters.dynamodb.stream import PaymentChanges
     from paygate.adapters.dynamodb.wallets import WalletsTable
     from paygate.adapters.http import HttpxTransport
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 class Connectors(Mapping[str, PaymentProvider]):
     """The providers' connectors by name, each built on first use (an HTTP client only when a payment
-    needs a provider). Today the sandbox's alone: DEFAULT_PROVIDER."""
+    needs a provider). A name with no connector here is ProviderUnknown (a route naming a provider
+    this deployment has no URL or key for)."""
 
     def __init__(self, makers: Mapping[str, Callable[[], PaymentProvider]]) -> None:
         self.makers = makers
@@ -91,6 +93,12 @@ class Container:
         from paygate.adapters.dynamodb.merchants import MerchantsTable
 
         return MerchantsTable(self.dynamodb, self.settings.merchants_table)
+
+    @cached_property
+    def routing(self) -> RoutingTable:
+        from paygate.adapters.dynamodb.routing import RoutingTable
+
+        return RoutingTable(self.dynamodb, self.settings.merchants_table)
 
     @cached_property
     def endpoints(self) -> EndpointsTable:
@@ -155,12 +163,16 @@ class Container:
 
     @cached_property
     def connectors(self) -> Connectors:
-        return Connectors({DEFAULT_PROVIDER: self._sandbox})
+        """Every provider with a URL: the sandbox's (PROVIDER_URL), and the others' (PROVIDER_URLS)."""
+        urls = {DEFAULT_PROVIDER: self.settings.provider_url, **self.settings.provider_urls}
+        return Connectors({name: self._sandbox_at(url) for name, url in urls.items() if name.startswith("sandbox")})
 
-    def _sandbox(self) -> PaymentProvider:
-        from paygate.adapters.http import SandboxProvider
+    def _sandbox_at(self, url: str) -> Callable[[], PaymentProvider]:
+        def make() -> PaymentProvider:
+            from paygate.adapters.http import SandboxProvider
 
-        return SandboxProvider(self.settings.provider_url, self.settings.provider_timeout)
+            return SandboxProvider(url, self.settings.provider_timeout)
+        return make
 
     @cached_property
     def transport(self) -> HttpxTransport:

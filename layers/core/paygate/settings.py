@@ -8,6 +8,7 @@ Nothing else in functions/ or services/ reads the environment.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     webhooks_queue_url: str = _env("WEBHOOKS_QUEUE_URL", "")
     webhooks_dlq_url: str = _env("WEBHOOKS_DLQ_URL", "")
     provider_url: str = _env("PROVIDER_URL", "")
+    # The other providers' base URLs by provider id (JSON), e.g. {"sandbox-b": "http://127.0.0.1:4011"}.
+    provider_urls: Annotated[dict[str, str], NoDecode] = _env("PROVIDER_URLS", "", validate_default=True)
     # The callbacks function's only: the secret the provider signs its callbacks with.
     provider_callback_secret: str | None = _env("PROVIDER_CALLBACK_SECRET", None)
     # Defaults by mode (dev: a quicker provider timeout, backoff and webhook schedule).
@@ -71,6 +74,20 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("provider_urls", mode="before")
+    @classmethod
+    def _provider_urls(cls, raw: Any) -> Any:
+        if raw in (None, ""):
+            return {}
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ValueError("PROVIDER_URLS must be a JSON object of provider id -> URL") from None
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ValueError("PROVIDER_URLS must be a JSON object of provider id -> URL")
+        return {k: v.rstrip("/") for k, v in raw.items()}
 
     @field_validator("webhook_schedule", mode="before")
     @classmethod

@@ -21,8 +21,10 @@ class SandboxProvider:
         """One request; transient faults (no answer, 5xx, 429) and refusals (4xx) as provider errors."""
         try:
             response = self.client.request(method, f"{self.base_url}{path}", **kwargs)
-        except httpx.TransportError as exc:  # timeouts, refused connections, resets
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached the provider
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError as exc:  # read timeouts, resets: the request may have been carried out
+            raise ProviderUnavailable(f"{type(exc).__name__}: {exc}", charged_maybe=True) from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise ProviderUnavailable(f"provider answered HTTP {response.status_code}")
         if response.status_code >= 400:

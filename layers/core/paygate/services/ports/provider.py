@@ -1,7 +1,8 @@
 """A payment provider's connector: what the gateway asks of a provider, and how it fails.
 
-Connectors are found by name (`Connectors`): today every card payment and bill payment goes through
-`DEFAULT_PROVIDER` (the sandbox); routing between several providers picks another name there.
+Connectors are found by provider id (`Connectors`; what each supports is
+`paygate.domain.providers.registry`): a card payment's attempt names its provider, a bill payment goes
+through `DEFAULT_PROVIDER` (the sandbox).
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Protocol
 
-DEFAULT_PROVIDER = "sandbox"
+from paygate.domain.providers.registry import DEFAULT_PROVIDER
+
+__all__ = ["DEFAULT_PROVIDER", "ChargeResult", "Connectors", "PaymentProvider", "ProviderRejected",
+           "ProviderUnavailable", "RefundResult"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,15 @@ class RefundResult:
 
 
 class ProviderUnavailable(Exception):
-    """A transient fault: 5xx, timeout, refused connection. Safe to retry with the same key."""
+    """A transient fault: 5xx, timeout, refused connection. Safe to retry with the same key.
+
+    `charged_maybe` says whether the request may have been carried out: False when the provider
+    answered 5xx or could not even be connected to (the charge can go to another provider), True when
+    the answer was lost after the request left (a timeout: settle it at this provider first)."""
+
+    def __init__(self, message: str, *, charged_maybe: bool = False) -> None:
+        super().__init__(message)
+        self.charged_maybe = charged_maybe
 
 
 class ProviderRejected(Exception):

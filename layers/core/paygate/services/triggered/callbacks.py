@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from paygate.domain.callbacks import MalformedSignature, signature_valid
+from paygate.domain.providers.attempts import payment_id_of
 from paygate.domain.workflow import TRIGGERED
 from paygate.observability import logger
 from paygate.schemas.messages import Command
 from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
 from paygate.services.ports.messaging import OutboundMessage, Publisher
 
-PROVIDERS = ("sandbox",)
+PROVIDERS = ("sandbox", "sandbox-b")  # those whose callbacks carry the sandbox's signature
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 STEP = TRIGGERED["provider.callback"]
 
@@ -47,7 +48,7 @@ def receive(provider: str, *, body: bytes, signature: str | None, secret: str, n
     if not event["type"].startswith("charge."):
         logger.info("provider callback ignored", extra={"callback_type": event["type"]})
         return Received(event["id"], None)
-    payment_id = charge["reference"]
+    payment_id = payment_id_of(charge["reference"])  # an attempt's reference: `<payment id>_2` ...
     command = Command(type=str(STEP.command), payment_id=payment_id, expected_version=1, event_id=event["id"],
                       traceparent=traceparent, correlation_id=correlation_id)
     publisher.publish(commands_queue_url, [OutboundMessage(
