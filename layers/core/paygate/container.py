@@ -165,7 +165,30 @@ class Container:
     def connectors(self) -> Connectors:
         """Every provider with a URL: the sandbox's (PROVIDER_URL), and the others' (PROVIDER_URLS)."""
         urls = {DEFAULT_PROVIDER: self.settings.provider_url, **self.settings.provider_urls}
-        return Connectors({name: self._sandbox_at(url) for name, url in urls.items() if name.startswith("sandbox")})
+        makers = {name: self._sandbox_at(url) for name, url in urls.items() if name.startswith("sandbox")}
+        if self.settings.stripe_configured:
+            makers["stripe"] = self._stripe
+        return Connectors(makers)
+
+    def _stripe(self) -> PaymentProvider:
+        from paygate.adapters.stripe import StripeProvider
+
+        return StripeProvider(self.stripe_secrets["api_key"], api_base=self.settings.stripe_api_base or None,
+                              timeout=self.settings.provider_timeout)
+
+    @cached_property
+    def stripe_secrets(self) -> dict[str, str]:
+        """Stripe's secret key and webhook secret: from Secrets Manager, by the names the template's
+        parameters give (read once, at the first use in this process; never logged), or in dev mode
+        the values paygate dev gives."""
+        s = self.settings
+        if not (s.stripe_secret_key_secret or s.stripe_webhook_secret_secret):
+            return {"api_key": s.stripe_api_key, "webhook_secret": s.stripe_webhook_secret}
+        client = self._client("secretsmanager")
+
+        def read(name: str) -> str:
+            return client.get_secret_value(SecretId=name)["SecretString"] if name else ""
+        return {"api_key": read(s.stripe_secret_key_secret), "webhook_secret": read(s.stripe_webhook_secret_secret)}
 
     def _sandbox_at(self, url: str) -> Callable[[], PaymentProvider]:
         def make() -> PaymentProvider:

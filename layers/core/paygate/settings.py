@@ -22,6 +22,10 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+# The sandbox's callback secret: the template's default, usable in dev mode only.
+DEV_CALLBACK_SECRET = "sandbox_secret"
+
+
 def _env(name: str, default: Any = ..., **rules: Any) -> Any:
     """A field read from the environment variable `name`."""
     return Field(default, validation_alias=name, **rules)
@@ -42,7 +46,15 @@ class Settings(BaseSettings):
     # The other providers' base URLs by provider id (JSON), e.g. {"sandbox-b": "http://127.0.0.1:4011"}.
     provider_urls: Annotated[dict[str, str], NoDecode] = _env("PROVIDER_URLS", "", validate_default=True)
     # The callbacks function's only: the secret the provider signs its callbacks with.
-    provider_callback_secret: str | None = _env("PROVIDER_CALLBACK_SECRET", None)
+    provider_callback_secret: str | None = _env("PROVIDER_CALLBACK_SECRET", None, repr=False)
+    # Stripe: its API (empty: Stripe itself; localstripe or a fake in tests), and its secret key and
+    # webhook secret, named as Secrets Manager secrets (read at cold start by the composition root), or
+    # given as values in dev mode only (paygate dev provides them itself).
+    stripe_api_base: str = _env("STRIPE_API_BASE", "")
+    stripe_secret_key_secret: str = _env("STRIPE_SECRET_KEY_SECRET", "")
+    stripe_webhook_secret_secret: str = _env("STRIPE_WEBHOOK_SECRET_SECRET", "")
+    stripe_api_key: str = _env("STRIPE_API_KEY", "", repr=False)
+    stripe_webhook_secret: str = _env("STRIPE_WEBHOOK_SECRET", "", repr=False)
     # Defaults by mode (dev: a quicker provider timeout, backoff and webhook schedule).
     provider_timeout: float = _env("PROVIDER_TIMEOUT_SECONDS", None, gt=0)
     command_max_attempts: int = _env("COMMAND_MAX_ATTEMPTS", 5, ge=1)
@@ -69,6 +81,24 @@ class Settings(BaseSettings):
         for name, (in_dev, in_prod) in _BY_MODE.items():
             values.setdefault(name, in_dev if dev else in_prod)
         return values
+
+    @model_validator(mode="after")
+    def _no_default_secret_outside_dev(self) -> Settings:
+        """A secret with a usable default applies only in dev mode: a deployment whose callback secret
+        is the template's default, or whose Stripe secrets are plain values, refuses to start."""
+        if self.mode == "dev":
+            return self
+        if self.provider_callback_secret == DEV_CALLBACK_SECRET:
+            raise ValueError("PROVIDER_CALLBACK_SECRET is the template's default (the sandbox's); set "
+                             "ProviderCallbackSecret to a secret of your own outside dev mode")
+        if self.stripe_api_key or self.stripe_webhook_secret:
+            raise ValueError("STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET are for dev mode; name Secrets Manager "
+                             "secrets instead (STRIPE_SECRET_KEY_SECRET, STRIPE_WEBHOOK_SECRET_SECRET)")
+        return self
+
+    @property
+    def stripe_configured(self) -> bool:
+        return bool(self.stripe_secret_key_secret or self.stripe_api_key)
 
     @field_validator("provider_url")
     @classmethod

@@ -6,7 +6,13 @@ from typing import Any
 
 import httpx
 
-from paygate.services.ports.provider import ChargeResult, ProviderRejected, ProviderUnavailable, RefundResult
+from paygate.services.ports.provider import (
+    ChargeRequest,
+    ChargeResult,
+    ProviderRejected,
+    ProviderUnavailable,
+    RefundResult,
+)
 from paygate.services.ports.webhooks import DeliveryError
 
 
@@ -38,7 +44,7 @@ class SandboxProvider:
                           json={"amount": amount, "currency": currency, "token": token, "reference": reference})
         return ChargeResult(status=body["status"], charge_id=body.get("id"), decline_code=body.get("decline_code"))
 
-    def find_charge(self, reference: str) -> ChargeResult | None:
+    def find_charge(self, reference: str, request: ChargeRequest | None = None) -> ChargeResult | None:
         charges = self._call("GET", "/charges", params={"reference": reference}).get("data") or []
         for status in ("succeeded", "pending"):
             for charge in charges:

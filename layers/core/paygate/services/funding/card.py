@@ -26,6 +26,7 @@ from paygate.services.funding.recording import fail_refund, finish, record_proce
 from paygate.services.ports.payments import PaymentRecord
 from paygate.services.ports.provider import (
     DEFAULT_PROVIDER,
+    ChargeRequest,
     ChargeResult,
     PaymentProvider,
     ProviderRejected,
@@ -60,6 +61,9 @@ class CardFunding:
         if provider not in self.ctx.connectors:
             raise ProviderUnavailable(f"no connector for provider {provider!r} in this deployment")
         return self.ctx.connectors[provider]
+
+    def request(self, payment: Payment) -> ChargeRequest:
+        return ChargeRequest(payment.amount, payment.currency, self.method.token)
 
     def pause(self, attempt: int) -> None:
         """A lost race on a card payment is decided again at once (its commands are serial)."""
@@ -104,7 +108,7 @@ class CardFunding:
         hide a charge): a charge found completes the payment, a pending one leaves it processing, and
         only when none is found, or the provider cannot even be asked, does it end FAILED."""
         try:
-            found = self.connector(attempt[0]).find_charge(attempt[1])
+            found = self.connector(attempt[0]).find_charge(attempt[1], self.request(record.state))
         except (ProviderUnavailable, ProviderRejected) as exc:
             logger.error("could not look the charge up before failing the payment", extra={"reason": str(exc)})
             found = None
@@ -122,7 +126,7 @@ class CardFunding:
         holds (or may hold) the charge, by that attempt's reference."""
         attempt = charge_holder(record.state)
         try:
-            found = self.connector(attempt[0]).find_charge(attempt[1])
+            found = self.connector(attempt[0]).find_charge(attempt[1], self.request(record.state))
         except ProviderUnavailable as exc:
             return RetryLater(self.ctx.backoff(), f"provider unavailable: {exc}")
         except ProviderRejected as exc:
@@ -147,13 +151,13 @@ class CardFunding:
         payment = record.state
         provider_id, reference = charge_holder(payment)
         provider = self.connector(provider_id)
-        found = provider.find_charge(reference)
+        found = provider.find_charge(reference, self.request(payment))
         if found is not None and found.status == "pending":
             try:
                 voided = provider.void(str(found.charge_id))
             except ProviderRejected:
                 # No longer pending: it succeeded or was declined meanwhile. Ask again, then decide.
-                found = provider.find_charge(reference)
+                found = provider.find_charge(reference, self.request(payment))
             else:
                 logger.info("pending charge voided", extra={"charge_id": voided.charge_id})
                 found = None

@@ -102,7 +102,7 @@ def _no_charge_at(card: CardFunding, payment: Payment, attempt: tuple[str, str],
     if not _has_next(payment, attempt):
         return False
     try:
-        found = card.connector(attempt[0]).find_charge(attempt[1])
+        found = card.connector(attempt[0]).find_charge(attempt[1], card.request(payment))
     except (ProviderUnavailable, ProviderRejected) as lookup:
         logger.warning("a lost answer could not be looked up; staying with the provider",
                        extra={"provider": attempt[0], "reason": str(lookup)})

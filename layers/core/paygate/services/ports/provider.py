@@ -12,7 +12,7 @@ from typing import Mapping, Protocol
 
 from paygate.domain.providers.registry import DEFAULT_PROVIDER
 
-__all__ = ["DEFAULT_PROVIDER", "ChargeResult", "Connectors", "PaymentProvider", "ProviderRejected",
+__all__ = ["DEFAULT_PROVIDER", "ChargeRequest", "ChargeResult", "Connectors", "PaymentProvider", "ProviderRejected",
            "ProviderUnavailable", "RefundResult"]
 
 
@@ -21,6 +21,16 @@ class ChargeResult:
     status: str  # succeeded | declined | pending
     charge_id: str | None
     decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """What a charge asked for: a provider that is looked up by repeating the create (Stripe, by its
+    Idempotency-Key) needs it."""
+
+    amount: int
+    currency: str
+    token: str
 
 
 @dataclass(frozen=True)
@@ -48,8 +58,9 @@ class ProviderRejected(Exception):
 class PaymentProvider(Protocol):
     def charge(self, *, reference: str, amount: int, currency: str, token: str,
                idempotency_key: str) -> ChargeResult: ...
-    def find_charge(self, reference: str) -> ChargeResult | None:
-        """The charge that took money for this reference (else a pending one, else None)."""
+    def find_charge(self, reference: str, request: ChargeRequest | None = None) -> ChargeResult | None:
+        """The charge that took money for this reference (else a pending one, else None); `request`
+        for a provider that answers by repeating the create under the same key."""
     def void(self, charge_id: str) -> ChargeResult:
         """Void a pending charge (voiding a voided one again is harmless); ProviderRejected when the
         charge is not pending any more (it succeeded or was declined meanwhile)."""
