@@ -173,3 +173,36 @@ def test_two_invocations_racing_around_a_failover_charge_once(pipe, merchant, sa
     assert sandbox.charge_count(payment["id"]) == 0
     assert sandbox_b.charge_count(f"{payment['id']}_2") == 1
     assert [e["type"] for e in history(pipe, merchant, payment["id"])].count("payment.attempt_failed") == 1
+
+
+def providers_health(pipe, merchant):
+    status, body, _ = call(pipe, merchant, "GET", "/v1/providers")
+    assert status == 200, body
+    return {p["id"]: p for p in body["data"]}
+
+
+def test_the_breaker_opens_after_five_unavailable_attempts_then_closes_after_a_trial(
+        aws, handler_of, sandbox, sandbox_b, merchant):
+    pipe = TwoProviders(aws, handler_of, sandbox, sandbox_b)
+    for name, fid in (("api", "ApiFunction"), ("processor", "ProcessorFunction")):
+        setattr(pipe, name, handler_of(fid, **pipe.env, PROVIDER_BREAKER_COOLDOWN_SECONDS="0.5"))
+    put_routing(pipe, merchant, FAILOVER)
+    assert providers_health(pipe, merchant)["sandbox"]["status"] == "up"
+    sandbox.set_down(True)
+    for i in range(5):
+        pay(pipe, merchant, "tok_success", idem=f"k{i}")
+    drive(pipe)
+    health = providers_health(pipe, merchant)["sandbox"]
+    assert health["status"] in ("open", "half_open") and health["failures"] == 5 and health["attempts"] == 5
+    # While open, a new payment skips the sandbox: not one request reaches it.
+    pipe.processor = handler_of("ProcessorFunction", **pipe.env, PROVIDER_BREAKER_COOLDOWN_SECONDS="3600")
+    skipped = pay(pipe, merchant, "tok_success", idem="k-open")
+    drive(pipe)
+    assert sandbox.request_count(skipped["id"]) == 0 and get(pipe, merchant, skipped["id"])["provider"] == "sandbox-b"
+    # After the cool-down one trial goes through; the sandbox is up again, so the breaker closes.
+    pipe.processor = handler_of("ProcessorFunction", **pipe.env, PROVIDER_BREAKER_COOLDOWN_SECONDS="0")
+    sandbox.set_down(False)
+    trial = pay(pipe, merchant, "tok_success", idem="k-trial")
+    drive(pipe)
+    assert get(pipe, merchant, trial["id"])["provider"] == "sandbox" and sandbox.charge_count(trial["id"]) == 1
+    assert providers_health(pipe, merchant)["sandbox"]["status"] == "up"

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from paygate.container import get_container
 from paygate.schemas.openapi import PAYMENTS, errors
-from paygate.schemas.routing import PutRouting, Routing
-from paygate.services import routing
+from paygate.schemas.routing import ProviderHealth, ProviderList, PutRouting, Routing
+from paygate.services import providers, routing
 from routes.common import CurrentMerchant, ResourceRouter, params
 
 router = ResourceRouter(PAYMENTS)
@@ -31,3 +31,15 @@ def get_routing(merchant: CurrentMerchant) -> Routing:
 
     The routing in force: `default` `["sandbox"]` until one is set."""
     return Routing.of(routing.get_routing(get_container().routing, merchant))
+
+
+@router.get("/v1/providers")
+def list_providers(merchant: CurrentMerchant) -> ProviderList:
+    """List the providers and their health
+
+    Gateway-wide: each provider's breaker (`up`, `open`, `half_open`) and its attempts and failures in
+    the last 5 minutes."""
+    c = get_container()
+    return ProviderList(data=[ProviderHealth(id=p.id, status=p.status, attempts=p.attempts, failures=p.failures,  # type: ignore[arg-type]
+                                             success_rate=p.success_rate)
+                              for p in providers.provider_statuses(c.provider_health, c.settings.breaker_cooldown)])

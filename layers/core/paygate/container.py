@@ -17,12 +17,12 @@ from paygate.settings import Settings, get_settings
 if TYPE_CHECKING:
     from paygate.adapters.dynamodb.endpoints import EndpointsTable
     from paygate.adapters.dynamodb.events import EventsTable
+    from paygate.adapters.dynamodb.health import ProviderHealthTable
     from paygate.adapters.dynamodb.idempotency import IdempotencyKeys
-    from paygate.adapters.dynamodb.merchants import MerchantsTable
+    from paygate.adapters.dynamodb.merchants import MerchantsTable, RoutingTable
     from paygate.adapters.dynamodb.orders import OrdersTable
     from paygate.adapters.dynamodb.payments import PaymentsTable
     from paygate.adapters.dynamodb.refunds import RefundsTable
-    from paygate.adapters.dynamodb.routing import RoutingTable
     from paygate.adapters.dynamodb.stream import PaymentChanges
     from paygate.adapters.dynamodb.wallets import WalletsTable
     from paygate.adapters.http import HttpxTransport
@@ -71,6 +71,7 @@ class Container:
             payments=self.payments, refunds=self.refunds, wallets=self.wallets, orders=self.orders,
             connectors=self.connectors, attempt=attempt, max_attempts=s.command_max_attempts,
             backoff_base=s.command_backoff_base, provider_timeout=s.provider_timeout, sandbox=s.dev,
+            health=self.provider_health, breaker_cooldown=s.breaker_cooldown,
             **({"time_left": time_left} if time_left is not None else {}),
         )
 
@@ -96,9 +97,15 @@ class Container:
 
     @cached_property
     def routing(self) -> RoutingTable:
-        from paygate.adapters.dynamodb.routing import RoutingTable
+        from paygate.adapters.dynamodb.merchants import RoutingTable
 
         return RoutingTable(self.dynamodb, self.settings.merchants_table)
+
+    @cached_property
+    def provider_health(self) -> ProviderHealthTable:
+        from paygate.adapters.dynamodb.health import ProviderHealthTable
+
+        return ProviderHealthTable(self.dynamodb, self.settings.merchants_table)
 
     @cached_property
     def endpoints(self) -> EndpointsTable:

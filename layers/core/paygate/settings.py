@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = _env("STRIPE_WEBHOOK_SECRET", "", repr=False)
     # Defaults by mode (dev: a quicker provider timeout, backoff and webhook schedule).
     provider_timeout: float = _env("PROVIDER_TIMEOUT_SECONDS", None, gt=0)
+    breaker_cooldown: float = _env("PROVIDER_BREAKER_COOLDOWN_SECONDS", None, ge=0)
     command_max_attempts: int = _env("COMMAND_MAX_ATTEMPTS", 5, ge=1)
     command_backoff_base: int = _env("COMMAND_BACKOFF_SECONDS", None, ge=0)
     webhook_max_attempts: int = _env("WEBHOOK_MAX_ATTEMPTS", 8, ge=1)
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
 _BY_MODE: dict[str, tuple[Any, Any]] = {
     "PROVIDER_TIMEOUT_SECONDS": (2.0, 10.0),
     "COMMAND_BACKOFF_SECONDS": (1, 5),
+    "PROVIDER_BREAKER_COOLDOWN_SECONDS": (5.0, 30.0),
     "WEBHOOK_RETRY_SCHEDULE": (DEV_SCHEDULE, PRODUCTION_SCHEDULE),
 }
 

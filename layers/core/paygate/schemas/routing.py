@@ -70,3 +70,26 @@ class Routing(PutRouting):
         return cls.model_validate({"object": "routing", "default": list(routing.default), "rules": [
             {"if": {k: v for k, v in vars(r.condition).items() if v is not None}, "providers": list(r.providers)}
             for r in routing.rules]})
+
+
+class ProviderHealth(BaseModel):
+    model_config = strict({"id": "sandbox", "status": "up", "attempts": 120, "failures": 3, "success_rate": 0.975})
+
+    id: str
+    """The provider's id, as routing names it."""
+    status: Literal["up", "open", "half_open"]
+    """`open` after 5 unavailable attempts in a row (new payments skip it while another provider of their
+    route is eligible); `half_open` after a cool-down (one trial goes through); `up` after a success."""
+    attempts: int
+    """Charge attempts in the last 5 minutes."""
+    failures: int
+    """Of those, the ones the provider was unavailable for."""
+    success_rate: float | None
+    """1 - failures / attempts (null without attempts)."""
+
+
+class ProviderList(BaseModel):
+    model_config = strict()
+
+    object: Literal["list"] = "list"
+    data: list[ProviderHealth]

@@ -13,6 +13,7 @@ its provider before any other is tried: a payment is charged by at most one prov
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -46,6 +47,9 @@ def take(card: CardFunding, record: PaymentRecord, meta: EventMeta) -> Outcome:
         attempt = current_attempt(record.state)
         if attempt is None:  # cannot be: the route's last provider is never failed over
             return card.finish(record, meta, None, failure=UNAVAILABLE)
+        if _breaker_skips(card, record.state, attempt):
+            record = _fail_over(card, record, meta, attempt, ProviderUnavailable("its breaker is open"))
+            continue
         try:
             result = _charge_with_retries(card, record.state, attempt)
         except ProviderRejected as exc:
@@ -55,6 +59,7 @@ def take(card: CardFunding, record: PaymentRecord, meta: EventMeta) -> Outcome:
         except ProviderUnavailable as exc:
             count_error("provider_unavailable")
             count_provider("ProviderFailures", attempt[0])
+            _record_health(card, attempt[0], unavailable=True)
             found = _no_charge_at(card, record.state, attempt, exc)
             if isinstance(found, ChargeResult):
                 return card.record_result(record, found, meta, attempt)
@@ -69,7 +74,42 @@ def take(card: CardFunding, record: PaymentRecord, meta: EventMeta) -> Outcome:
                                                                       "provider": attempt[0]})
             record_processing(record, ctx.payments, meta, attempt)  # the merchant sees it in progress while we wait
             return RetryLater(delay, f"provider unavailable: {exc}")
+        _record_health(card, attempt[0], unavailable=False)
         return card.record_result(record, result, meta, attempt)
+
+
+def _breaker_skips(card: CardFunding, payment: Payment, attempt: tuple[str, str]) -> bool:
+    """Whether the attempt's provider is skipped: its breaker is open (or half open with the trial
+    taken by another processor), another provider of the route comes after it, and nothing was ever
+    sent to it for this attempt (not recorded, and this is the command's first delivery)."""
+    ctx = card.ctx
+    if ctx.health is None or ctx.attempt > 1 or not _has_next(payment, attempt) \
+            or any(a.reference == attempt[1] for a in payment.attempts):
+        return False
+    try:
+        breaker = ctx.health.breaker(attempt[0])
+        now = time.time()
+        status = breaker.status(now, ctx.breaker_cooldown)
+        if status == "up":
+            return False
+        if status == "half_open" and breaker.trial_free(now, ctx.breaker_cooldown) \
+                and ctx.health.claim_trial(attempt[0], ctx.breaker_cooldown):
+            logger.info("half-open trial", extra={"provider": attempt[0]})
+            return False
+    except Exception as exc:  # noqa: BLE001 - the breaker is advice: without it, the provider is tried
+        logger.warning("provider health unreadable; trying the provider", extra={"reason": str(exc)[:200]})
+        return False
+    logger.warning("provider breaker open: skipped", extra={"provider": attempt[0], "status": status})
+    return True
+
+
+def _record_health(card: CardFunding, provider: str, *, unavailable: bool) -> None:
+    if card.ctx.health is None:
+        return
+    try:
+        card.ctx.health.record(provider, unavailable=unavailable)
+    except Exception as exc:  # noqa: BLE001 - a count lost never fails a payment
+        logger.warning("provider health not recorded", extra={"reason": str(exc)[:200]})
 
 
 def _charge_with_retries(card: CardFunding, payment: Payment, attempt: tuple[str, str]) -> ChargeResult:

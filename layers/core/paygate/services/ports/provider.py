@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Protocol
 
+from paygate.domain.providers.health import Breaker, Window
 from paygate.domain.providers.registry import DEFAULT_PROVIDER
 
 __all__ = ["DEFAULT_PROVIDER", "ChargeRequest", "ChargeResult", "Connectors", "PaymentProvider", "ProviderRejected",
-           "ProviderUnavailable", "RefundResult"]
+           "ProviderHealth", "ProviderUnavailable", "RefundResult"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,17 @@ class PaymentProvider(Protocol):
                  idempotency_key: str) -> ChargeResult:
         """Pay a biller (status succeeded or declined); the same key again answers the same payment."""
     def find_bill_payment(self, reference: str) -> ChargeResult | None: ...
+
+
+class ProviderHealth(Protocol):
+    """The providers' breakers and recent counts, shared by every processor (paygate.domain.providers.health)."""
+
+    def breaker(self, provider: str) -> Breaker: ...
+    def record(self, provider: str, *, unavailable: bool) -> None:
+        """One attempt's outcome: unavailable (5xx after retries, refused) or answered."""
+    def claim_trial(self, provider: str, cooldown: float) -> bool:
+        """The half-open trial for this processor, or False when another took it."""
+    def window(self, provider: str) -> Window: ...
 
 
 # The connectors by provider name (the composition root builds each on first use).
