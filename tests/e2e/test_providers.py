@@ -3,8 +3,14 @@ down and up at run time, a payment failing over with its attempts, routing rules
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
+from polling import wait_for
 
 
 @pytest.fixture
@@ -43,3 +49,22 @@ def test_rules_by_currency_choose_the_provider(merchant, providers):
     assert merchant.wait_status(eur["id"], {"COMPLETED"})["provider"] == "sandbox-b"
     assert merchant.wait_status(usd["id"], {"COMPLETED"})["provider"] == "sandbox"
     assert charges(providers["sandbox-b"], eur["id"]) == 1 and charges(providers["sandbox"], eur["id"]) == 0
+
+
+def test_paygate_trace_shows_each_attempt(dev, merchant, providers):
+    assert merchant.http.put("/v1/routing", json={"default": ["sandbox", "sandbox-b"]}).status_code == 200
+    httpx.post(f"{providers['sandbox']}/_control/down")
+    payment = merchant.pay("tok_success")
+    merchant.wait_status(payment["id"], {"COMPLETED"})
+    httpx.post(f"{providers['sandbox']}/_control/up")
+    paygate = Path(sys.executable).parent / "paygate"
+
+    def attempts():
+        out = subprocess.run([str(paygate), "trace", payment["id"], "--state-dir", str(dev.state_dir), "--json"],
+                             capture_output=True, text=True, check=False)
+        spans = json.loads(out.stdout) if out.returncode == 0 else []
+        return sorted((s["attributes"]["provider"], s["attributes"]["reference"]) for s in spans
+                      if s["name"].startswith("provider.attempt"))
+
+    wait_for(lambda: len(attempts()) == 2, 30, "both attempts in the trace")
+    assert attempts() == [("sandbox", payment["id"]), ("sandbox-b", f"{payment['id']}_2")]

@@ -24,6 +24,7 @@ from paygate.domain.providers.attempts import current_attempt
 from paygate.domain.providers.registry import DEFAULT_ROUTE
 from paygate.ids import new_event_id, utc_now
 from paygate.observability import count_error, count_provider, logger, metrics
+from paygate.observability.tracing import marker_span
 from paygate.services.commands.outcomes import Outcome, RetryLater
 from paygate.services.funding.recording import processing_events, record_processing
 from paygate.services.ports.payments import PaymentRecord
@@ -51,7 +52,9 @@ def take(card: CardFunding, record: PaymentRecord, meta: EventMeta) -> Outcome:
             record = _fail_over(card, record, meta, attempt, ProviderUnavailable("its breaker is open"))
             continue
         try:
-            result = _charge_with_retries(card, record.state, attempt)
+            with marker_span(f"provider.attempt {attempt[0]}", {"payment.id": record.state.id,
+                                                                "provider": attempt[0], "reference": attempt[1]}):
+                result = _charge_with_retries(card, record.state, attempt)
         except ProviderRejected as exc:
             logger.error("provider refused the charge", extra={"reason": str(exc), "provider": attempt[0]})
             return card.finish(record, meta, attempt, failure=(
