@@ -168,8 +168,8 @@ class AttemptFailed:
     """payment.attempt_failed: `provider` was unavailable for the attempt `reference`; it took no charge."""
 
     provider: str
-    reference: str
     failure: Failure
+    reference: str | None = None  # None: the payment id (the first attempt's)
 
 
 @dataclass(frozen=True)
@@ -244,15 +244,25 @@ def _next(payment: Payment, event_type: EventType, event_id: str, now: str,
     return apply(payment, event), event
 
 
+def _attempt(payment: Payment, attempt: tuple[str, str] | None) -> tuple[str | None, str | None]:
+    """An attempt as events store it: the first attempt's reference (the payment id) left out."""
+    provider, reference = attempt or (None, None)
+    return provider, _stored(payment, reference)
+
+
+def _stored(payment: Payment, reference: str | None) -> str | None:
+    return None if reference == payment.id else reference
+
+
 def start_processing(payment: Payment, *, event_id: str, now: str, hold: str | None = None,
                      attempt: tuple[str, str] | None = None) -> tuple[Payment, PaymentEvent]:
-    provider, reference = attempt or (None, None)
+    provider, reference = _attempt(payment, attempt)
     return _next(payment, EventType.PROCESSING, event_id, now, Processing(hold, provider, reference))
 
 
 def complete(payment: Payment, *, event_id: str, now: str, charge_id: str | None,
              hold: str | None = None, attempt: tuple[str, str] | None = None) -> tuple[Payment, PaymentEvent]:
-    provider, reference = attempt or (None, None)
+    provider, reference = _attempt(payment, attempt)
     return _next(payment, EventType.COMPLETED, event_id, now, Completed(charge_id, hold, provider, reference))
 
 
@@ -260,7 +270,7 @@ def fail(
     payment: Payment, *, event_id: str, now: str, code: str, message: str, charge_id: str | None = None,
     hold: str | None = None, attempt: tuple[str, str] | None = None,
 ) -> tuple[Payment, PaymentEvent]:
-    provider, reference = attempt or (None, None)
+    provider, reference = _attempt(payment, attempt)
     return _next(payment, EventType.FAILED, event_id, now,
                  Failed(Failure(code, message), charge_id, hold, provider, reference))
 
@@ -272,7 +282,7 @@ def fail_attempt(payment: Payment, *, event_id: str, now: str, provider: str, re
     if payment.status != PaymentStatus.PROCESSING:
         raise InvalidTransition(payment.status, PaymentStatus.PROCESSING)
     event = PaymentEvent(event_id, EventType.ATTEMPT_FAILED, payment.id, payment.version + 1, now,
-                         AttemptFailed(provider, reference, Failure(code, message)))
+                         AttemptFailed(provider, Failure(code, message), _stored(payment, reference)))
     return apply(payment, event), event
 
 
@@ -334,13 +344,13 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
     if isinstance(p, Refunded):
         changes["amount_refunded"] = payment.amount_refunded + p.amount
     if isinstance(p, AttemptFailed):
-        changes["attempts"] = _with_attempt(payment.attempts, Attempt(p.provider, p.reference, "failed", p.failure,
-                                                                      event.occurred_at))
-    elif isinstance(p, (Processing, Completed, Failed)) and p.provider and p.reference:
+        changes["attempts"] = _with_attempt(payment.attempts, Attempt(
+            p.provider, p.reference or payment.id, "failed", p.failure, event.occurred_at))
+    elif isinstance(p, (Processing, Completed, Failed)) and p.provider:
         status = {Processing: "pending", Completed: "succeeded", Failed: "failed"}[type(p)]
         failure = p.failure if isinstance(p, Failed) else None
-        changes["attempts"] = _with_attempt(payment.attempts, Attempt(p.provider, p.reference, status, failure,
-                                                                      event.occurred_at))
+        changes["attempts"] = _with_attempt(payment.attempts, Attempt(
+            p.provider, p.reference or payment.id, status, failure, event.occurred_at))
         if isinstance(p, Completed) or (isinstance(p, Failed) and p.provider_charge_id):
             changes["provider"] = p.provider
     return replace(payment, **changes)

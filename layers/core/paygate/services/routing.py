@@ -5,6 +5,7 @@ accepted, and recorded with it (`payment.created`), so every later command of th
 from __future__ import annotations
 
 from paygate.domain.accounts import Merchant
+from paygate.domain.providers.registry import DEFAULT_ROUTE
 from paygate.domain.providers.routing import Routing, UnknownProvider
 from paygate.observability import logger
 from paygate.services.errors import InvalidRequest
@@ -30,7 +31,9 @@ def put_routing(repo: RoutingRepository, merchant: Merchant, routing: Routing) -
 
 def route_for(repo: RoutingRepository, merchant: Merchant, *, currency: str, amount: int,
               method: str) -> tuple[str, ...]:
-    """The providers of a new card payment, in order (wallet payments have none)."""
+    """The providers of a new card payment, in order (wallet payments have none). The default route
+    (`["sandbox"]`) is not stored with the payment: an empty route means it."""
     if method != "card":
         return ()
-    return get_routing(repo, merchant).route(currency=currency, amount=amount, method=method)
+    route = get_routing(repo, merchant).route(currency=currency, amount=amount, method=method)
+    return () if route == DEFAULT_ROUTE else route

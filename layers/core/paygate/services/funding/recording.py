@@ -34,8 +34,9 @@ def record_processing(record: PaymentRecord, payments: PaymentRepository, meta: 
 def finish(record: PaymentRecord, payments: PaymentRepository, meta: EventMeta, *,
            failure: tuple[str, str] | None = None, charge_id: str | None = None,
            attempt: tuple[str, str] | None = None) -> PaymentRecord:
-    """PROCESSING (if not recorded yet) and the outcome, COMPLETED or FAILED, in one write."""
-    started, events = processing_events(record.state, attempt)
+    """PROCESSING (if not recorded yet) and the outcome, COMPLETED or FAILED, in one write (the
+    outcome names the attempt: PROCESSING written with it need not)."""
+    started, events = processing_events(record.state)
     now = utc_now()
     if failure is None:
         final, event = domain.complete(started, event_id=new_event_id(), now=now, charge_id=charge_id,
