@@ -1,6 +1,6 @@
 """Cancels, over in-memory fakes: the merchant's cancel recorded at once (with or without its key),
 then settled by its command by what the provider holds: never a charge lost, never a void of money
-taken; a wallet's hold released (tests/unit/test_wallets.py)."""
+taken; a wallet's hold released (tests/unit/test_wallet_services.py)."""
 
 import pytest
 from fakes import ScriptedProvider, unavailable
