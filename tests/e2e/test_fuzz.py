@@ -43,8 +43,8 @@ def test_the_docs_page_shows_every_group_in_a_real_browser(info, tmp_path):
     sees. Headless Chromium renders /docs; the groups are there, in order, and a screenshot is made."""
     from paygate.schemas.openapi import TAGS
 
-    dom = screenshot.rendered_dom(f"{info['api_url']}/docs")
+    dom = screenshot.rendered_dom(f"{info.api_url}/docs")
     assert screenshot.groups_shown(dom, [name for name, _ in TAGS]) == [name for name, _ in TAGS], dom[-3000:]
     assert "Create a payment" in dom and "payment.completed" in dom  # an operation's summary; a webhook
-    shot = screenshot.screenshot(f"{info['api_url']}/docs", tmp_path / "docs.png")
+    shot = screenshot.screenshot(f"{info.api_url}/docs", tmp_path / "docs.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
