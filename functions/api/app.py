@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 from resolver import Resolver, request_error
-from routes import api_keys, events, orders, payments, refunds, wallets, webhook_endpoints
+from routes import api_keys, events, orders, payments, refunds, routing, wallets, webhook_endpoints
 from routes.common import JSON
 
 from paygate import edge
@@ -27,7 +27,7 @@ PUBLIC = {"security": []}  # documented without the API key (a route that takes 
 
 
 app = Resolver()
-for resource in (payments, refunds, webhook_endpoints, events, wallets, orders, api_keys):
+for resource in (payments, refunds, webhook_endpoints, events, wallets, orders, api_keys, routing):
     app.include_router(resource.router)
 
 

@@ -33,6 +33,14 @@ def receive(provider: str) -> Response[dict]:
     event = app.current_event
     c = get_container()
     body = edge.raw_body(event.body, event.is_base64_encoded, c.settings.max_body_bytes)
+    if provider == "stripe" and c.settings.stripe_configured:
+        from paygate.adapters.stripe import verify_webhook
+
+        verified = verify_webhook(body, event.headers.get("Stripe-Signature"), c.stripe_secrets["webhook_secret"])
+        received = callbacks.receive_stripe(
+            verified, publisher=c.publisher, commands_queue_url=c.settings.commands_queue_url, traceparent=None,
+            correlation_id=logger.get_correlation_id())
+        return _json(200, to_json(CallbackReceived(received=True, id=received.event_id)))
     received = callbacks.receive(
         provider, body=body, signature=event.headers.get(SIGNATURE_HEADER), secret=c.settings.callback_secret(),
         now=epoch_seconds(), publisher=c.publisher, commands_queue_url=c.settings.commands_queue_url,

@@ -49,6 +49,7 @@ class GatewayInfo:
     merchant_id: str
     aws_endpoint_url: str
     provider_url: str  # the sandbox provider
+    providers: dict[str, str] = field(default_factory=dict)  # every provider's URL by id (sandbox, sandbox-b)
     backend: str = "moto"  # moto, localstack, an endpoint URL, or ministack
     parameters: dict[str, str] = field(default_factory=dict)  # the template's overrides, secrets left out
     region: str = "us-east-1"

@@ -11,6 +11,7 @@ that around the wait for SIGINT or SIGTERM (a second one stops at once).
 from __future__ import annotations
 
 import faulthandler
+import json
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ from paygate_local.devfile import DevInfo, dev_file
 from paygate_local.foreground import wait_for_stop
 from paygate_local.merchants import create_merchant, merchants_repository
 
+SANDBOX_B = "sandbox-b"
 STOP_REPORT_SECONDS = 40.0  # a stop still going on after this prints every thread's stack
 
 
@@ -54,6 +56,7 @@ class DevSession:
         self.stopping = threading.Event()
         self.state: Any = None  # the StateFile
         self.sandbox: Any = None  # the SandboxProvider
+        self.sandbox_b: Any = None  # the second one (provider id sandbox-b)
         self.runtime: Any = None  # the LocalRuntime
         self.controls: Any = None  # the DevControls: hot reload, debugger, faults
         self.info: DevInfo | None = None
@@ -72,7 +75,13 @@ class DevSession:
             reset_state(state_dir)
         self.state = state = StateFile(state_dir / FILE_NAME)
         self.sandbox = sandbox = start_sandbox(options.provider_port, state, state_dir / TRACES_FILE)
-        overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, **options.parameters}
+        # A second sandbox with its own charges (its records under their own names in the state file):
+        # the failover target of a routing such as {"default": ["sandbox", "sandbox-b"]}.
+        self.sandbox_b = sandbox_b = start_sandbox(0, NamedState(state, SANDBOX_B), state_dir / TRACES_FILE,
+                                                   port_key=f"{SANDBOX_B}.port")
+        providers = {"sandbox": sandbox.url, SANDBOX_B: sandbox_b.url}
+        overrides = {"Mode": "dev", "ProviderUrl": sandbox.url, "ProviderUrls": json.dumps({SANDBOX_B: sandbox_b.url}),
+                     **options.parameters}
         sizing = {"max_workers_per_function": options.max_workers} if options.max_workers else {}
         metering = counters.meter_dir(state_dir) if counters.metering_requested() else None  # PAYGATE_METER=1
         self.runtime = runtime = LocalRuntime(
@@ -86,15 +95,17 @@ class DevSession:
         controls.attach(runtime, say)
         # tok_async charges are settled by the sandbox calling the gateway back, signed with the
         # template's ProviderCallbackSecret (the sandbox's default unless overridden).
-        sandbox.set_callback(f"{runtime.api_url}/callbacks/sandbox",
-                             runtime.stack.parameters.get("ProviderCallbackSecret") or None)
+        secret = runtime.stack.parameters.get("ProviderCallbackSecret") or None
+        sandbox.set_callback(f"{runtime.api_url}/callbacks/sandbox", secret)
+        sandbox_b.set_callback(f"{runtime.api_url}/callbacks/{SANDBOX_B}", secret)
         env = runtime.env_for(runtime.api_function_ids()[0])
         region = env.get("AWS_REGION", "us-east-1")
         merchant = sandbox_merchant(state, options.backend, merchants_table=env["MERCHANTS_TABLE"],
                                     endpoint=runtime.aws_endpoint_url, region=region)
         self.info = DevInfo(
             api_url=runtime.api_url, api_key=merchant["api_key"], merchant_id=merchant["merchant_id"],
-            aws_endpoint_url=runtime.aws_endpoint_url, provider_url=sandbox.url, backend=options.backend,
+            aws_endpoint_url=runtime.aws_endpoint_url, provider_url=sandbox.url, providers=providers,
+            backend=options.backend,
             parameters={k: v for k, v in overrides.items() if k != "ProviderCallbackSecret"}, region=region,
             merchants_table=env["MERCHANTS_TABLE"], logs_dir=str(state_dir / "logs"), state_file=str(state.path),
             pid=os.getpid(), **controls.info())
@@ -111,7 +122,8 @@ class DevSession:
         controls = "".join(f"{line}\n" for line in self.controls.lines()) if self.controls else ""
         return (f"{controls}paygate dev is ready\n  API:      {info.api_url}\n  API key:  {info.api_key}\n"
                 f"  merchant: {info.merchant_id}\n  AWS:      {info.aws_endpoint_url}\n"
-                f"  provider: {info.provider_url}\n  logs:     {info.logs_dir}\n{kept}"
+                f"  provider: {info.provider_url} (sandbox-b: {info.providers.get(SANDBOX_B)})\n"
+                f"  logs:     {info.logs_dir}\n{kept}"
                 f"  ({self.dev_file}; Ctrl-C stops, and a restart with the same --state-dir carries on)")
 
     def stop(self) -> float:
@@ -135,8 +147,9 @@ class DevSession:
                 self.controls.stop()
             if self.runtime is not None:
                 self.runtime.stop()
-            if self.sandbox is not None:
-                self.sandbox.stop()
+            for provider in (self.sandbox, self.sandbox_b):
+                if provider is not None:
+                    provider.stop()
             if self.state is not None:
                 self.state.close()
         finally:
@@ -187,12 +200,29 @@ def reset_state(state_dir: Path) -> None:
     shutil.rmtree(state_dir / "localstack" / "state", ignore_errors=True)
 
 
-def start_sandbox(port: int, state: Any, traces_file: Path | None = None) -> Any:
-    """The sandbox provider with its saved charges, on the port it had (so that a restart changes
+class NamedState:
+    """A view of the state file whose sandbox records are kept under a prefix: a second sandbox's
+    charges, keys and refunds apart from the first's."""
+
+    def __init__(self, state: Any, name: str) -> None:
+        self.state, self.prefix = state, f"{name}:"
+
+    def put_sandbox(self, kind: str, record_id: str, record: dict[str, Any]) -> None:
+        self.state.put_sandbox(self.prefix + kind, record_id, record)
+
+    def sandbox_records(self) -> Any:
+        for kind, record_id, record in self.state.sandbox_records():
+            if kind.startswith(self.prefix):
+                yield kind[len(self.prefix):], record_id, record
+
+
+def start_sandbox(port: int, state: Any, traces_file: Path | None = None, *, port_key: str = "sandbox.port") -> Any:
+    """A sandbox provider with its saved charges, on the port it had (so that a restart changes
     nothing a function was told), or any free port when that one is taken now."""
     from sandbox_provider import SandboxProvider
 
-    wanted = port or state.get("sandbox.port") or 0
+    saved = state.state if isinstance(state, NamedState) else state
+    wanted = port or saved.get(port_key) or 0
     try:
         sandbox = SandboxProvider(port=wanted, store=state, traces_file=traces_file).start()
     except OSError:
@@ -201,7 +231,7 @@ def start_sandbox(port: int, state: Any, traces_file: Path | None = None) -> Any
         print(f"paygate dev: note: the sandbox provider's port {wanted} is taken; it gets another",
               file=sys.stderr, flush=True)
         sandbox = SandboxProvider(port=0, store=state, traces_file=traces_file).start()
-    state.set("sandbox.port", sandbox.port)
+    saved.set(port_key, sandbox.port)
     return sandbox
 
 

@@ -42,6 +42,8 @@ HTTP interface (JSON everywhere; errors are ``{"error": {"type", "code", "messag
                                 now on (``set_callback``), for a gateway deployed after the provider started
                                 (``paygate ministack deploy``); 200 ``{"url"}``
 ``GET /health``                 ``{"status": "ok"}``
+``POST /_control/down``, ``POST /_control/up``  switch the provider down (every other route but
+                                ``/health`` answers 503 ``provider_down``) and up again, at run time
 
 Callback signature: header ``Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``,
 made and checked by the gateway's own code (``paygate.domain.callbacks``), the one implementation of the

@@ -37,11 +37,15 @@ class App:
                 *(rule for group in routes for rule in group.rules()),
                 Rule("/callbacks", endpoint=self.list_callbacks, methods=["GET"]),
                 Rule("/callback", endpoint=self.put_callback, methods=["PUT"]),
+                Rule("/_control/down", endpoint=self.go_down, methods=["POST"]),
+                Rule("/_control/up", endpoint=self.go_up, methods=["POST"]),
             ],
             strict_slashes=False,
         )
         # With a traces file (paygate dev's), spans are written where the functions write theirs.
         self._tracer = _provider_tracer(Path(traces_file)) if traces_file else None
+        # Switched down (POST /_control/down): every charge, lookup, void and refund answers 503.
+        self.down = False
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         parent = environ.get("HTTP_TRACEPARENT")
@@ -70,12 +74,24 @@ class App:
         self._callbacks.set_target(url, secret)
         return json_response({"url": url})
 
+    def go_down(self, request: Request) -> Response:
+        self.down = True
+        log.info("sandbox provider switched down")
+        return json_response({"status": "down"})
+
+    def go_up(self, request: Request) -> Response:
+        self.down = False
+        log.info("sandbox provider switched up")
+        return json_response({"status": "up"})
+
     # ---- dispatch --------------------------------------------------------------------------------
 
     def _answer(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         request = Request(environ)
         request.max_content_length = MAX_BODY
         try:
+            if self.down and not request.path.startswith(("/_control/", "/health")):
+                raise ApiError(503, "api_error", "provider_down", "the provider is switched down")
             handler, args = self._map.bind_to_environ(environ).match()
             response = handler(request, **args)
         except ApiError as err:

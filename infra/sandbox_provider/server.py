@@ -139,6 +139,11 @@ class SandboxProvider:
         """Seconds ``tok_timeout_after_success`` holds its first answer."""
         return self._charges.timeout_delay
 
+    def set_down(self, down: bool) -> None:
+        """Switched down (every charge, lookup, void and refund answers 503) or up again, as
+        ``POST /_control/down`` and ``POST /_control/up`` do."""
+        self._app.down = down
+
     # ---- in-process views (the same data as the HTTP endpoints) ------------------------------------
 
     def charges_for(self, reference: str) -> list[dict[str, Any]]:

@@ -159,7 +159,7 @@ def test_paygate_dashboard_shows_the_templates_panels_filled_by_the_run(dev, run
 
     got = wait_for(filled, timeout=30, interval=0.5, what="the dashboard's panels to show the run")
     assert set(got) == {"Payments", "Processing time (ms)", "Provider retries", "Webhooks", "Errors by type",
-                        "Queue depth", "DLQ depth"}
+                        "Queue depth", "DLQ depth", "Providers: attempts and failures"}
     assert sum(got["Payments"]["created"]["series"]) == 3  # one point a minute, adding up to the total
     p50, p99 = got["Processing time (ms)"]["p50"], got["Processing time (ms)"]["p99"]
     assert p50["source"] == "logs" and 0 < p50["value"] <= p99["value"]

@@ -75,7 +75,8 @@ def test_grafana_provisions_the_template_dashboard_unchanged():
     assert provisioned == grafana_dashboard_of(TEMPLATE), (
         "regenerate: .venv/bin/paygate dashboard --grafana > localstack/grafana/dashboards/paygate.json")
     assert [p["title"] for p in provisioned["panels"]] == ["Payments", "Processing time (ms)", "Provider retries",
-                                                            "Webhooks", "Errors by type", "Queue depth", "DLQ depth"]
+                                                            "Webhooks", "Errors by type", "Queue depth", "DLQ depth",
+                                                            "Providers: attempts and failures"]
 
 
 def test_grafanas_data_source_is_localstacks_cloudwatch_and_compose_mounts_it():

@@ -304,7 +304,7 @@ class ScriptedProvider:
         self.calls.append(kwargs)
         return self._next(self.answers, None)
 
-    def find_charge(self, reference: str) -> ChargeResult | None:
+    def find_charge(self, reference: str, request: object = None) -> ChargeResult | None:
         return self.found
 
     def void(self, charge_id: str) -> ChargeResult:

@@ -123,7 +123,7 @@ def test_a_void_refused_because_the_charge_succeeded_meanwhile_completes_the_pay
     cancel(world, payment.id)
     world.provider.void_refused = True
     found = iter([PENDING, ChargeResult("succeeded", "ch_p")])
-    world.provider.find_charge = lambda reference: next(found)
+    world.provider.find_charge = lambda reference, request=None: next(found)
     assert world.run("payment.cancel", payment.id, 3) == Done("COMPLETED")
     assert world.payment(payment.id).provider_charge_id == "ch_p"
 
@@ -143,7 +143,7 @@ def test_a_provider_down_comes_back_later_and_changes_nothing():
     payment = world.pay(CardMethod("tok_success"))
     cancel(world, payment.id)
 
-    def down(reference):
+    def down(reference, request=None):
         raise unavailable()
 
     world.provider.find_charge = down

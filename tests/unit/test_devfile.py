@@ -17,7 +17,8 @@ from paygate_local.devfile import (
 )
 
 DEV = {"api_url": "http://127.0.0.1:3000", "api_key": "sk_test_x", "merchant_id": "mer_x",
-       "aws_endpoint_url": "http://127.0.0.1:5000", "provider_url": "http://127.0.0.1:4010", "backend": "moto",
+       "aws_endpoint_url": "http://127.0.0.1:5000", "provider_url": "http://127.0.0.1:4010",
+       "providers": {"sandbox": "http://127.0.0.1:4010", "sandbox-b": "http://127.0.0.1:4011"}, "backend": "moto",
        "parameters": {"Mode": "dev"}, "region": "eu-west-1", "merchants_table": "paygate-MerchantsTable",
        "logs_dir": "/s/logs", "state_file": "/s/state.db", "pid": 123, "control_url": "http://127.0.0.1:3001",
        "debug": {"ApiFunction": 5678}}

@@ -13,7 +13,7 @@ from paygate.schemas.events import Payment
 from paygate.schemas.openapi import PAYMENTS, errors
 from paygate.schemas.requests import CreatePayment
 from paygate.schemas.responses import PaymentHistory, PaymentHistoryEvent, PaymentList, listing
-from paygate.services import payments
+from paygate.services import payments, routing
 from routes.common import CurrentMerchant, ResourceRouter, accepted, idempotent, params
 
 router = ResourceRouter(PAYMENTS)
@@ -43,8 +43,10 @@ def create_payment(body: Annotated[CreatePayment, params.Body(openapi_examples=P
                               dict(body.metadata), body.customer_id, body.destination.typed() if body.destination else None)
     payments.check_payment_method(c.command_context(), merchant, new)
     request = idempotent(merchant, idempotency_key, "/v1/payments", body.model_dump(mode="json"))
+    route = routing.route_for(c.routing, merchant, currency=new.currency, amount=new.amount,
+                              method=new.payment_method.type)
     done = payments.create_payment(c.payments, merchant=merchant, request=request, new=new,
-                                   correlation_id=logger.get_correlation_id())
+                                   correlation_id=logger.get_correlation_id(), route=route)
     return accepted(202, Payment.of(done.payment), replayed=done.replayed, location=f"/v1/payments/{done.payment.id}")
 
 

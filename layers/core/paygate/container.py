@@ -16,8 +16,9 @@ from paygate.settings import Settings, get_settings
 if TYPE_CHECKING:
     from paygate.adapters.dynamodb.endpoints import EndpointsTable
     from paygate.adapters.dynamodb.events import EventsTable
+    from paygate.adapters.dynamodb.health import ProviderHealthTable
     from paygate.adapters.dynamodb.idempotency import IdempotencyKeys
-    from paygate.adapters.dynamodb.merchants import MerchantsTable
+    from paygate.adapters.dynamodb.merchants import MerchantsTable, RoutingTable
     from paygate.adapters.dynamodb.orders import OrdersTable
     from paygate.adapters.dynamodb.payments import PaymentsTable
     from paygate.adapters.dynamodb.refunds import RefundsTable
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 class Connectors(Mapping[str, PaymentProvider]):
     """The providers' connectors by name, each built on first use (an HTTP client only when a payment
-    needs a provider). Today the sandbox's alone: DEFAULT_PROVIDER."""
+    needs a provider). A name with no connector here is ProviderUnknown (a route naming a provider
+    this deployment has no URL or key for)."""
 
     def __init__(self, makers: Mapping[str, Callable[[], PaymentProvider]]) -> None:
         self.makers = makers
@@ -73,6 +75,7 @@ class Container:
             payments=self.payments, refunds=self.refunds, wallets=self.wallets, orders=self.orders,
             connectors=self.connectors, attempt=attempt, max_attempts=s.command_max_attempts,
             backoff_base=s.command_backoff_base, provider_timeout=s.provider_timeout, sandbox=s.dev,
+            health=self.provider_health, breaker_cooldown=s.breaker_cooldown,
             **({"time_left": time_left} if time_left is not None else {}),
         )
 
@@ -95,6 +98,18 @@ class Container:
         from paygate.adapters.dynamodb.merchants import MerchantsTable
 
         return MerchantsTable(self.dynamodb, self.settings.merchants_table)
+
+    @cached_property
+    def routing(self) -> RoutingTable:
+        from paygate.adapters.dynamodb.merchants import RoutingTable
+
+        return RoutingTable(self.dynamodb, self.settings.merchants_table)
+
+    @cached_property
+    def provider_health(self) -> ProviderHealthTable:
+        from paygate.adapters.dynamodb.health import ProviderHealthTable
+
+        return ProviderHealthTable(self.dynamodb, self.settings.merchants_table)
 
     @cached_property
     def endpoints(self) -> EndpointsTable:
@@ -159,12 +174,39 @@ class Container:
 
     @cached_property
     def connectors(self) -> Connectors:
-        return Connectors({DEFAULT_PROVIDER: self._sandbox})
+        """Every provider with a URL: the sandbox's (PROVIDER_URL), and the others' (PROVIDER_URLS)."""
+        urls = {DEFAULT_PROVIDER: self.settings.provider_url, **self.settings.provider_urls}
+        makers = {name: self._sandbox_at(url) for name, url in urls.items() if name.startswith("sandbox")}
+        if self.settings.stripe_configured:
+            makers["stripe"] = self._stripe
+        return Connectors(makers)
 
-    def _sandbox(self) -> PaymentProvider:
-        from paygate.adapters.http import SandboxProvider
+    def _stripe(self) -> PaymentProvider:
+        from paygate.adapters.stripe import StripeProvider
 
-        return SandboxProvider(self.settings.provider_url, self.settings.provider_timeout)
+        return StripeProvider(self.stripe_secrets["api_key"], api_base=self.settings.stripe_api_base or None,
+                              timeout=self.settings.provider_timeout)
+
+    @cached_property
+    def stripe_secrets(self) -> dict[str, str]:
+        """Stripe's secret key and webhook secret: from Secrets Manager, by the names the template's
+        parameters give (read once, at the first use in this process; never logged), or in dev mode
+        the values paygate dev gives."""
+        s = self.settings
+        if not (s.stripe_secret_key_secret or s.stripe_webhook_secret_secret):
+            return {"api_key": s.stripe_api_key, "webhook_secret": s.stripe_webhook_secret}
+        client = self._client("secretsmanager")
+
+        def read(name: str) -> str:
+            return client.get_secret_value(SecretId=name)["SecretString"] if name else ""
+        return {"api_key": read(s.stripe_secret_key_secret), "webhook_secret": read(s.stripe_webhook_secret_secret)}
+
+    def _sandbox_at(self, url: str) -> Callable[[], PaymentProvider]:
+        def make() -> PaymentProvider:
+            from paygate.adapters.http import SandboxProvider
+
+            return SandboxProvider(url, self.settings.provider_timeout)
+        return make
 
     @cached_property
     def transport(self) -> HttpxTransport:

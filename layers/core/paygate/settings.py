@@ -8,6 +8,7 @@ Nothing else in functions/ or services/ reads the environment.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,10 @@ from paygate.domain.webhooks import DEV_SCHEDULE, PRODUCTION_SCHEDULE
 
 class ConfigurationError(RuntimeError):
     pass
+
+
+# The sandbox's callback secret: the template's default, usable in dev mode only.
+DEV_CALLBACK_SECRET = "sandbox_secret"
 
 
 def _env(name: str, default: Any = ..., **rules: Any) -> Any:
@@ -38,10 +43,21 @@ class Settings(BaseSettings):
     webhooks_queue_url: str = _env("WEBHOOKS_QUEUE_URL", "")
     webhooks_dlq_url: str = _env("WEBHOOKS_DLQ_URL", "")
     provider_url: str = _env("PROVIDER_URL", "")
+    # The other providers' base URLs by provider id (JSON), e.g. {"sandbox-b": "http://127.0.0.1:4011"}.
+    provider_urls: Annotated[dict[str, str], NoDecode] = _env("PROVIDER_URLS", "", validate_default=True)
     # The callbacks function's only: the secret the provider signs its callbacks with.
-    provider_callback_secret: str | None = _env("PROVIDER_CALLBACK_SECRET", None)
+    provider_callback_secret: str | None = _env("PROVIDER_CALLBACK_SECRET", None, repr=False)
+    # Stripe: its API (empty: Stripe itself; localstripe or a fake in tests), and its secret key and
+    # webhook secret, named as Secrets Manager secrets (read at cold start by the composition root), or
+    # given as values in dev mode only (paygate dev provides them itself).
+    stripe_api_base: str = _env("STRIPE_API_BASE", "")
+    stripe_secret_key_secret: str = _env("STRIPE_SECRET_KEY_SECRET", "")
+    stripe_webhook_secret_secret: str = _env("STRIPE_WEBHOOK_SECRET_SECRET", "")
+    stripe_api_key: str = _env("STRIPE_API_KEY", "", repr=False)
+    stripe_webhook_secret: str = _env("STRIPE_WEBHOOK_SECRET", "", repr=False)
     # Defaults by mode (dev: a quicker provider timeout, backoff and webhook schedule).
     provider_timeout: float = _env("PROVIDER_TIMEOUT_SECONDS", None, gt=0)
+    breaker_cooldown: float = _env("PROVIDER_BREAKER_COOLDOWN_SECONDS", None, ge=0)
     command_max_attempts: int = _env("COMMAND_MAX_ATTEMPTS", 5, ge=1)
     command_backoff_base: int = _env("COMMAND_BACKOFF_SECONDS", None, ge=0)
     webhook_max_attempts: int = _env("WEBHOOK_MAX_ATTEMPTS", 8, ge=1)
@@ -67,10 +83,42 @@ class Settings(BaseSettings):
             values.setdefault(name, in_dev if dev else in_prod)
         return values
 
+    @model_validator(mode="after")
+    def _no_default_secret_outside_dev(self) -> Settings:
+        """A secret with a usable default applies only in dev mode: a deployment whose callback secret
+        is the template's default, or whose Stripe secrets are plain values, refuses to start."""
+        if self.mode == "dev":
+            return self
+        if self.provider_callback_secret == DEV_CALLBACK_SECRET:
+            raise ValueError("PROVIDER_CALLBACK_SECRET is the template's default (the sandbox's); set "
+                             "ProviderCallbackSecret to a secret of your own outside dev mode")
+        if self.stripe_api_key or self.stripe_webhook_secret:
+            raise ValueError("STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET are for dev mode; name Secrets Manager "
+                             "secrets instead (STRIPE_SECRET_KEY_SECRET, STRIPE_WEBHOOK_SECRET_SECRET)")
+        return self
+
+    @property
+    def stripe_configured(self) -> bool:
+        return bool(self.stripe_secret_key_secret or self.stripe_api_key)
+
     @field_validator("provider_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("provider_urls", mode="before")
+    @classmethod
+    def _provider_urls(cls, raw: Any) -> Any:
+        if raw in (None, ""):
+            return {}
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ValueError("PROVIDER_URLS must be a JSON object of provider id -> URL") from None
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ValueError("PROVIDER_URLS must be a JSON object of provider id -> URL")
+        return {k: v.rstrip("/") for k, v in raw.items()}
 
     @field_validator("webhook_schedule", mode="before")
     @classmethod
@@ -95,6 +143,7 @@ class Settings(BaseSettings):
 _BY_MODE: dict[str, tuple[Any, Any]] = {
     "PROVIDER_TIMEOUT_SECONDS": (2.0, 10.0),
     "COMMAND_BACKOFF_SECONDS": (1, 5),
+    "PROVIDER_BREAKER_COOLDOWN_SECONDS": (5.0, 30.0),
     "WEBHOOK_RETRY_SCHEDULE": (DEV_SCHEDULE, PRODUCTION_SCHEDULE),
 }
 

@@ -6,7 +6,13 @@ from typing import Any
 
 import httpx
 
-from paygate.services.ports.provider import ChargeResult, ProviderRejected, ProviderUnavailable, RefundResult
+from paygate.services.ports.provider import (
+    ChargeRequest,
+    ChargeResult,
+    ProviderRejected,
+    ProviderUnavailable,
+    RefundResult,
+)
 from paygate.services.ports.webhooks import DeliveryError
 
 
@@ -21,8 +27,10 @@ class SandboxProvider:
         """One request; transient faults (no answer, 5xx, 429) and refusals (4xx) as provider errors."""
         try:
             response = self.client.request(method, f"{self.base_url}{path}", **kwargs)
-        except httpx.TransportError as exc:  # timeouts, refused connections, resets
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached the provider
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError as exc:  # read timeouts, resets: the request may have been carried out
+            raise ProviderUnavailable(f"{type(exc).__name__}: {exc}", charged_maybe=True) from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise ProviderUnavailable(f"provider answered HTTP {response.status_code}")
         if response.status_code >= 400:
@@ -36,7 +44,7 @@ class SandboxProvider:
                           json={"amount": amount, "currency": currency, "token": token, "reference": reference})
         return ChargeResult(status=body["status"], charge_id=body.get("id"), decline_code=body.get("decline_code"))
 
-    def find_charge(self, reference: str) -> ChargeResult | None:
+    def find_charge(self, reference: str, request: ChargeRequest | None = None) -> ChargeResult | None:
         charges = self._call("GET", "/charges", params={"reference": reference}).get("data") or []
         for status in ("succeeded", "pending"):
             for charge in charges:

@@ -52,6 +52,9 @@ class EventType(StrEnum):
     CANCEL_REQUESTED = "payment.cancel_requested"
     # A refund of the payment succeeded: `amount_refunded` grows by its amount.
     REFUNDED = "payment.refunded"
+    # A provider was unavailable (it took no charge): the payment goes on at the next provider of its
+    # route, as a new attempt with its own reference. The status does not change.
+    ATTEMPT_FAILED = "payment.attempt_failed"
 
 
 # Which status each event leaves the payment in (events not listed leave it as it is).
@@ -68,6 +71,17 @@ _EVENT_STATUS = {
 class Failure:
     code: str
     message: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at one provider, under its own reference (the provider's idempotency key)."""
+
+    provider: str
+    reference: str
+    status: str  # pending | succeeded | failed
+    failure: Failure | None
+    at: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,11 @@ class Payment:
     # A wallet payment's hold: "placed" (with PROCESSING), then "captured" or "released" (with the
     # outcome). The ledger keeps the money; the payment's events say what became of it.
     hold: str | None = None
+    # A card payment's providers in order of preference (the merchant's routing, when it was created),
+    # its attempts, and the provider holding its charge (None when none does).
+    route: tuple[str, ...] = ()
+    attempts: tuple[Attempt, ...] = ()
+    provider: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -115,19 +134,24 @@ class Created:
     customer_id: str | None = None
     destination: Destination | None = None
     order_id: str | None = None
+    route: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Processing:
-    """payment.processing (with a wallet payment's hold placed)."""
+    """payment.processing (with a wallet payment's hold placed, or the card's attempt under way)."""
 
     hold: str | None = None
+    provider: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
 class Completed:
     provider_charge_id: str | None = None
     hold: str | None = None
+    provider: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,17 @@ class Failed:
     failure: Failure
     provider_charge_id: str | None = None
     hold: str | None = None
+    provider: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    """payment.attempt_failed: `provider` was unavailable for the attempt `reference`; it took no charge."""
+
+    provider: str
+    failure: Failure
+    reference: str | None = None  # None: the payment id (the first attempt's)
 
 
 @dataclass(frozen=True)
@@ -155,13 +190,13 @@ class Refunded:
     amount: int
 
 
-Payload = Created | Processing | Completed | Failed | Canceled | CancelRequested | Refunded
+Payload = Created | Processing | Completed | Failed | Canceled | CancelRequested | Refunded | AttemptFailed
 
 # The payload each event type carries (the stored log is read back through this).
 PAYLOADS: Mapping[EventType, type[Any]] = {
     EventType.CREATED: Created, EventType.PROCESSING: Processing, EventType.COMPLETED: Completed,
     EventType.FAILED: Failed, EventType.CANCELED: Canceled, EventType.CANCEL_REQUESTED: CancelRequested,
-    EventType.REFUNDED: Refunded,
+    EventType.REFUNDED: Refunded, EventType.ATTEMPT_FAILED: AttemptFailed,
 }
 
 
@@ -190,11 +225,12 @@ def open_payment(
     customer_id: str | None = None,
     destination: Destination | None = None,
     order_id: str | None = None,
+    route: tuple[str, ...] = (),
 ) -> tuple[Payment, PaymentEvent]:
     """A new payment (NEW, version 1) and its first event."""
     payload = Created(merchant_id=merchant_id, amount=money.amount, currency=money.currency.code,
                       payment_method=payment_method, description=description, metadata=dict(metadata or {}),
-                      customer_id=customer_id, destination=destination, order_id=order_id)
+                      customer_id=customer_id, destination=destination, order_id=order_id, route=tuple(route))
     event = PaymentEvent(event_id, EventType.CREATED, payment_id, 1, now, payload)
     return fold([event]), event
 
@@ -208,21 +244,46 @@ def _next(payment: Payment, event_type: EventType, event_id: str, now: str,
     return apply(payment, event), event
 
 
-def start_processing(payment: Payment, *, event_id: str, now: str,
-                     hold: str | None = None) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.PROCESSING, event_id, now, Processing(hold))
+def _attempt(payment: Payment, attempt: tuple[str, str] | None) -> tuple[str | None, str | None]:
+    """An attempt as events store it: the first attempt's reference (the payment id) left out."""
+    provider, reference = attempt or (None, None)
+    return provider, _stored(payment, reference)
+
+
+def _stored(payment: Payment, reference: str | None) -> str | None:
+    return None if reference == payment.id else reference
+
+
+def start_processing(payment: Payment, *, event_id: str, now: str, hold: str | None = None,
+                     attempt: tuple[str, str] | None = None) -> tuple[Payment, PaymentEvent]:
+    provider, reference = _attempt(payment, attempt)
+    return _next(payment, EventType.PROCESSING, event_id, now, Processing(hold, provider, reference))
 
 
 def complete(payment: Payment, *, event_id: str, now: str, charge_id: str | None,
-             hold: str | None = None) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.COMPLETED, event_id, now, Completed(charge_id, hold))
+             hold: str | None = None, attempt: tuple[str, str] | None = None) -> tuple[Payment, PaymentEvent]:
+    provider, reference = _attempt(payment, attempt)
+    return _next(payment, EventType.COMPLETED, event_id, now, Completed(charge_id, hold, provider, reference))
 
 
 def fail(
     payment: Payment, *, event_id: str, now: str, code: str, message: str, charge_id: str | None = None,
-    hold: str | None = None,
+    hold: str | None = None, attempt: tuple[str, str] | None = None,
 ) -> tuple[Payment, PaymentEvent]:
-    return _next(payment, EventType.FAILED, event_id, now, Failed(Failure(code, message), charge_id, hold))
+    provider, reference = _attempt(payment, attempt)
+    return _next(payment, EventType.FAILED, event_id, now,
+                 Failed(Failure(code, message), charge_id, hold, provider, reference))
+
+
+def fail_attempt(payment: Payment, *, event_id: str, now: str, provider: str, reference: str, code: str,
+                 message: str) -> tuple[Payment, PaymentEvent]:
+    """The attempt at `provider` ended with no charge (the provider was unavailable): the next attempt
+    goes to the next provider of the route. Only while PROCESSING."""
+    if payment.status != PaymentStatus.PROCESSING:
+        raise InvalidTransition(payment.status, PaymentStatus.PROCESSING)
+    event = PaymentEvent(event_id, EventType.ATTEMPT_FAILED, payment.id, payment.version + 1, now,
+                         AttemptFailed(provider, Failure(code, message), _stored(payment, reference)))
+    return apply(payment, event), event
 
 
 def cancel(payment: Payment, *, event_id: str, now: str, hold: str | None = None) -> tuple[Payment, PaymentEvent]:
@@ -261,6 +322,7 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
             payment_method=p.payment_method, status=PaymentStatus.NEW, version=event.sequence,
             created_at=event.occurred_at, updated_at=event.occurred_at, description=p.description,
             metadata=dict(p.metadata), customer_id=p.customer_id, destination=p.destination, order_id=p.order_id,
+            route=tuple(p.route),
         )
     if payment is None:
         raise ValueError(f"{event.type} before payment.created")
@@ -281,7 +343,24 @@ def apply(payment: Payment | None, event: PaymentEvent) -> Payment:
         changes["cancel_requested"] = True
     if isinstance(p, Refunded):
         changes["amount_refunded"] = payment.amount_refunded + p.amount
+    if isinstance(p, AttemptFailed):
+        changes["attempts"] = _with_attempt(payment.attempts, Attempt(
+            p.provider, p.reference or payment.id, "failed", p.failure, event.occurred_at))
+    elif isinstance(p, (Processing, Completed, Failed)) and p.provider:
+        status = {Processing: "pending", Completed: "succeeded", Failed: "failed"}[type(p)]
+        failure = p.failure if isinstance(p, Failed) else None
+        changes["attempts"] = _with_attempt(payment.attempts, Attempt(
+            p.provider, p.reference or payment.id, status, failure, event.occurred_at))
+        if isinstance(p, Completed) or (isinstance(p, Failed) and p.provider_charge_id):
+            changes["provider"] = p.provider
     return replace(payment, **changes)
+
+
+def _with_attempt(attempts: tuple[Attempt, ...], attempt: Attempt) -> tuple[Attempt, ...]:
+    """The attempt recorded: the same reference's earlier state replaced, else a new one at the end."""
+    if attempts and attempts[-1].reference == attempt.reference:
+        return (*attempts[:-1], attempt)
+    return (*attempts, attempt)
 
 
 def fold(events: Sequence[PaymentEvent]) -> Payment:

@@ -13,7 +13,7 @@ ALL_EVENTS = "*"
 EVENT_TYPES = frozenset({
     "payment.created", "payment.processing", "payment.completed", "payment.failed",
     "payment.canceled", "refund.succeeded", "refund.failed", "order.created", "order.finished", "order.canceled",
-    "payment.cancel_requested", "payment.refunded", "refund.created",
+    "payment.cancel_requested", "payment.refunded", "refund.created", "payment.attempt_failed",
 })
 
 # Production retry delays after each failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.

@@ -1,5 +1,5 @@
 """Logs, metrics and trace context shared by every function (Powertools + OpenTelemetry)."""
 
-from paygate.observability.telemetry import count_error, logger, metrics
+from paygate.observability.telemetry import count_error, count_provider, logger, metrics
 
-__all__ = ["logger", "metrics", "count_error"]
+__all__ = ["logger", "metrics", "count_error", "count_provider"]

@@ -22,3 +22,9 @@ def count_error(error_type: str) -> None:
     """Errors by type, as their own metric with an ErrorType dimension."""
     with single_metric(name="Errors", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="ErrorType", value=error_type)
+
+
+def count_provider(name: str, provider: str) -> None:
+    """`ProviderAttempts` or `ProviderFailures`, with a `provider` dimension."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="provider", value=provider)

@@ -209,3 +209,15 @@ if exporting_configured():
     # Set up at init (Lambda's init phase; before a local worker is forked from its template), so the
     # first invocation does not pay for it.
     _tracing()
+
+
+@contextmanager
+def marker_span(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """A child of the current span that is not made current: it marks a stretch of work (a provider
+    attempt, for `paygate trace`) without changing the parent of the spans made inside it."""
+    t = _tracing()
+    current = t.tracer.start_span(name, attributes={k: v for k, v in (attributes or {}).items() if v is not None})
+    try:
+        yield
+    finally:
+        current.end()

@@ -46,6 +46,19 @@ class Failure:
         return cls(failure.code, failure.message) if failure else None
 
 
+@model(examples.PAYMENT["attempts"][0])
+class Attempt:
+    """One try at one provider."""
+
+    provider: str
+    """The provider's id (`sandbox`, `sandbox-b`, `stripe`)."""
+    reference: str
+    """What the provider knows the attempt by (its idempotency key): the payment id, then `<id>_2`, `<id>_3`."""
+    status: Literal["pending", "succeeded", "failed"]
+    failure: Failure | None
+    at: str
+
+
 @model(examples.PAYMENT)
 class Payment:
     """A payment. Accepted at once as NEW; then PROCESSING, and COMPLETED, FAILED or CANCELED, each
@@ -80,6 +93,10 @@ class Payment:
     """Grows by one with each event: of two webhooks, the higher version is the newer state."""
     created_at: str
     updated_at: str
+    provider: str | None
+    """The provider holding the charge (null when none does)."""
+    attempts: list[Attempt]
+    """A card payment's tries, one per provider of its route that was asked, in order."""
 
     @classmethod
     def of(cls, p: DomainPayment) -> Payment:
@@ -89,7 +106,9 @@ class Payment:
                    destination=p.destination.as_dict() if p.destination else None, order_id=p.order_id,
                    failure=Failure.of(p.failure), amount_refunded=p.amount_refunded,
                    cancel_requested=p.cancel_requested, version=p.version, created_at=p.created_at,
-                   updated_at=p.updated_at)
+                   updated_at=p.updated_at, provider=p.provider,
+                   attempts=[Attempt(a.provider, a.reference, a.status, Failure.of(a.failure), a.at)  # type: ignore[arg-type]
+                             for a in p.attempts])
 
 
 @model(examples.REFUND)

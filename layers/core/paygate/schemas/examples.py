@@ -13,8 +13,12 @@ PAYMENT: dict[str, Any] = {
     "currency": "USD", "payment_method": {"type": "card", "token": "tok_success"}, "description": "Order #1001",
     "metadata": {"order_id": "1001"}, "customer_id": None, "destination": None, "order_id": None, "failure": None,
     "amount_refunded": 0, "cancel_requested": False, "version": 3, "created_at": CREATED, "updated_at": UPDATED,
+    "provider": "sandbox",
+    "attempts": [{"provider": "sandbox", "reference": "pay_D7vGQgDYw06oBjjZAZ5pUP3a", "status": "succeeded",
+                  "failure": None, "at": UPDATED}],
 }
-NEW_PAYMENT: dict[str, Any] = {**PAYMENT, "status": "NEW", "version": 1, "updated_at": CREATED}
+NEW_PAYMENT: dict[str, Any] = {**PAYMENT, "status": "NEW", "version": 1, "updated_at": CREATED, "provider": None,
+                               "attempts": []}
 FAILED_PAYMENT: dict[str, Any] = {
     **PAYMENT, "status": "FAILED", "payment_method": {"type": "card", "token": "tok_decline"},
     "failure": {"code": "card_declined", "message": "the card was declined"},

@@ -66,6 +66,7 @@ CODES: dict[str, tuple[int, str, str | None]] = {
     "idempotency_key_missing": (400, "this request needs an Idempotency-Key header", "Idempotency-Key"),
     "idempotency_key_invalid": (400, "the Idempotency-Key is not 1 to 255 printable characters", "Idempotency-Key"),
     "invalid_token": (400, "a card token the sandbox does not know (dev mode)", "payment_method.token"),
+    "unknown_provider": (400, "a provider the gateway has no connector for", "default[1]"),
     "payment_method_unsupported": (400, "a bill payment by card: bills are paid from a wallet", "destination"),
     "wallet_not_found": (400, "no such wallet of yours", "payment_method.wallet_id"),
     "currency_mismatch": (400, "the wallet holds another currency", "currency"),
@@ -179,6 +180,8 @@ WEBHOOKS: dict[str, tuple[str, str]] = {
                                  "or `payment.completed` when the provider had already charged."),
     "payment.canceled": ("A payment was canceled", "No money taken (a pending charge voided, a hold released). Final."),
     "payment.refunded": ("A payment was refunded", "One of its refunds succeeded: `amount_refunded` grew."),
+    "payment.attempt_failed": ("A provider was unavailable", "It took no charge: the payment goes on at the next "
+                               "provider of its route, as a new attempt (`attempts`)."),
     "refund.created": ("A refund was accepted", "PENDING; its amount is reserved."),
     "refund.succeeded": ("A refund succeeded", "The money went back. Final."),
     "refund.failed": ("A refund failed", "It could not be made (`failure`); its amount is free again. Final."),

@@ -58,8 +58,10 @@ def create_payment(
     request: IdempotentRequest,
     new: NewPayment,
     correlation_id: str | None,
+    route: tuple[str, ...] = (),
 ) -> Accepted:
-    """Accept a payment: the payment (NEW, with its first event) and the idempotency key in one write."""
+    """Accept a payment: the payment (NEW, with its first event, and a card's route) and the
+    idempotency key in one write."""
     payment_id = new_id("pay")
     with span("payment.create", attributes={"payment.id": payment_id}) as traceparent:
         payment, event = domain.open_payment(
@@ -73,6 +75,7 @@ def create_payment(
             metadata=new.metadata,
             customer_id=new.customer_id,
             destination=new.destination,
+            route=route,
         )
         record: PaymentRecord = Record(payment, (event,), (traceparent,), correlation_id)
         try:

@@ -1,7 +1,8 @@
 """Merchants and their API keys (the merchants table): a merchant's profile, and each key twice: by its
 hash (what a request is authenticated by; only the hash is stored) and under its merchant (what lists
 and revokes it). The profile counts the keys, so that the last one can never be revoked: a revocation
-is one transaction, conditioned on that count being above one."""
+is one transaction, conditioned on that count being above one. And a merchant's routing, one item
+beside its profile (`ROUTING`), replaced whole by `PUT /v1/routing`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from paygate.adapters.dynamodb.errors import Refused, transact, write
 from paygate.adapters.dynamodb.items import batch_get, dump, load, new_put
 from paygate.domain.accounts import ApiKey, Merchant
+from paygate.domain.providers.routing import Condition, Routing, Rule
 from paygate.services.ports.merchants import KeyOwner, LastKey
 
 KEYS = "api_keys"  # on the profile: how many keys the merchant has (absent: one, made with the merchant)
@@ -151,3 +153,30 @@ class MerchantsTable:
                   ExpressionAttributeValues=dump({":at": at, ":since": unless_since}))
         except Refused:
             pass
+
+
+def routing_key(merchant_id: str) -> dict[str, str]:
+    return {"pk": merchant_partition(merchant_id), "sk": "ROUTING"}
+
+
+def routing_item(merchant_id: str, routing: Routing) -> dict[str, Any]:
+    rules = [{"if": {k: v for k, v in vars(r.condition).items() if v is not None}, "providers": list(r.providers)}
+             for r in routing.rules]
+    return {**routing_key(merchant_id), "kind": "routing", "rules": rules, "default": list(routing.default)}
+
+
+def routing_from_item(item: dict[str, Any]) -> Routing:
+    return Routing(rules=tuple(Rule(Condition(**r["if"]), tuple(r["providers"])) for r in item.get("rules") or []),
+                   default=tuple(item["default"]))
+
+
+class RoutingTable:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client, self.table = client, table
+
+    def get(self, merchant_id: str) -> Routing | None:
+        found = self.client.get_item(TableName=self.table, Key=dump(routing_key(merchant_id))).get("Item")
+        return routing_from_item(load(found)) if found else None
+
+    def put(self, merchant_id: str, routing: Routing) -> None:
+        self.client.put_item(TableName=self.table, Item=dump(routing_item(merchant_id, routing)))

@@ -73,7 +73,7 @@ def payment_item(record: PaymentRecord) -> dict[str, Any]:
         "method": created.payment_method.as_dict(), "description": created.description,
         "metadata": dict(created.metadata) or None, "customer_id": created.customer_id,
         "destination": created.destination.as_dict() if created.destination else None,
-        "order_id": created.order_id,
+        "order_id": created.order_id, "route": list(created.route) or None,
         "created_at": p.created_at, "correlation_id": record.correlation_id,
         **state_attributes(p),
         "events": log_entries(record.events, record.traces),
@@ -87,6 +87,7 @@ def payment_record_from_item(item: dict[str, Any]) -> PaymentRecord:
         payment_method=method_of(item["method"]), description=item.get("description"),
         metadata=item.get("metadata") or {}, customer_id=item.get("customer_id"),
         destination=Destination.of(item.get("destination")), order_id=item.get("order_id"),
+        route=tuple(item.get("route") or ()),
     )
     events = tuple(
         PaymentEvent(event_id=e["id"], type=EventType(e["type"]), payment_id=item["pk"], sequence=n,

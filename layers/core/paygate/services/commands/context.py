@@ -13,7 +13,7 @@ from typing import Callable
 
 from paygate.services.ports.orders import OrderRepository
 from paygate.services.ports.payments import PaymentRepository
-from paygate.services.ports.provider import Connectors
+from paygate.services.ports.provider import Connectors, ProviderHealth
 from paygate.services.ports.refunds import RefundRepository
 from paygate.services.ports.wallets import WalletStore
 
@@ -35,6 +35,8 @@ class CommandContext:
     sandbox: bool = False  # dev mode: card tokens are the sandbox's, refused at the edge when unknown
     time_left: Callable[[], float] = lambda: 30.0
     sleep: Callable[[float], None] = time.sleep
+    health: ProviderHealth | None = None  # the providers' breakers (None: every provider is tried)
+    breaker_cooldown: float = 30.0
 
     @property
     def last_attempt(self) -> bool:

@@ -15,15 +15,18 @@ from paygate.domain import payment as domain
 from paygate.domain.accounts import Merchant
 from paygate.domain.methods import CardMethod, Destination
 from paygate.domain.payment import Payment, PaymentEvent, PaymentStatus
+from paygate.domain.providers.attempts import charge_holder
 from paygate.ids import new_event_id, utc_now
 from paygate.observability import count_error, logger, metrics
 from paygate.services.commands.context import CommandContext
 from paygate.services.commands.outcomes import Done, Outcome, RetryLater
 from paygate.services.errors import InvalidRequest
+from paygate.services.funding import failover
 from paygate.services.funding.recording import fail_refund, finish, record_processing, succeed_refund
 from paygate.services.ports.payments import PaymentRecord
 from paygate.services.ports.provider import (
     DEFAULT_PROVIDER,
+    ChargeRequest,
     ChargeResult,
     PaymentProvider,
     ProviderRejected,
@@ -33,7 +36,6 @@ from paygate.services.ports.provider import (
 from paygate.services.ports.records import EventMeta
 from paygate.services.ports.refunds import RefundRecord
 
-IN_PROCESS_TRIES = 3
 WRITE_TRIES = 3
 
 # The sandbox provider's card tokens (paygate dev, Mode=dev): the only ones it knows. A test checks
@@ -45,7 +47,6 @@ _DECLINE_MESSAGES = {
     "card_declined": "the card was declined",
     "insufficient_funds": "the card has insufficient funds",
 }
-NO_TIME = "no time left in this invocation for a provider call"
 
 
 class CardFunding:
@@ -54,11 +55,15 @@ class CardFunding:
     def __init__(self, ctx: CommandContext, method: CardMethod) -> None:
         self.ctx, self.method = ctx, method
 
-    @property
-    def provider(self) -> PaymentProvider:
-        """The connector of the provider that charges the card (built on first use: the API's check
-        of a card never needs one)."""
-        return self.ctx.connectors[DEFAULT_PROVIDER]
+    def connector(self, provider: str) -> PaymentProvider:
+        """The provider's connector; ProviderUnavailable when this deployment has none for it (a route
+        may name a provider that has no URL or key here: the payment goes on at the next one)."""
+        if provider not in self.ctx.connectors:
+            raise ProviderUnavailable(f"no connector for provider {provider!r} in this deployment")
+        return self.ctx.connectors[provider]
+
+    def request(self, payment: Payment) -> ChargeRequest:
+        return ChargeRequest(payment.amount, payment.currency, self.method.token)
 
     def pause(self, attempt: int) -> None:
         """A lost race on a card payment is decided again at once (its commands are serial)."""
@@ -76,80 +81,52 @@ class CardFunding:
     # ---------------------------------------------------------------------------- the charge
 
     def take(self, record: PaymentRecord, meta: EventMeta) -> Outcome:
-        if not self.ctx.time_for_provider():
-            # Earlier commands of this batch used the time up: come back at once rather than be cut off.
-            return RetryLater(0, NO_TIME)
-        try:
-            result = self._charge_with_retries(record.state)
-        except ProviderRejected as exc:
-            logger.error("provider refused the charge", extra={"reason": str(exc)})
-            return self._finish(record, meta, failure=(
-                "provider_rejected", "the payment provider refused the charge request"))
-        except ProviderUnavailable as exc:
-            count_error("provider_unavailable")
-            if self.ctx.last_attempt:
-                logger.error("provider unavailable on the last attempt", extra={"attempt": self.ctx.attempt})
-                return self._settle_unknown(record, meta, failure=(
-                    "provider_unavailable", "the payment provider could not be reached; no charge was confirmed"))
-            delay = self.ctx.backoff()
-            logger.warning("provider unavailable, will retry", extra={"attempt": self.ctx.attempt, "delay": delay})
-            record_processing(record, self.ctx.payments, meta)  # the merchant sees it in progress while we wait
-            return RetryLater(delay, f"provider unavailable: {exc}")
-        return self._record_result(record, result, meta)
+        """Charge at the payment's current attempt; an unavailable provider that took no charge hands
+        the payment to the next provider of its route (services/funding/failover.py)."""
+        return failover.take(self, record, meta)
 
-    def _charge_with_retries(self, payment: Payment) -> ChargeResult:
-        """A few quick tries for transient faults, while the invocation has time for another full call.
-        The payment id is the provider's idempotency key, so a retry can never charge twice."""
-        delay = 0.2
-        for tries in range(1, IN_PROCESS_TRIES + 1):
-            try:
-                return self.provider.charge(reference=payment.id, amount=payment.amount, currency=payment.currency,
-                                            token=self.method.token, idempotency_key=payment.id)
-            except ProviderUnavailable:
-                if tries == IN_PROCESS_TRIES or not self.ctx.time_for_provider(delay):
-                    raise
-                metrics.add_metric(name="ProviderRetries", unit=MetricUnit.Count, value=1)
-                self.ctx.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
-
-    def _record_result(self, record: PaymentRecord, result: ChargeResult, meta: EventMeta) -> Outcome:
+    def record_result(self, record: PaymentRecord, result: ChargeResult, meta: EventMeta,
+                      attempt: tuple[str, str]) -> Outcome:
         if result.status == "succeeded":
-            return self._finish(record, meta, charge_id=result.charge_id)
+            return self.finish(record, meta, attempt, charge_id=result.charge_id)
         if result.status == "declined":
             code = result.decline_code or "card_declined"
-            return self._finish(record, meta, charge_id=result.charge_id,
-                                failure=(code, _DECLINE_MESSAGES.get(code, "the card was declined")))
-        logger.info("charge pending at the provider", extra={"charge_id": result.charge_id})
-        record_processing(record, self.ctx.payments, meta)
+            return self.finish(record, meta, attempt, charge_id=result.charge_id,
+                               failure=(code, _DECLINE_MESSAGES.get(code, "the card was declined")))
+        logger.info("charge pending at the provider", extra={"charge_id": result.charge_id, "provider": attempt[0]})
+        record_processing(record, self.ctx.payments, meta, attempt)
         return Done("pending at the provider")
 
-    def _finish(self, record: PaymentRecord, meta: EventMeta, *, failure: tuple[str, str] | None = None,
-                charge_id: str | None = None) -> Outcome:
-        return Done(str(finish(record, self.ctx.payments, meta, failure=failure, charge_id=charge_id).state.status))
+    def finish(self, record: PaymentRecord, meta: EventMeta, attempt: tuple[str, str] | None, *,
+               failure: tuple[str, str] | None = None, charge_id: str | None = None) -> Outcome:
+        written = finish(record, self.ctx.payments, meta, failure=failure, charge_id=charge_id, attempt=attempt)
+        return Done(str(written.state.status))
 
-    def _settle_unknown(self, record: PaymentRecord, meta: EventMeta, *, failure: tuple[str, str]) -> Outcome:
-        """Before giving up on a payment, ask the provider whether it charged after all (a timeout can
+    def settle_unknown(self, record: PaymentRecord, meta: EventMeta, attempt: tuple[str, str], *,
+                       failure: tuple[str, str]) -> Outcome:
+        """Before giving up on a payment, ask its provider whether it charged after all (a timeout can
         hide a charge): a charge found completes the payment, a pending one leaves it processing, and
         only when none is found, or the provider cannot even be asked, does it end FAILED."""
         try:
-            found = self.provider.find_charge(record.state.id)
+            found = self.connector(attempt[0]).find_charge(attempt[1], self.request(record.state))
         except (ProviderUnavailable, ProviderRejected) as exc:
             logger.error("could not look the charge up before failing the payment", extra={"reason": str(exc)})
             found = None
         if found is not None and found.status == "succeeded":
             logger.warning("the provider had charged after all; completing", extra={"charge_id": found.charge_id})
-            return self._finish(record, meta, charge_id=found.charge_id)
+            return self.finish(record, meta, attempt, charge_id=found.charge_id)
         if found is not None:
-            record_processing(record, self.ctx.payments, meta)
+            record_processing(record, self.ctx.payments, meta, attempt)
             return Done("pending at the provider")
-        return self._finish(record, meta, failure=failure)
+        return self.finish(record, meta, attempt, failure=failure)
 
     def settle(self, record: PaymentRecord, meta: EventMeta) -> Outcome:
         """The provider's own lookup decides (a callback only signals), so a callback that is late,
-        repeated or racing the processor's answer changes nothing twice."""
+        repeated or racing the processor's answer changes nothing twice. Asked of the provider that
+        holds (or may hold) the charge, by that attempt's reference."""
+        attempt = charge_holder(record.state)
         try:
-            found = self.provider.find_charge(record.state.id)
+            found = self.connector(attempt[0]).find_charge(attempt[1], self.request(record.state))
         except ProviderUnavailable as exc:
             return RetryLater(self.ctx.backoff(), f"provider unavailable: {exc}")
         except ProviderRejected as exc:
@@ -157,12 +134,12 @@ class CardFunding:
             return Done("lookup refused")
         if found is None or found.status not in ("succeeded", "declined"):
             return Done("pending at the provider")
-        return self._record_result(record, found, meta)
+        return self.record_result(record, found, meta, attempt)
 
     def end_dead(self, record: PaymentRecord, meta: EventMeta) -> Outcome:
         """What the provider knows decides: a charge found completes the payment, a pending one leaves
         it processing, and only when there is none does it end FAILED `processing_error`."""
-        return self._settle_unknown(record, meta, failure=(
+        return self.settle_unknown(record, meta, charge_holder(record.state), failure=(
             "processing_error", "the payment could not be processed; no charge was confirmed"))
 
     # ---------------------------------------------------------------------------- cancel: void
@@ -172,20 +149,22 @@ class CardFunding:
         payment.completed); a pending charge is voided, then CANCELED (if it succeeded meanwhile the
         void is refused and the payment ends COMPLETED); no charge (or a declined one): CANCELED."""
         payment = record.state
-        found = self.provider.find_charge(payment.id)
+        provider_id, reference = charge_holder(payment)
+        provider = self.connector(provider_id)
+        found = provider.find_charge(reference, self.request(payment))
         if found is not None and found.status == "pending":
             try:
-                voided = self.provider.void(str(found.charge_id))
+                voided = provider.void(str(found.charge_id))
             except ProviderRejected:
                 # No longer pending: it succeeded or was declined meanwhile. Ask again, then decide.
-                found = self.provider.find_charge(payment.id)
+                found = provider.find_charge(reference, self.request(payment))
             else:
                 logger.info("pending charge voided", extra={"charge_id": voided.charge_id})
                 found = None
         if found is not None and found.status == "pending":
             return RetryLater(self.ctx.backoff(), "the charge is still pending at the provider")
         if found is not None and found.status == "succeeded":
-            return self._write_cancel(record, meta, _completed(payment, found))
+            return self._write_cancel(record, meta, _completed(payment, found, (provider_id, reference)))
         metrics.add_metric(name="PaymentsCanceled", unit=MetricUnit.Count, value=1)
         return self._write_cancel(record, meta, [domain.cancel(payment, event_id=new_event_id(), now=utc_now())])
 
@@ -204,8 +183,8 @@ class CardFunding:
         if not charge_id:
             return self._fail_refund(refund, meta, ("charge_not_found", "the payment has no charge to refund"))
         try:
-            result = self.provider.refund(charge_id=charge_id, amount=refund.state.amount,
-                                          idempotency_key=refund.state.id)
+            result = self.connector(charge_holder(payment.state)[0]).refund(
+                charge_id=charge_id, amount=refund.state.amount, idempotency_key=refund.state.id)
         except ProviderRejected as exc:
             logger.error("provider refused the refund", extra={"reason": str(exc)})
             return self._fail_refund(refund, meta, ("provider_rejected", "the payment provider refused the refund"))
@@ -224,8 +203,10 @@ class CardFunding:
 
     def _settle_unknown_refund(self, refund: RefundRecord, meta: EventMeta) -> Outcome:
         """Before failing a refund, ask the provider whether it refunded after all (by our key)."""
+        payment = self.ctx.payments.get(refund.state.payment_id)
+        provider_id, reference = charge_holder(payment.state) if payment else (DEFAULT_PROVIDER, refund.state.payment_id)
         try:
-            found = self.provider.find_refund(refund.state.payment_id, refund.state.id)
+            found = self.connector(provider_id).find_refund(reference, refund.state.id)
         except (ProviderUnavailable, ProviderRejected) as exc:
             logger.error("could not look the refund up; leaving it PENDING to be retried", extra={"reason": str(exc)})
             return RetryLater(self.ctx.backoff(), "provider unavailable")
@@ -245,13 +226,15 @@ class CardFunding:
         return fail_refund(refund, self.ctx.payments.get(refund.state.payment_id), self.ctx.refunds, meta, failure)
 
 
-def _completed(payment: Payment, found: ChargeResult) -> list[tuple[Payment, PaymentEvent]]:
+def _completed(payment: Payment, found: ChargeResult,
+               attempt: tuple[str, str]) -> list[tuple[Payment, PaymentEvent]]:
     """The charge was taken before the cancel could stop it: the payment ends COMPLETED."""
     logger.warning("the provider charged before the cancel; completing", extra={"charge_id": found.charge_id})
     steps = []
     if payment.status == PaymentStatus.NEW:
-        payment, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now())
+        payment, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now(), attempt=attempt)
         steps.append((payment, event))
-    steps.append(domain.complete(payment, event_id=new_event_id(), now=utc_now(), charge_id=found.charge_id))
+    steps.append(domain.complete(payment, event_id=new_event_id(), now=utc_now(), charge_id=found.charge_id,
+                                 attempt=attempt))
     metrics.add_metric(name="PaymentsCompleted", unit=MetricUnit.Count, value=1)
     return steps

@@ -16,30 +16,34 @@ from paygate.services.ports.records import EventMeta
 from paygate.services.ports.refunds import RefundRecord, RefundRepository
 
 
-def processing_events(payment: Payment) -> tuple[Payment, list[PaymentEvent]]:
-    """PROCESSING, unless the payment is in it already."""
+def processing_events(payment: Payment, attempt: tuple[str, str] | None = None) -> tuple[Payment, list[PaymentEvent]]:
+    """PROCESSING (with the card's attempt under way), unless the payment is in it already."""
     if payment.status == PaymentStatus.PROCESSING:
         return payment, []
-    started, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now())
+    started, event = domain.start_processing(payment, event_id=new_event_id(), now=utc_now(), attempt=attempt)
     return started, [event]
 
 
-def record_processing(record: PaymentRecord, payments: PaymentRepository, meta: EventMeta) -> None:
-    started, events = processing_events(record.state)
+def record_processing(record: PaymentRecord, payments: PaymentRepository, meta: EventMeta,
+                      attempt: tuple[str, str] | None = None) -> None:
+    started, events = processing_events(record.state, attempt)
     if events:
         payments.append(record, events, started, meta)
 
 
 def finish(record: PaymentRecord, payments: PaymentRepository, meta: EventMeta, *,
-           failure: tuple[str, str] | None = None, charge_id: str | None = None) -> PaymentRecord:
-    """PROCESSING (if not recorded yet) and the outcome, COMPLETED or FAILED, in one write."""
+           failure: tuple[str, str] | None = None, charge_id: str | None = None,
+           attempt: tuple[str, str] | None = None) -> PaymentRecord:
+    """PROCESSING (if not recorded yet) and the outcome, COMPLETED or FAILED, in one write (the
+    outcome names the attempt: PROCESSING written with it need not)."""
     started, events = processing_events(record.state)
     now = utc_now()
     if failure is None:
-        final, event = domain.complete(started, event_id=new_event_id(), now=now, charge_id=charge_id)
+        final, event = domain.complete(started, event_id=new_event_id(), now=now, charge_id=charge_id,
+                                       attempt=attempt)
     else:
         final, event = domain.fail(started, event_id=new_event_id(), now=now, code=failure[0], message=failure[1],
-                                   charge_id=charge_id)
+                                   charge_id=charge_id, attempt=attempt)
     written = payments.append(record, [*events, event], final, meta)
     count_finished(record.state, final)
     logger.info("payment finished", extra={"status": str(final.status),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from paygate.domain.accounts import ApiKey, Merchant, WebhookEndpoint
+from paygate.domain.providers.routing import Routing
 from paygate.domain.webhooks import FailedDelivery
 from paygate.services.ports.idempotency import IdempotencyRecord
 
@@ -46,3 +47,10 @@ class EndpointRepository(Protocol):
     def replace_secret(self, before: WebhookEndpoint, after: WebhookEndpoint) -> bool: ...
     def record_failure(self, merchant_id: str, failure: FailedDelivery) -> None: ...
     def failures(self, merchant_id: str, endpoint_id: str, limit: int) -> list[FailedDelivery]: ...
+
+
+class RoutingRepository(Protocol):
+    def get(self, merchant_id: str) -> Routing | None:
+        """The merchant's routing, None until one was set."""
+    def put(self, merchant_id: str, routing: Routing) -> None:
+        """Replace the merchant's routing whole."""

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from paygate.domain.callbacks import MalformedSignature, signature_valid
+from paygate.domain.providers.attempts import payment_id_of
 from paygate.domain.workflow import TRIGGERED
 from paygate.observability import logger
 from paygate.schemas.messages import Command
 from paygate.services.errors import AuthenticationFailed, InvalidRequest, NotFound
 from paygate.services.ports.messaging import OutboundMessage, Publisher
 
-PROVIDERS = ("sandbox",)
+PROVIDERS = ("sandbox", "sandbox-b")  # those whose callbacks carry the sandbox's signature
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 STEP = TRIGGERED["provider.callback"]
 
@@ -47,7 +48,33 @@ def receive(provider: str, *, body: bytes, signature: str | None, secret: str, n
     if not event["type"].startswith("charge."):
         logger.info("provider callback ignored", extra={"callback_type": event["type"]})
         return Received(event["id"], None)
-    payment_id = charge["reference"]
+    return _settle(payment_id_of(charge["reference"]), event["id"], event["type"], publisher=publisher,
+                   commands_queue_url=commands_queue_url, traceparent=traceparent, correlation_id=correlation_id)
+
+
+def receive_stripe(event: dict[str, Any], *, publisher: Publisher, commands_queue_url: str, traceparent: str | None,
+                   correlation_id: str | None) -> Received:
+    """A Stripe webhook, its signature verified by Stripe's SDK (paygate.adapters.stripe.verify_webhook):
+    a PaymentIntent's event settles its payment (by our reference in its metadata); others, such as
+    `charge.refunded` (a refund is settled by its own command), are acknowledged and change nothing."""
+    event_id, kind = str(event.get("id") or ""), str(event.get("type") or "")
+    if not _ID.match(event_id):
+        raise InvalidRequest("the webhook has no valid event id", code="invalid_callback")
+    intent = (event.get("data") or {}).get("object") or {}
+    reference = (intent.get("metadata") or {}).get("reference") if isinstance(intent, dict) else None
+    if not kind.startswith("payment_intent.") or not isinstance(reference, str):
+        logger.info("stripe webhook acknowledged", extra={"callback_type": kind})
+        return Received(event_id, None)
+    if not (reference.startswith("pay_") and _ID.match(reference)):
+        raise InvalidRequest("the PaymentIntent names no payment (metadata.reference)", code="invalid_callback")
+    return _settle(payment_id_of(reference), event_id, kind, publisher=publisher,
+                   commands_queue_url=commands_queue_url, traceparent=traceparent, correlation_id=correlation_id)
+
+
+def _settle(payment_id: str, event_id: str, kind: str, *, publisher: Publisher, commands_queue_url: str,
+            traceparent: str | None, correlation_id: str | None) -> Received:
+    """The settle command, in the payment's FIFO group, deduplicated on the provider's event id."""
+    event = {"id": event_id, "type": kind}
     command = Command(type=str(STEP.command), payment_id=payment_id, expected_version=1, event_id=event["id"],
                       traceparent=traceparent, correlation_id=correlation_id)
     publisher.publish(commands_queue_url, [OutboundMessage(
