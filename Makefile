@@ -102,7 +102,7 @@ crash-campaign: setup ## SIGKILL paygate dev at random moments under load, resta
 		$(BIN)/python -m pytest tests/e2e/test_crash.py -k random -s $(PYTEST_ARGS)
 
 simulate: setup ## the whole gateway in one process under seeded faults, one JSON line (SEED=7 PAYMENTS=10000); docs/simulation.md
-	PYTHONHASHSEED=0 PYTHONPATH=infra $(BIN)/python -m paygate_sim --seed $(or $(SEED),7) --payments $(or $(PAYMENTS),10000) --json
+	@PYTHONHASHSEED=0 PYTHONPATH=infra $(BIN)/python -m paygate_sim --seed $(or $(SEED),7) --payments $(or $(PAYMENTS),10000) --json
 
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)

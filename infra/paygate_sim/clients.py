@@ -19,7 +19,7 @@ from paygate_sim.world import World, api_event
 TOKENS = ("tok_success", "tok_decline", "tok_insufficient_funds", "tok_provider_error", "tok_flaky",
           "tok_timeout_after_success", "tok_async", "tok_async_no_callback")
 WEIGHTS = (60, 5, 3, 2, 5, 5, 8, 2)
-ENDPOINT_KINDS = ("up", "flaky", "slow", "down")
+ENDPOINT_KINDS = ("up", "flaky", "up", "slow", "up", "down", "up", "flaky")
 
 
 @dataclass

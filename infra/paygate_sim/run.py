@@ -9,6 +9,7 @@ from typing import Any
 
 from paygate_sim.clients import Clients
 from paygate_sim.engine import START, Faults, History, Scheduler
+from paygate_sim.fast import flat_sqs
 from paygate_sim.invariants import Report, check_provider, check_store, scan
 from paygate_sim.models import Endpoints, OpenGuard, ProviderModel
 from paygate_sim.sources import Invoker, QueueSource, StreamSource, dumps
@@ -30,8 +31,12 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
     history = History()
     faults = Faults(random.Random(seed))
 
-    with time_machine.travel(START, tick=False) as traveller, moto_patches.patched(), mock_aws():
+    epoch = START.timestamp()
+    clock: list[Scheduler] = []
+    with time_machine.travel(START, tick=False) as traveller, moto_patches.patched(), mock_aws(), \
+            flat_sqs(lambda: epoch + clock[0].now):
         scheduler = Scheduler(traveller, history)
+        clock.append(scheduler)
         real_sleep, time.sleep = time.sleep, scheduler.advance  # a backoff in the code passes in virtual time
         world = World(seed, faults.aws_hook)
         invoke = Invoker(world, scheduler, faults, history)
@@ -41,7 +46,7 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
         world.install(connectors={"sandbox": provider}, transport=endpoints, guard=OpenGuard())
         clients = Clients(world, scheduler, faults, history, invoke)
         faults.enabled = False
-        clients.setup(merchants=4, wallets_per_merchant=3)
+        clients.setup(merchants=8, wallets_per_merchant=2)
         faults.enabled = faults_on
         from paygate_local.observability.counters import RuntimeMeter
 
