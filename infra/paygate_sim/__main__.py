@@ -7,6 +7,25 @@ import contextlib
 import json
 import os
 import sys
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    try:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null, *saved):
+            os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "paygate_sim", *(argv if argv is not None else sys.argv[1:])])
     from paygate_sim.run import simulate
 
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
-        out = simulate(args.seed, args.payments, faults_on=not args.no_faults)  # the functions' logs and metrics
+    with quiet():  # the functions' logs and metrics (their handlers hold the streams they found at import)
+        out = simulate(args.seed, args.payments, faults_on=not args.no_faults)
     ok = all(v["violations"] == 0 for v in out["invariants"].values())
     if not args.json:
         for line in out.get("history_tail", []):
