@@ -104,6 +104,9 @@ crash-campaign: setup ## SIGKILL paygate dev at random moments under load, resta
 simulate: setup ## the whole gateway in one process under seeded faults, one JSON line (SEED=7 PAYMENTS=10000); docs/simulation.md
 	@PYTHONHASHSEED=0 PYTHONPATH=infra $(BIN)/python -m paygate_sim --seed $(or $(SEED),7) --payments $(or $(PAYMENTS),10000) --json
 
+simulate-long: setup ## seed after seed for MINUTES (default 10) at PAYMENTS each (default 1000): a line per seed, then the totals
+	@PYTHONHASHSEED=0 PYTHONPATH=infra $(BIN)/python -m paygate_sim.long --minutes $(or $(MINUTES),10) --payments $(or $(PAYMENTS),1000)
+
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)
 

@@ -8,14 +8,15 @@ import json
 import time
 from typing import Any, Callable
 
+from paygate_sim import aws
+from paygate_sim.engine import Faults, History, Scheduler, SimCrash, VirtualStop
+from paygate_sim.world import World, context
+
 from paygate_local.event_sources.moto_transports import MotoSender, MotoSqs, MotoStreams
 from paygate_local.event_sources.sqs import SqsEventSource, SqsPoller
 from paygate_local.event_sources.streams import StreamPoller
 from paygate_local.lambda_.worker import InvocationResult
 from paygate_local.observability.counters import RuntimeMeter
-from paygate_sim import aws
-from paygate_sim.engine import Faults, History, Scheduler, SimCrash, VirtualStop
-from paygate_sim.world import World, context
 
 
 class SimStreams(MotoStreams):

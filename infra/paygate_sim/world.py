@@ -58,7 +58,7 @@ class InlineExecutor:
         return None
 
     def map(self, fn: Callable[..., Any], *iterables: Any) -> Any:
-        return [fn(*args) for args in zip(*iterables)]
+        return [fn(*args) for args in zip(*iterables, strict=False)]
 
 
 def base_environment() -> dict[str, str]:
