@@ -47,6 +47,7 @@ class ProviderModel:
     bills: dict[str, Charge] = field(default_factory=dict)
     counter: int = 0
     calls: int = 0
+    early: list[Charge] = field(default_factory=list)
 
     def _id(self, prefix: str) -> str:
         self.counter += 1
@@ -70,6 +71,9 @@ class ProviderModel:
             self.by_key[idempotency_key] = charge.id
         charge = self.charges[charge_id or self.by_key[idempotency_key]]
         charge.attempts += 1
+        answer = self._result(charge)
+        while self.early:
+            self._settle(self.early.pop())
         if charge.token == "tok_flaky" and charge.attempts <= 2:
             raise ProviderUnavailable("tok_flaky: 503 (simulated)")
         if charge.token == "tok_timeout_after_success" and charge.attempts == 1:
@@ -77,7 +81,7 @@ class ProviderModel:
             raise ProviderUnavailable("timed out after the charge succeeded (simulated)")
         if charge.status == "succeeded" and charge.attempts == 1 and self.draw("provider_timeout_after_success", 0.02):
             raise ProviderUnavailable("timed out after the charge succeeded (simulated)")
-        return self._result(charge)
+        return answer
 
     def _new_charge(self, reference: str, amount: int, token: str) -> Charge:
         status, code = {"tok_decline": ("declined", "card_declined"),
@@ -94,11 +98,12 @@ class ProviderModel:
         return charge
 
     def _settle_later(self, charge: Charge) -> None:
-        delay = 1.0
         if charge.calls_back and self.draw("callback_early", 0.1):
-            delay = 0.0  # the callback races the charge's own answer
-        elif self.draw("callback_late", 0.1):
-            delay = 900.0
+            # Settled at once, and its callback reaches the gateway before the charge's own answer
+            # (pending) does: inside the processor's invocation, before it records anything.
+            self.early.append(charge)
+            return
+        delay = 900.0 if self.draw("callback_late", 0.1) else 1.0
         self.later(delay, lambda: self._settle(charge))
 
     def _settle(self, charge: Charge) -> None:
@@ -196,8 +201,8 @@ class Endpoints:
     """The merchants' webhook endpoints, by URL: the host says how it behaves (up, flaky, down, slow).
     ``received[url]`` holds the ids of the events each endpoint answered 2xx to."""
 
-    def __init__(self, draw: Draw):
-        self.draw = draw
+    def __init__(self, count: Callable[[str], None]):
+        self.count = count
         self.received: dict[str, set[str]] = {}
         self.posts = 0
 
@@ -208,10 +213,13 @@ class Endpoints:
         attempt = headers.get("webhook-id", "") + headers.get("webhook-timestamp", "")
         roll = int(hashlib.sha256(f"{url}|{event_id}|{attempt}".encode()).hexdigest()[:8], 16) / 2 ** 32
         if "down" in url:
+            self.count("webhook_endpoint_down")
             return 500
         if "slow" in url and roll < 0.3:
+            self.count("webhook_endpoint_slow")
             raise DeliveryError("timed out (simulated)")
         if "flaky" in url and roll < 0.4:
+            self.count("webhook_endpoint_5xx")
             return 503
         self.received.setdefault(url, set()).add(event_id)
         return 200

@@ -36,7 +36,7 @@ class Invoker:
 
     def __call__(self, function: str, event: dict[str, Any]) -> InvocationResult:
         self.invocations[function] = self.invocations.get(function, 0) + 1
-        self.faults.crashes_on = True
+        outer, self.faults.crashes_on = self.faults.crashes_on, True  # an early callback runs inside another
         try:
             payload = self.world.handlers[function](event, context(function, time.time()))
         except SimCrash as crash:
@@ -47,7 +47,7 @@ class Invoker:
             self.history.add(self.scheduler.now, f"error {function} {type(exc).__name__}")
             return InvocationResult("sim", error={"errorType": type(exc).__name__, "errorMessage": str(exc)})
         finally:
-            self.faults.crashes_on = False
+            self.faults.crashes_on = outer
         failed = payload.get("batchItemFailures") if isinstance(payload, dict) else None
         self.history.add(self.scheduler.now, f"invoke {function} records={len(event.get('Records') or [])} "
                                              f"failed={len(failed or [])}")
