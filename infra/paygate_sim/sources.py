@@ -41,6 +41,7 @@ class Invoker:
             payload = self.world.handlers[function](event, context(function, time.time()))
         except SimCrash as crash:
             self.crashes += 1
+            self._count_retry(event)
             self.history.add(self.scheduler.now, f"crash {function} {crash}")
             return InvocationResult("sim", error={"errorType": "Crash", "errorMessage": str(crash)})
         except Exception as exc:  # an unhandled error: the invocation fails, as on Lambda
@@ -52,6 +53,19 @@ class Invoker:
         self.history.add(self.scheduler.now, f"invoke {function} records={len(event.get('Records') or [])} "
                                              f"failed={len(failed or [])}")
         return InvocationResult("sim", payload=payload)
+
+
+    def _count_retry(self, event: dict[str, Any]) -> None:
+        """What Lambda does next with a crashed invocation's records, counted as the fault it is."""
+        records = event.get("Records") or []
+        if not records:
+            return
+        if records[0].get("eventSource") == "aws:sqs":
+            self.faults.count("sqs_redelivery_after_visibility_timeout", len(records))
+        else:
+            self.faults.count("stream_batch_retried")
+            if len(records) > 1:
+                self.faults.count("stream_batch_bisected")
 
 
 class QueueSource:
