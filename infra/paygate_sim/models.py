@@ -198,11 +198,14 @@ class ProviderModel:
 
 
 class Endpoints:
-    """The merchants' webhook endpoints, by URL: the host says how it behaves (up, flaky, down, slow).
+    """The merchants' webhook endpoints, by URL: the host says how it behaves (up, flaky, slow, or down
+    for the first DOWN_FOR seconds: every event of that time is dead-lettered, its attempts used up).
     ``received[url]`` holds the ids of the events each endpoint answered 2xx to."""
 
-    def __init__(self, count: Callable[[str], None]):
-        self.count = count
+    DOWN_FOR = 20.0  # virtual seconds from the start that the "down" endpoints are down; then they are back
+
+    def __init__(self, count: Callable[[str], None], now: Callable[[], float]):
+        self.count, self.now = count, now
         self.received: dict[str, set[str]] = {}
         self.posts = 0
 
@@ -212,7 +215,7 @@ class Endpoints:
         # Decided by (url, event, attempt) alone: deliver_batch posts from threads, in any order.
         attempt = headers.get("webhook-id", "") + headers.get("webhook-timestamp", "")
         roll = int(hashlib.sha256(f"{url}|{event_id}|{attempt}".encode()).hexdigest()[:8], 16) / 2 ** 32
-        if "down" in url:
+        if "down" in url and self.now() < self.DOWN_FOR:
             self.count("webhook_endpoint_down")
             return 500
         if "slow" in url and roll < 0.3:

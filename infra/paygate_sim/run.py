@@ -42,7 +42,7 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
         invoke = Invoker(world, scheduler, faults, history)
         provider = ProviderModel("sandbox", faults.draw, later=lambda d, fn: scheduler.after(d, "provider", fn),
                                  post_callback=lambda event: _callback(world, scheduler, invoke, history, event))
-        endpoints = Endpoints(lambda kind: faults.count(kind) if faults.enabled else None)
+        endpoints = Endpoints(lambda kind: faults.count(kind) if faults.enabled else None, lambda: scheduler.now)
         world.install(connectors={"sandbox": provider}, transport=endpoints, guard=OpenGuard())
         clients = Clients(world, scheduler, faults, history, invoke)
         faults.enabled = False
