@@ -18,7 +18,7 @@ MINISTACK_PORT ?= 4567
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup run test test-unit test-integration test-e2e conformance conformance-localstack conformance-ministack conformance-table bench-reload test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered crash-campaign lock clean
+.PHONY: help setup run test test-unit test-integration test-e2e conformance conformance-localstack conformance-ministack conformance-table bench-reload test-localstack localstack-setup clean-localstack ministack-setup ministack deploy-ministack test-ministack lint invoke fuzz docs-screenshot bench bench-compare bench-restart run-metered crash-campaign simulate simulate-long lock clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -125,6 +125,12 @@ bench-compare: setup ## the same, side by side with another tree in one run (BAS
 crash-campaign: setup ## SIGKILL paygate dev at random moments under load, restart, check nothing answered is lost (KILLS=20 PAYMENTS=500)
 	PAYGATE_CAMPAIGN_KILLS=$(or $(KILLS),20) PAYGATE_CAMPAIGN_PAYMENTS=$(or $(PAYMENTS),500) \
 		$(BIN)/python -m pytest tests/e2e/test_crash.py -k random -s $(PYTEST_ARGS)
+
+simulate: setup ## the whole gateway in one process under seeded faults, one JSON line (SEED=7 PAYMENTS=10000); docs/simulation.md
+	@PYTHONHASHSEED=0 PYTHONPATH=infra $(BIN)/python -m paygate_sim --seed $(or $(SEED),7) --payments $(or $(PAYMENTS),10000) --json
+
+simulate-long: setup ## seed after seed for MINUTES (default 10) at PAYMENTS each (default 1000): a line per seed, then the totals
+	@PYTHONHASHSEED=0 PYTHONPATH=infra $(BIN)/python -m paygate_sim.long --minutes $(or $(MINUTES),10) --payments $(or $(PAYMENTS),1000)
 
 bench-restart: setup ## time paygate dev's start with 10,000 stored payments (BENCH_ARGS="--payments N")
 	$(BIN)/python -m bench.restart $(BENCH_ARGS)

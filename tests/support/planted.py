@@ -1,0 +1,70 @@
+"""Planted faults: mutations of production modules, applied in a fresh process before the simulation
+runs (python tests/support/planted.py NAME --seed N --payments M). The simulator knows nothing of
+them: only its invariants can tell that the code is wrong."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+
+def _everywhere(module: Any, name: str, new: Any) -> None:
+    """Replace ``module.name`` and every binding of it made by ``from module import name``."""
+    old = getattr(module, name)
+    for loaded in list(sys.modules.values()):
+        if loaded is not None and getattr(loaded, name, None) is old:
+            setattr(loaded, name, new)
+
+
+def charge_key_per_try() -> None:
+    """The charge's idempotency condition dropped: each try asks the provider with a key of its own."""
+    from paygate.services.funding import card
+    from paygate.services.ports.provider import ProviderUnavailable
+
+    def charge(self: Any, payment: Any) -> Any:
+        for tries in range(1, card.IN_PROCESS_TRIES + 1):
+            try:
+                return self.provider.charge(reference=payment.id, amount=payment.amount, currency=payment.currency,
+                                            token=self.method.token, idempotency_key=f"{payment.id}-{self.ctx.attempt}-{tries}")
+            except ProviderUnavailable:
+                if tries == card.IN_PROCESS_TRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    card.CardFunding._charge_with_retries = charge  # type: ignore[method-assign]
+
+
+def skip_lookup() -> None:
+    """A callback or reconciliation settles a payment without asking the provider: it stays pending."""
+    from paygate.services.commands.outcomes import Done
+    from paygate.services.funding import card
+
+    card.CardFunding.settle = lambda self, record, meta: Done("pending at the provider")  # type: ignore[method-assign]
+
+
+def hold_resolved_twice() -> None:
+    """A capture or release no longer removes the hold from the wallet's open holds (nor requires it
+    there): the hold can be released again."""
+    from paygate.adapters.dynamodb import wallets
+
+    original = wallets.wallet_update
+
+    def update(m: Any) -> dict[str, Any]:
+        out = original(m)
+        if m.hold == "resolve":
+            out["UpdateExpression"] = out["UpdateExpression"].split(" REMOVE ")[0]
+            out["ConditionExpression"] = out["ConditionExpression"].replace(" AND attribute_exists(holds.#p)", "")
+            out["ExpressionAttributeNames"].pop("#p", None)
+        return out
+
+    _everywhere(wallets, "wallet_update", update)
+
+
+PLANTED: dict[str, Callable[[], None]] = {f.__name__: f for f in (charge_key_per_try, skip_lookup,
+                                                                   hold_resolved_twice)}
+
+if __name__ == "__main__":
+    PLANTED[sys.argv[1]]()
+    from paygate_sim.__main__ import main
+
+    sys.exit(main(sys.argv[2:]))
