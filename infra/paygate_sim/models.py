@@ -78,9 +78,9 @@ class ProviderModel:
             raise ProviderUnavailable("tok_flaky: 503 (simulated)")
         if charge.token == "tok_timeout_after_success" and charge.attempts == 1:
             self.draw("provider_timeout_after_success", 1.0)
-            raise ProviderUnavailable("timed out after the charge succeeded (simulated)")
+            raise ProviderUnavailable("timed out after the charge succeeded (simulated)", charged_maybe=True)
         if charge.status == "succeeded" and charge.attempts == 1 and self.draw("provider_timeout_after_success", 0.02):
-            raise ProviderUnavailable("timed out after the charge succeeded (simulated)")
+            raise ProviderUnavailable("timed out after the charge succeeded (simulated)", charged_maybe=True)
         return answer
 
     def _new_charge(self, reference: str, amount: int, token: str) -> Charge:
@@ -124,7 +124,7 @@ class ProviderModel:
         status = "pending" if charge.status == "voided" else charge.status
         return ChargeResult(status, charge.id, charge.decline_code)
 
-    def find_charge(self, reference: str) -> ChargeResult | None:
+    def find_charge(self, reference: str, request: Any = None) -> ChargeResult | None:
         self._transient()
         mine = [c for c in self.charges.values() if c.reference == reference]
         for wanted in ("succeeded", "pending"):
@@ -155,7 +155,7 @@ class ProviderModel:
         self.refunds[idempotency_key] = (refund_id, amount)
         self.refunds_by_reference.setdefault(charge.reference, []).append((idempotency_key, refund_id, amount))
         if self.draw("provider_timeout_after_success", 0.02):
-            raise ProviderUnavailable("timed out after the refund succeeded (simulated)")
+            raise ProviderUnavailable("timed out after the refund succeeded (simulated)", charged_maybe=True)
         return RefundResult("succeeded", refund_id)
 
     def find_refund(self, reference: str, idempotency_key: str) -> RefundResult | None:

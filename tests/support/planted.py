@@ -18,20 +18,22 @@ def _everywhere(module: Any, name: str, new: Any) -> None:
 
 def charge_key_per_try() -> None:
     """The charge's idempotency condition dropped: each try asks the provider with a key of its own."""
-    from paygate.services.funding import card
+    from paygate.services.funding import failover
     from paygate.services.ports.provider import ProviderUnavailable
 
-    def charge(self: Any, payment: Any) -> Any:
-        for tries in range(1, card.IN_PROCESS_TRIES + 1):
+    def charge(card: Any, payment: Any, attempt: Any) -> Any:
+        provider_id, reference = attempt
+        for tries in range(1, failover.IN_PROCESS_TRIES + 1):
             try:
-                return self.provider.charge(reference=payment.id, amount=payment.amount, currency=payment.currency,
-                                            token=self.method.token, idempotency_key=f"{payment.id}-{self.ctx.attempt}-{tries}")
+                return card.connector(provider_id).charge(
+                    reference=reference, amount=payment.amount, currency=payment.currency,
+                    token=card.method.token, idempotency_key=f"{reference}-{card.ctx.attempt}-{tries}")
             except ProviderUnavailable:
-                if tries == card.IN_PROCESS_TRIES:
+                if tries == failover.IN_PROCESS_TRIES:
                     raise
         raise AssertionError("unreachable")
 
-    card.CardFunding._charge_with_retries = charge  # type: ignore[method-assign]
+    failover._charge_with_retries = charge  # type: ignore[assignment]
 
 
 def skip_lookup() -> None:
