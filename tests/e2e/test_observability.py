@@ -184,7 +184,7 @@ def test_a_dead_lettered_record_pages_and_paygate_dashboard_shows_the_alarm(dev,
     stack = "paygate"  # paygate dev's
     name = f"{stack}-relay-dlq-depth"
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]
-    assert len(alarms) == 12 and all(a["AlarmActions"] for a in alarms)
+    assert len(alarms) == 13 and all(a["AlarmActions"] for a in alarms)
     url = sqs.get_queue_url(QueueName=f"{stack}-relay-dlq")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"record": "not published"}))
     try:

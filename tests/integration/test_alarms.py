@@ -68,7 +68,7 @@ def test_every_alarm_of_the_template_is_in_the_backend_and_tells_its_topic(gatew
     alarms = runtime.backend.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]
     names = {a["AlarmName"] for a in alarms}
     assert names == {f"{STACK}-{n}" for n in ("commands-dlq-depth", "webhooks-dlq-depth", "relay-dlq-depth",
-                                               "payments-stuck-processing")} | {f"{STACK}-{f}-errors" for f in FUNCTIONS}
+                                               "payments-stuck-processing", "provider-breaker-opened")} | {f"{STACK}-{f}-errors" for f in FUNCTIONS}
     (topic,) = [t["TopicArn"] for t in runtime.backend.client("sns").list_topics()["Topics"]]
     assert topic.endswith(f":{STACK}-alarms")
     assert all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms)

@@ -182,7 +182,7 @@ def providers_health(pipe, merchant):
 
 
 def test_the_breaker_opens_after_five_unavailable_attempts_then_closes_after_a_trial(
-        aws, handler_of, sandbox, sandbox_b, merchant):
+        aws, handler_of, sandbox, sandbox_b, merchant, capsys):
     pipe = TwoProviders(aws, handler_of, sandbox, sandbox_b)
     for name, fid in (("api", "ApiFunction"), ("processor", "ProcessorFunction")):
         setattr(pipe, name, handler_of(fid, **pipe.env, PROVIDER_BREAKER_COOLDOWN_SECONDS="0.5"))
@@ -194,6 +194,9 @@ def test_the_breaker_opens_after_five_unavailable_attempts_then_closes_after_a_t
     drive(pipe)
     health = providers_health(pipe, merchant)["sandbox"]
     assert health["status"] in ("open", "half_open") and health["failures"] == 5 and health["attempts"] == 5
+    # Its opening is counted once (what the template's provider-breaker-opened alarm pages on).
+    opened = [line for line in capsys.readouterr().out.splitlines() if '"ProviderBreakerOpened"' in line]
+    assert len(opened) == 1 and json.loads(opened[0])["ProviderBreakerOpened"] in (1.0, [1.0])
     # While open, a new payment skips the sandbox: not one request reaches it.
     pipe.processor = handler_of("ProcessorFunction", **pipe.env, PROVIDER_BREAKER_COOLDOWN_SECONDS="3600")
     skipped = pay(pipe, merchant, "tok_success", idem="k-open")

@@ -38,7 +38,7 @@ class ProviderHealthTable:
         self._cache[provider] = (now, breaker)
         return breaker
 
-    def record(self, provider: str, *, unavailable: bool) -> None:
+    def record(self, provider: str, *, unavailable: bool) -> int:
         now = self.clock()
         minute = int(now // 60)
         self.client.update_item(
@@ -48,16 +48,18 @@ class ProviderHealthTable:
                                             ":ttl": int(now) + TTL_SECONDS}))
         cached = self._cache.get(provider)
         if unavailable:
-            self.client.update_item(
+            written = self.client.update_item(
                 TableName=self.table, Key=_key(provider, "BREAKER"),
                 UpdateExpression="ADD consecutive :one SET last_failure = :now",
-                ExpressionAttributeValues=dump({":one": 1, ":now": int(now * 1000)}))
+                ExpressionAttributeValues=dump({":one": 1, ":now": int(now * 1000)}), ReturnValues="UPDATED_NEW")
             self._cache.pop(provider, None)
-        elif cached is None or cached[1].consecutive_failures:
+            return int(load(written.get("Attributes") or {}).get("consecutive", 0))
+        if cached is None or cached[1].consecutive_failures:
             self.client.update_item(TableName=self.table, Key=_key(provider, "BREAKER"),
                                     UpdateExpression="SET consecutive = :zero",
                                     ExpressionAttributeValues=dump({":zero": 0}))
             self._cache[provider] = (now, Breaker(provider))
+        return 0
 
     def claim_trial(self, provider: str, cooldown: float) -> bool:
         """The half-open trial, claimed by one processor (a conditional write)."""

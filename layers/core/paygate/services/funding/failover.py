@@ -21,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from paygate.domain import payment as domain
 from paygate.domain.payment import Payment
 from paygate.domain.providers.attempts import current_attempt
+from paygate.domain.providers.health import THRESHOLD as BREAKER_THRESHOLD
 from paygate.domain.providers.registry import DEFAULT_ROUTE
 from paygate.ids import new_event_id, utc_now
 from paygate.observability import count_error, count_provider, logger, metrics
@@ -110,9 +111,13 @@ def _record_health(card: CardFunding, provider: str, *, unavailable: bool) -> No
     if card.ctx.health is None:
         return
     try:
-        card.ctx.health.record(provider, unavailable=unavailable)
+        in_a_row = card.ctx.health.record(provider, unavailable=unavailable)
     except Exception as exc:  # noqa: BLE001 - a count lost never fails a payment
         logger.warning("provider health not recorded", extra={"reason": str(exc)[:200]})
+        return
+    if unavailable and in_a_row == BREAKER_THRESHOLD:  # this attempt opened it: once per opening
+        logger.error("provider breaker opened", extra={"provider": provider, "unavailable_in_a_row": in_a_row})
+        metrics.add_metric(name="ProviderBreakerOpened", unit=MetricUnit.Count, value=1)
 
 
 def _charge_with_retries(card: CardFunding, payment: Payment, attempt: tuple[str, str]) -> ChargeResult:

@@ -79,8 +79,9 @@ class ProviderHealth(Protocol):
     """The providers' breakers and recent counts, shared by every processor (paygate.domain.providers.health)."""
 
     def breaker(self, provider: str) -> Breaker: ...
-    def record(self, provider: str, *, unavailable: bool) -> None:
-        """One attempt's outcome: unavailable (5xx after retries, refused) or answered."""
+    def record(self, provider: str, *, unavailable: bool) -> int:
+        """One attempt's outcome: unavailable (5xx after retries, refused) or answered. Answers the
+        provider's unavailable attempts in a row, this one included (0 once answered)."""
     def claim_trial(self, provider: str, cooldown: float) -> bool:
         """The half-open trial for this processor, or False when another took it."""
     def window(self, provider: str) -> Window: ...
