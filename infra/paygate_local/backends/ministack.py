@@ -219,7 +219,8 @@ def deploy(state_dir: Path, stack_name: str, parameters: list[tuple[str, str]]) 
     # tok_async results come back through the deployed API, signed with ProviderCallbackSecret.
     _set_sandbox_callback(server["provider_url"], f"{info['api_url']}/callbacks/sandbox",
                           overrides.get("ProviderCallbackSecret"))
-    info.update({"backend": "ministack", "parameters": {"Mode": "dev", "ProviderUrl": server["provider_url"],
+    info.update({"backend": "ministack", "providers": {"sandbox": server["provider_url"]},
+                 "parameters": {"Mode": "dev", "ProviderUrl": server["provider_url"],
                  **{k: v for k, v in overrides.items() if k != "ProviderCallbackSecret"}},
                  "ministack_log": server["log"], "deploy_seconds": round(time.monotonic() - began, 1)})
     _write_json(state_dir / DEPLOY_FILE, info)
