@@ -150,8 +150,10 @@ def _no_charge_at(card: CardFunding, payment: Payment, attempt: tuple[str, str],
                   exc: ProviderUnavailable) -> bool | ChargeResult:
     """Whether the provider surely took no charge for the attempt (True), may have (False), or did
     (the charge it holds). A 5xx answer or a refused connection took none; a lost answer is settled
-    by the provider's own lookup, and when it cannot be asked, the payment stays with it."""
-    if not exc.charged_maybe:
+    by the provider's own lookup, and when it cannot be asked, the payment stays with it. On a
+    redelivery of the command a refusal proves nothing: an earlier delivery may have charged and died
+    before recording it, so that is settled by the lookup too."""
+    if not exc.charged_maybe and card.ctx.attempt == 1:
         return True
     if not _has_next(payment, attempt):
         return False
