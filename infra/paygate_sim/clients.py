@@ -19,6 +19,7 @@ from paygate_sim.world import World, api_event
 TOKENS = ("tok_success", "tok_decline", "tok_insufficient_funds", "tok_provider_error", "tok_flaky",
           "tok_timeout_after_success", "tok_async", "tok_async_no_callback")
 WEIGHTS = (60, 5, 3, 2, 5, 5, 8, 2)
+ROUTE = ("sandbox", "sandbox-b")  # every merchant's route: the failover's two providers
 ENDPOINT_KINDS = ("up", "flaky", "up", "slow", "up", "down", "up", "flaky")
 
 
@@ -79,12 +80,19 @@ class Clients:
             kind = ENDPOINT_KINDS[n % len(ENDPOINT_KINDS)]
             m.endpoint_url = f"https://{kind}.m{n}.example/hooks"
             self.call(m, "POST", "/v1/webhook_endpoints", {"url": m.endpoint_url}, f"ep-{n}")
+            self.call(m, "PUT", "/v1/routing", {"default": list(ROUTE)}, f"route-{n}",
+                      lambda status, body: self._routed(status, body))
             for w in range(wallets_per_merchant):
                 self.call(m, "POST", "/v1/customers", {"name": f"c{n}-{w}", "currency": "USD"}, f"cus-{n}-{w}",
                           lambda status, body, m=m: m.wallets.append(body["wallet_id"]) if status == 201 else None)
         for m in self.merchants:
             for wallet in m.wallets:
                 self.topup(m, wallet, 20_000)
+
+    @staticmethod
+    def _routed(status: int, body: dict[str, Any]) -> None:
+        if status != 200:
+            raise RuntimeError(f"PUT /v1/routing answered {status}: {body}")
 
     def topup(self, m: Merchant, wallet: str, amount: int) -> None:
         self.requests += 1

@@ -5,13 +5,14 @@ none stops the run."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from paygate.adapters.dynamodb.items import load
 from paygate.adapters.dynamodb.payments import RESERVED, is_payment_item, payment_record_from_item
 from paygate.adapters.dynamodb.refunds import is_refund_item, refund_record_from_item
 from paygate.adapters.dynamodb.wallets import ACCOUNT_KIND, ENTRY_KIND, WALLET_KIND
 from paygate.domain.methods import WalletMethod
+from paygate.domain.providers.attempts import payment_id_of
 
 NAMES = ("charged_at_most_once", "money_matches_state", "refunds_within_amount", "ledger_balanced",
          "holds_resolved_once", "liveness", "webhooks_delivered_or_dead_lettered", "fold_equals_state",
@@ -43,19 +44,29 @@ def scan(client: Any, table: str) -> list[dict[str, Any]]:
     return found
 
 
-def check_provider(report: Report, provider: Any, step: int, seen: set[str]) -> None:
-    """As it runs: no payment was charged twice (money taken by two charges for one reference)."""
-    for reference, taken in provider.money_taken().items():
-        if len(taken) > 1 and reference not in seen:
-            seen.add(reference)
-            report.add("charged_at_most_once", f"{reference}: {[c.id for c in taken]}", step)
-    for charge in provider.charges.values():
+def money_taken(providers: Sequence[Any]) -> dict[str, list[Any]]:
+    """Per payment, the charges (and bill payments) that took money, at every provider: an attempt's
+    reference (`<id>` or `<id>_<n>`) names its payment."""
+    out: dict[str, list[Any]] = {}
+    for provider in providers:
+        for reference, taken in provider.money_taken().items():
+            out.setdefault(payment_id_of(reference), []).extend(taken)
+    return out
+
+
+def check_provider(report: Report, providers: Sequence[Any], step: int, seen: set[str]) -> None:
+    """As it runs: no payment was charged twice (money taken by two charges, at one provider or two)."""
+    for payment_id, taken in money_taken(providers).items():
+        if len(taken) > 1 and payment_id not in seen:
+            seen.add(payment_id)
+            report.add("charged_at_most_once", f"{payment_id}: {[c.id for c in taken]}", step)
+    for charge in (c for provider in providers for c in provider.charges.values()):
         if charge.refunded > charge.amount and charge.id not in seen:
             seen.add(charge.id)
             report.add("refunds_within_amount", f"{charge.reference}: provider refunded {charge.refunded} of {charge.amount}", step)
 
 
-def check_store(report: Report, items: Iterable[dict[str, Any]], provider: Any, step: int) -> dict[str, Any]:
+def check_store(report: Report, items: Iterable[dict[str, Any]], providers: Sequence[Any], step: int) -> dict[str, Any]:
     """At the end: fold == state, sequences, refunds, the ledger, holds, liveness, and money against the
     provider. Answers what was checked, by kind."""
     items = list(items)
@@ -82,7 +93,7 @@ def check_store(report: Report, items: Iterable[dict[str, Any]], provider: Any, 
             refunds.setdefault(r.payment_id, []).append(r)
             if str(r.status) == "PENDING":
                 report.add("liveness", f"{r.id} still PENDING at the end", step)
-    taken = provider.money_taken()
+    taken = money_taken(providers)
     for pid, p in payments.items():
         if not p.is_terminal:
             report.add("liveness", f"{pid} still {p.status} at the end", step)
@@ -105,6 +116,21 @@ def check_store(report: Report, items: Iterable[dict[str, Any]], provider: Any, 
             report.add("refunds_within_amount", f"{pid}: provider refunded {given}, gateway says {succeeded}", step)
     _ledger(report, items, payments, step)
     return {"payments": len(payments), "refunds": sum(len(v) for v in refunds.values())}
+
+
+def check_delivered_were_recorded(report: Report, items: Iterable[dict[str, Any]],
+                                  received: dict[str, set[str]], step: int) -> None:
+    """Every payment or refund event a merchant's endpoint received is one that was recorded: no
+    webhook for a state never stored."""
+    recorded: set[str] = set()
+    for item in items:
+        if is_payment_item(item):
+            recorded.update(e.event_id for e in payment_record_from_item(item).events)
+        elif is_refund_item(item):
+            recorded.update(e.event_id for e in refund_record_from_item(item).events)
+    for url, ids in sorted(received.items()):
+        for event_id in sorted(ids - recorded):
+            report.add("webhooks_delivered_or_dead_lettered", f"{event_id} delivered to {url}, never recorded", step)
 
 
 def _sequences(report: Report, object_id: str, events: list[Any], step: int) -> None:

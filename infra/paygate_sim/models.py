@@ -40,6 +40,8 @@ class ProviderModel:
     draw: Draw
     later: Callable[[float, Callable[[], None]], None]
     post_callback: Callable[[dict[str, Any]], None]
+    now: Callable[[], float] = lambda: 0.0
+    down_until: float = 0.0  # a provider down for a stretch of virtual time: every call refused
     charges: dict[str, Charge] = field(default_factory=dict)
     by_key: dict[str, str] = field(default_factory=dict)
     refunds: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (refund id, amount)
@@ -48,13 +50,27 @@ class ProviderModel:
     counter: int = 0
     calls: int = 0
     early: list[Charge] = field(default_factory=list)
+    flaky: dict[str, int] = field(default_factory=dict)  # tok_flaky's tries by idempotency key
 
     def _id(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}_{self.name}_{self.counter:07d}"
 
+    def go_down(self, seconds: float) -> None:
+        """Down (connections refused) from now for ``seconds`` of virtual time."""
+        self.down_until = max(self.down_until, self.now() + seconds)
+
+    def _lost_answer(self) -> ProviderUnavailable:
+        """The charge was made and its answer lost; sometimes because the provider fell over as it
+        answered: it refuses every call for the next 2 virtual seconds (the quick retries, the look-up)."""
+        if self.draw("provider_down", 0.15):
+            self.go_down(2.0)
+        return ProviderUnavailable("timed out after the charge succeeded (simulated)", charged_maybe=True)
+
     def _transient(self) -> None:
         self.calls += 1
+        if self.now() < self.down_until:
+            raise ProviderUnavailable(f"{self.name} is down: connection refused (simulated)")
         if self.draw("provider_5xx", 0.03):
             raise ProviderUnavailable("503 from the provider (simulated)")
 
@@ -63,6 +79,10 @@ class ProviderModel:
     def charge(self, *, reference: str, amount: int, currency: str, token: str, idempotency_key: str) -> ChargeResult:
         self._transient()
         charge_id = self.by_key.get(idempotency_key)
+        if charge_id is None and token == "tok_flaky":  # 503 for the first two tries of a key, no charge made
+            self.flaky[idempotency_key] = self.flaky.get(idempotency_key, 0) + 1
+            if self.flaky[idempotency_key] <= 2:
+                raise ProviderUnavailable("tok_flaky: 503 (simulated)")
         if charge_id is None:
             charge = self._new_charge(reference, amount, token)
             if charge.status == "unavailable":
@@ -74,13 +94,11 @@ class ProviderModel:
         answer = self._result(charge)
         while self.early:
             self._settle(self.early.pop())
-        if charge.token == "tok_flaky" and charge.attempts <= 2:
-            raise ProviderUnavailable("tok_flaky: 503 (simulated)")
         if charge.token == "tok_timeout_after_success" and charge.attempts == 1:
             self.draw("provider_timeout_after_success", 1.0)
-            raise ProviderUnavailable("timed out after the charge succeeded (simulated)", charged_maybe=True)
+            raise self._lost_answer()
         if charge.status == "succeeded" and charge.attempts == 1 and self.draw("provider_timeout_after_success", 0.02):
-            raise ProviderUnavailable("timed out after the charge succeeded (simulated)", charged_maybe=True)
+            raise self._lost_answer()
         return answer
 
     def _new_charge(self, reference: str, amount: int, token: str) -> Charge:

@@ -10,7 +10,7 @@ from typing import Any
 from paygate_sim.clients import Clients
 from paygate_sim.engine import START, Faults, History, Scheduler
 from paygate_sim.fast import flat_sqs
-from paygate_sim.invariants import Report, check_provider, check_store, scan
+from paygate_sim.invariants import Report, check_delivered_were_recorded, check_provider, check_store, scan
 from paygate_sim.models import Endpoints, OpenGuard, ProviderModel
 from paygate_sim.sources import Invoker, QueueSource, StreamSource, dumps
 from paygate_sim.world import World, api_event
@@ -19,6 +19,8 @@ ARRIVAL_INTERVAL = 0.02  # virtual seconds between two payments: 50 a second
 RECONCILE_EVERY = 60.0
 TAIL = 1300.0  # after the last arrival: late callbacks (900 s) and reconciliation (600 s) have their turn
 TAIL_LIMIT = 4 * 3600.0
+PROVIDERS = ("sandbox", "sandbox-b")  # the merchants' route: a payment fails over from one to the other
+OUTAGE_EVERY, OUTAGE_CHANCE = 20.0, 0.25
 
 
 def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, Any]:
@@ -40,10 +42,12 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
         real_sleep, time.sleep = time.sleep, scheduler.advance  # a backoff in the code passes in virtual time
         world = World(seed, faults.aws_hook)
         invoke = Invoker(world, scheduler, faults, history)
-        provider = ProviderModel("sandbox", faults.draw, later=lambda d, fn: scheduler.after(d, "provider", fn),
-                                 post_callback=lambda event: _callback(world, scheduler, invoke, history, event))
+        providers = [ProviderModel(name, faults.draw, later=lambda d, fn: scheduler.after(d, "provider", fn),
+                                   post_callback=lambda event, name=name: _callback(world, scheduler, invoke, history,
+                                                                                    name, event),
+                                   now=lambda: scheduler.now) for name in PROVIDERS]
         endpoints = Endpoints(lambda kind: faults.count(kind) if faults.enabled else None, lambda: scheduler.now)
-        world.install(connectors={"sandbox": provider}, transport=endpoints, guard=OpenGuard())
+        world.install(connectors={p.name: p for p in providers}, transport=endpoints, guard=OpenGuard())
         clients = Clients(world, scheduler, faults, history, invoke)
         faults.enabled = False
         clients.setup(merchants=8, wallets_per_merchant=2)
@@ -65,11 +69,17 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
             scheduler.after(RECONCILE_EVERY, "reconcile", reconcile)
 
         def watch() -> None:
-            check_provider(report, provider, history.step, seen)
+            check_provider(report, providers, history.step, seen)
             scheduler.after(30.0, "watch", watch)
+
+        def outage() -> None:  # now and then a provider is down for a stretch: the breaker, failover
+            if faults.draw("provider_down", OUTAGE_CHANCE):
+                faults.rng.choice(providers).go_down(faults.rng.uniform(5.0, 15.0))
+            scheduler.after(OUTAGE_EVERY, "outage", outage)
 
         scheduler.after(RECONCILE_EVERY, "reconcile", reconcile)
         scheduler.after(30.0, "watch", watch)
+        scheduler.after(OUTAGE_EVERY, "outage", outage)
         for n in range(payments):
             clients.arrive(n, n * ARRIVAL_INTERVAL * faults.rng.uniform(0.5, 1.5))
         arrive_end = payments * ARRIVAL_INTERVAL * 1.5 + 120.0  # the last refunds come up to 120 s later
@@ -83,10 +93,12 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
         scheduler.run_until(lambda: False, arrive_end + TAIL)
         while not idle() and scheduler.now < arrive_end + TAIL_LIMIT:
             scheduler.run_until(lambda: False, scheduler.now + 60.0)
-        check_provider(report, provider, history.step, seen)
-        checked = check_store(report, scan(world.direct_dynamodb, world.env["AGGREGATES_TABLE"]), provider, history.step)
+        check_provider(report, providers, history.step, seen)
+        aggregates = scan(world.direct_dynamodb, world.env["AGGREGATES_TABLE"])
+        checked = check_store(report, aggregates, providers, history.step)
         _relay_dead_letters(report, world, history.step)
         _webhooks(report, world, clients, endpoints, history.step)
+        check_delivered_were_recorded(report, aggregates, endpoints.received, history.step)
         out = {
             "seed": seed, "payments": payments, "steps": history.step,
             "faults": dict(sorted(faults.counts.items())),
@@ -97,7 +109,7 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
             "virtual_seconds": round(scheduler.now, 1),
             "checked": checked, "invocations": dict(sorted(invoke.invocations.items())),
             "aws_calls": sum(world.direct_dynamodb.calls.values()) + sum(world.direct_sqs.calls.values()),
-            "provider_calls": provider.calls, "webhook_posts": endpoints.posts,
+            "provider_calls": {p.name: p.calls for p in providers}, "webhook_posts": endpoints.posts,
         }
         if not report.ok:
             out["history_tail"] = list(history.recent)
@@ -105,20 +117,20 @@ def simulate(seed: int, payments: int, *, faults_on: bool = True) -> dict[str, A
         return out
 
 
-def _callback(world: World, scheduler: Scheduler, invoke: Invoker, history: History, event: dict[str, Any],
-              attempt: int = 1) -> None:
+def _callback(world: World, scheduler: Scheduler, invoke: Invoker, history: History, provider: str,
+              event: dict[str, Any], attempt: int = 1) -> None:
     """The provider POSTs its signed callback to the gateway; it tries again if not accepted."""
     from sandbox_provider.callbacks import sign_callback
 
     body = dumps(event)
     signature = sign_callback(world.env["PROVIDER_CALLBACK_SECRET"], body, int(START.timestamp() + scheduler.now))
-    result = invoke("CallbacksFunction", api_event("POST", "/callbacks/sandbox", event,
+    result = invoke("CallbacksFunction", api_event("POST", f"/callbacks/{provider}", event,
                                                    {"sandbox-signature": signature}, f"cb-{event['id']}-{attempt}"))
     status = int((result.payload or {}).get("statusCode", 0)) if result.ok else 0
     history.add(scheduler.now, f"callback {event['id']} {event['data']['reference']} -> {status}")
     if not 200 <= status < 300 and attempt < 6:
         scheduler.after(0.25 * 2 ** attempt, "callback-retry",
-                        lambda: _callback(world, scheduler, invoke, history, event, attempt + 1))
+                        lambda: _callback(world, scheduler, invoke, history, provider, event, attempt + 1))
 
 
 def _relay_dead_letters(report: Report, world: World, step: int) -> None:

@@ -38,6 +38,7 @@ def test_seeds_hold_every_invariant_and_replay_to_the_same_history() -> None:
     assert violated(first) == set(), first["invariants"]
     assert first["payments"] == PAYMENTS and first["steps"] > 0 and first["checked"]["payments"] == PAYMENTS
     assert sum(first["faults"].values()) > 0, first["faults"]
+    assert all(first["provider_calls"][p] > 0 for p in ("sandbox", "sandbox-b")), first["provider_calls"]
     again = run("--seed", "11", "--payments", str(PAYMENTS))
     assert again["history_hash"] == first["history_hash"] and again["steps"] == first["steps"]
     other = run("--seed", "12", "--payments", str(PAYMENTS))
@@ -49,6 +50,9 @@ def test_seeds_hold_every_invariant_and_replay_to_the_same_history() -> None:
     ("charge_key_per_try", {"charged_at_most_once"}),
     ("skip_lookup", {"liveness"}),
     ("hold_resolved_twice", {"ledger_balanced", "holds_resolved_once"}),
+    ("fail_over_unknown_outcome", {"charged_at_most_once"}),
+    ("publish_before_write", {"webhooks_delivered_or_dead_lettered"}),
+    ("stale_command_applies", {"charged_at_most_once", "money_matches_state"}),
 ])
 def test_each_planted_fault_is_caught_within_20_seeds(planted: str, caught_by: set[str]) -> None:
     for seed in range(1, 21):

@@ -122,17 +122,23 @@ def _record_health(card: CardFunding, provider: str, *, unavailable: bool) -> No
 
 def _charge_with_retries(card: CardFunding, payment: Payment, attempt: tuple[str, str]) -> ChargeResult:
     """A few quick tries for transient faults, while the invocation has time for another full call.
-    The attempt's reference is the provider's idempotency key, so a retry can never charge twice."""
+    The attempt's reference is the provider's idempotency key, so a retry can never charge twice.
+    A lost answer on any try makes the outcome unknown, even when the later tries were refused: the
+    exception raised then says so (`charged_maybe`), and the payment is settled at this provider."""
     provider_id, reference = attempt
     provider = card.connector(provider_id)
     delay = 0.2
+    charged_maybe = False
     for tries in range(1, IN_PROCESS_TRIES + 1):
         count_provider("ProviderAttempts", provider_id)
         try:
             return provider.charge(reference=reference, amount=payment.amount, currency=payment.currency,
                                    token=card.method.token, idempotency_key=reference)
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
+            charged_maybe = charged_maybe or exc.charged_maybe
             if tries == IN_PROCESS_TRIES or not card.ctx.time_for_provider(delay):
+                if charged_maybe and not exc.charged_maybe:
+                    raise ProviderUnavailable(f"{exc} (an earlier try's answer was lost)", charged_maybe=True) from exc
                 raise
             metrics.add_metric(name="ProviderRetries", unit=MetricUnit.Count, value=1)
             card.ctx.sleep(delay)
@@ -144,8 +150,10 @@ def _no_charge_at(card: CardFunding, payment: Payment, attempt: tuple[str, str],
                   exc: ProviderUnavailable) -> bool | ChargeResult:
     """Whether the provider surely took no charge for the attempt (True), may have (False), or did
     (the charge it holds). A 5xx answer or a refused connection took none; a lost answer is settled
-    by the provider's own lookup, and when it cannot be asked, the payment stays with it."""
-    if not exc.charged_maybe:
+    by the provider's own lookup, and when it cannot be asked, the payment stays with it. On a
+    redelivery of the command a refusal proves nothing: an earlier delivery may have charged and died
+    before recording it, so that is settled by the lookup too."""
+    if not exc.charged_maybe and card.ctx.attempt == 1:
         return True
     if not _has_next(payment, attempt):
         return False
