@@ -196,7 +196,7 @@ def test_a_dead_lettered_record_pages_and_paygate_dashboard_shows_the_alarm(dev,
         assert shown[0]["name"] == name and shown[0]["state"] == "ALARM", shown
         assert "Threshold Crossed" in shown[0]["reason"]
         drawn = paygate_dashboard(dev)
-        assert "Alarms: 1 in ALARM of 12" in drawn.stdout and name in drawn.stdout, drawn.stdout
+        assert "Alarms: 1 in ALARM of 13" in drawn.stdout and name in drawn.stdout, drawn.stdout
     finally:
         sqs.purge_queue(QueueUrl=url)
 
